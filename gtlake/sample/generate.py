@@ -1,0 +1,383 @@
+"""Write a realistic Ground Truth output tree with planted mistakes (`gtlake sample`).
+
+Layout under OUT (each folder mirrors one S3 bucket):
+
+    OUT/input/                 s3://gtlake-sample-input/   sequence files, input manifests, label configs
+    OUT/output/<job>/...       s3://gtlake-sample-output/  what Ground Truth writes per labeling job
+    OUT/worker-activity/...    s3://gtlake-sample-logs/    a CloudWatch Logs export of WorkerActivity
+    OUT/planted.jsonl          the truth: every planted mistake (beside the tree, not inside a job)
+    OUT/sample.json            the parameters and counts of this sample
+
+Every sequence is generated from its own random stream (seed, job, sequence), so output is
+deterministic for a seed and nothing but one sequence is held in memory at a time.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import IO
+
+import numpy as np
+
+from gtlake.sample.annotate import Worker, annotate
+from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes
+from gtlake.sample.scene import FPS, IMAGE_HEIGHT, IMAGE_WIDTH, simulate_track
+
+INPUT_BUCKET = "gtlake-sample-input"
+OUTPUT_BUCKET = "gtlake-sample-output"
+LOG_BUCKET = "gtlake-sample-logs"
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+USER_POOL = f"{REGION}_gtlakeSMP"
+WORKTEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/gtlake-sample-team"
+START = datetime(2026, 10, 5, 7, 30, tzinfo=timezone.utc)
+FREE_TEXT_NOTES = (
+    "wet road, glare from headlights",
+    "Straße nass — Blendung",
+    "brouillard léger, visibilité réduite",
+    "<b>camera shake</b> at the start",
+    "雨天、視界不良",
+    "sun low <img src=x onerror=alert(1)>",
+    "",
+)
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """Size and seed of a sample tree."""
+
+    sequences: int = 12
+    frames: int = 120
+    objects: int = 10
+    workers: int = 6
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One labeling job of the sample."""
+
+    name: str
+    attribute: str  # label attribute name (differs across jobs, as in real projects)
+    task_type: str
+    class_map: dict[str, str]
+    sequences: tuple[int, ...]  # global video numbers labeled by this job
+    audit_of: str | None = None
+
+
+def _job_specs(p: SampleParams) -> list[JobSpec]:
+    """The sample's jobs: three tracking jobs, one adjustment (audit) job, one detection job."""
+    videos = list(range(p.sequences))
+    split = [videos[i::3] for i in range(3)]
+    std = {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist"}
+    return [
+        JobSpec("vehicles-day-2026-10", "vehicles-ref", "groundtruth/video-object-tracking", std, tuple(split[0])),
+        JobSpec("street-tracking-b2", "street-objects", "groundtruth/video-object-tracking",
+                {"0": "Pedestrian", "1": "Vehicle", "2": "Cyclist"}, tuple(split[1])),
+        JobSpec("urban-mot-night", "tracking-2026-ref", "groundtruth/video-object-tracking",
+                {"2": "Vehicle", "5": "Pedestrian", "7": "Cyclist"}, tuple(split[2])),
+        JobSpec("vehicles-day-2026-10-audit", "vehicles-audit-ref", "groundtruth/video-object-tracking", std,
+                tuple(split[0]), audit_of="vehicles-day-2026-10"),
+        JobSpec("road-signs-detect", "signs-ref", "groundtruth/video-object-detection",
+                {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist"}, tuple(videos[: max(1, p.sequences // 4)])),
+    ]
+
+
+def _hex(rng: np.random.Generator, n_bytes: int) -> str:
+    return rng.bytes(n_bytes).hex()
+
+
+def _uuid(rng: np.random.Generator) -> str:
+    h = _hex(rng, 16)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def make_workers(p: SampleParams) -> tuple[list[Worker], list[Worker]]:
+    """Labelers, from careful and slow to hasty and careless, and two expert auditors."""
+    rng = np.random.default_rng([p.seed, 1])
+    labelers = []
+    for k in range(p.workers):
+        q = k / max(1, p.workers - 1)  # 0 = most careful, 1 = most careless
+        labelers.append(Worker(
+            worker_id=f"private.{REGION}.{_hex(rng, 8)}",
+            cognito_sub=_uuid(rng),
+            keyframe_every=int(round(3 + 9 * q)),
+            jitter_px=0.6 + 2.4 * q,
+            seconds_per_box=float(rng.uniform(2.5, 4.5) - 1.6 * q),
+            carelessness=0.03 + 0.45 * q ** 1.5,
+        ))
+    auditors = [Worker(f"private.{REGION}.{_hex(rng, 8)}", _uuid(rng), 2, 0.4, 6.0, 0.0) for _ in range(2)]
+    return labelers, auditors
+
+
+def _java_date(t: datetime) -> str:
+    """Java's Date.toString() form, as the WorkerActivity log writes times."""
+    return t.strftime("%a %b %d %H:%M:%S UTC %Y")
+
+
+def _iso_ms(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+class _Scene:
+    """The true objects of one video and the clean labels of one worker (before mistakes)."""
+
+    def __init__(self, p: SampleParams, video: int, worker: Worker):
+        rng = np.random.default_rng([p.seed, 2, video])
+        tracks = [t for t in (simulate_track(rng, p.frames) for _ in range(p.objects)) if t is not None]
+        self.tracks = tracks
+        self.weather = str(rng.choice(["Clear", "Clear", "Rain", "Fog", "Snow"]))
+        self.time_of_day = str(rng.choice(["Day", "Day", "Dusk", "Night"]))
+        self.note = str(rng.choice(FREE_TEXT_NOTES))
+        self.object_ids = [_uuid(rng) for _ in tracks]
+        ann_rng = np.random.default_rng([p.seed, 3, video])
+        parts = []
+        for i, t in enumerate(tracks):
+            lab = annotate(t, worker, ann_rng)
+            n = lab.frame_no.size
+            parts.append(Boxes(lab.frame_no, np.full(n, i), np.zeros(n, np.int64), lab.left, lab.top,
+                               lab.width, lab.height, t.occluded.astype(object)))
+        self.boxes = parts[0] if parts else None
+        for b in parts[1:]:
+            self.boxes = self.boxes.append(b)
+
+
+def _seq_label(job: JobSpec, scene: _Scene, boxes: Boxes, names: list[str], ids: list[str],
+               rng: np.random.Generator, n_frames: int) -> dict:
+    """SeqLabel.json content for `boxes`: frames with their shapes, attributes per box."""
+    tracking = job.task_type.endswith("tracking")
+    by_frame: dict[int, list[dict]] = {}
+    order = rng.permutation(len(boxes))  # boxes within a frame come in no fixed order
+    for r in order.tolist():
+        ident = int(boxes.ident[r])
+        track = scene.tracks[ident] if ident < len(scene.tracks) else None
+        attrs = {"Occlusion": str(boxes.occluded[r]).capitalize()}
+        if track is not None and track.vehicle_type is not None:
+            attrs["Vehicle_Type"] = track.vehicle_type
+        box = {"height": int(boxes.height[r]), "width": int(boxes.width[r]), "top": int(boxes.top[r]),
+               "left": int(boxes.left[r]), "class-id": str(int(boxes.cls[r])), "label-category-attributes": attrs}
+        if tracking:
+            box["object-id"] = ids[ident]
+            box["object-name"] = names[ident]
+        by_frame.setdefault(int(boxes.frame_no[r]), []).append(box)
+    keep_empty = rng.random() < 0.5  # some exports list frames without shapes, some leave them out
+    frames = []
+    for f in range(n_frames):
+        if f not in by_frame and not keep_empty:
+            continue
+        attrs = {"Weather": scene.weather, "Time_Of_Day": scene.time_of_day}
+        if scene.note and f == 0:
+            attrs["Notes"] = scene.note
+        frames.append({"frame-no": str(f), "frame": f"frame_{f + 1:06d}.jpg", "frame-attributes": attrs,
+                       "annotations": by_frame.get(f, [])})
+    if rng.random() < 0.15:  # frames may come out of order
+        frames = [frames[i] for i in rng.permutation(len(frames))]
+    key = "tracking-annotations" if tracking else "detection-annotations"
+    return {key: frames}
+
+
+def _class_ids(job: JobSpec, scene: _Scene, boxes: Boxes) -> np.ndarray:
+    """Each box's class-id under the job's class map (class maps differ across jobs)."""
+    by_label = {v: int(k) for k, v in job.class_map.items()}
+    track_cls = np.array([by_label[t.label] for t in scene.tracks] + [0], dtype=np.int64)
+    return track_cls[np.minimum(boxes.ident, len(scene.tracks))]
+
+
+class _Writer:
+    """Streams one sample tree to disk."""
+
+    def __init__(self, out: str, p: SampleParams):
+        self.out, self.p = out, p
+        self.labelers, self.auditors = make_workers(p)
+        self.jobs = _job_specs(p)
+        self.planted: IO[str] = open(os.path.join(out, "planted.jsonl"), "w", encoding="utf-8")
+        self.events: list[dict] = []
+        self.counts = {"jobs": 0, "sequences": 0, "boxes": 0, "planted": 0}
+
+    def _write_json(self, rel: str, obj: object) -> None:
+        path = os.path.join(self.out, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
+
+    def _first_level_index(self, job: JobSpec) -> int:
+        """Index of the job whose labeler labeled this job's videos (an audit's parent)."""
+        name = job.audit_of or job.name
+        return next(k for k, j in enumerate(self.jobs) if j.name == name)
+
+    def write_inputs(self, jobs: list[JobSpec]) -> None:
+        """Sequence files and input manifests, as a team would prepare them for Ground Truth."""
+        for v in range(self.p.sequences):
+            frames = [{"frame-no": f + 1, "frame": f"frame_{f + 1:06d}.jpg",
+                       "unix-timestamp": 1791000000 + v * 3600 + f / FPS} for f in range(self.p.frames)]
+            self._write_json(f"input/videos/drive-{v:04d}/seq.json", {
+                "version": "2020-07-01", "seq-no": v, "prefix": f"s3://{INPUT_BUCKET}/videos/drive-{v:04d}/",
+                "number-of-frames": self.p.frames, "frames": frames})
+        for job in jobs:
+            if job.audit_of:
+                continue
+            path = os.path.join(self.out, "input", "manifests", f"{job.name}.manifest")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                for v in job.sequences:
+                    f.write(json.dumps({"source-ref": f"s3://{INPUT_BUCKET}/videos/drive-{v:04d}/seq.json"}) + "\n")
+
+    def write_job(self, job: JobSpec, job_index: int) -> None:
+        """One job folder: output manifest, SeqLabel files, worker responses; queue its activity events."""
+        created = START + timedelta(days=job_index)
+        root = f"output/{job.name}"
+        manifest_path = os.path.join(self.out, root, "manifests", "output", "output.manifest")
+        os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
+        clock: dict[str, datetime] = {}
+        with open(manifest_path, "w", encoding="utf-8") as manifest:
+            for i, video in enumerate(job.sequences):
+                line = self._write_sequence(job, job_index, i, video, created, clock)
+                manifest.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.counts["jobs"] += 1
+
+    def _write_sequence(self, job: JobSpec, job_index: int, i: int, video: int, created: datetime,
+                        clock: dict[str, datetime]) -> dict:
+        p = self.p
+        labeler = self.labelers[(video * 7 + self._first_level_index(job)) % len(self.labelers)]
+        scene = _Scene(p, video, labeler)
+        rng = np.random.default_rng([p.seed, 4, job_index, video])
+        names = [f"{t.label}:{k + 1}" for k, t in enumerate(scene.tracks)]
+        ids = list(scene.object_ids)
+        boxes = scene.boxes if scene.boxes is not None else Boxes(*(np.zeros(0, np.int64),) * 7, np.zeros(0, object))
+        boxes.cls = _class_ids(job, scene, boxes)
+        worker = labeler
+        status = None
+        if job.task_type.endswith("tracking"):
+            # Mistakes come from the labeler's stream, so a first-level job and its audit share them.
+            plant_rng = np.random.default_rng([p.seed, 5, video])
+            n_mistakes = int(plant_rng.poisson(labeler.carelessness * max(1, len(scene.tracks))))
+            planted, plants, n_ids = plant_mistakes(boxes, n_mistakes, len(job.class_map), len(ids), plant_rng)
+            for k in range(len(ids), n_ids):
+                names.append(f"{job.class_map[str(int(planted.cls[planted.ident == k][0]))]}:{k + 1}")
+                ids.append(_uuid(plant_rng))
+            audit = next((a for a in self.jobs if a.audit_of == job.name), None)
+            fix_rng = np.random.default_rng([p.seed, 6, video])
+            keep = [bool(fix_rng.random() < 0.9) for _ in plants]  # the auditor fixes most mistakes
+            boxes = planted
+            if job.audit_of:
+                boxes = correct(planted, plants, keep)
+                status = "adjusted" if any(keep) else "unadjusted"
+                worker = self.auditors[video % len(self.auditors)]
+            else:
+                self._plants(job, i, video, plants, ids, names, keep if audit else None, audit)
+        labels = _seq_label(job, scene, boxes, names, ids, rng, p.frames)
+        rel = f"output/{job.name}/annotations/consolidated-annotation/output/{i}/SeqLabel.json"
+        self._write_json(rel, labels)
+        self.counts["sequences"] += 1
+        self.counts["boxes"] += len(boxes)
+        self._worker_response(job, i, worker, len(boxes), created, clock, rng)
+
+        meta = {"class-map": job.class_map, "job-name": f"labeling-job/{job.name}", "human-annotated": "yes",
+                "creation-date": (created + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                "type": job.task_type}
+        line: dict = {"source-ref": f"s3://{INPUT_BUCKET}/videos/drive-{video:04d}/seq.json"}
+        if job.audit_of:
+            parent = f"s3://{OUTPUT_BUCKET}/{job.audit_of}/annotations/consolidated-annotation/output/{i}/SeqLabel.json"
+            line["vehicles-ref"] = parent
+            parent_created = START + timedelta(days=self._first_level_index(job), hours=8)
+            line["vehicles-ref-metadata"] = dict(meta, **{"job-name": f"labeling-job/{job.audit_of}",
+                                                          "creation-date": parent_created.strftime("%Y-%m-%dT%H:%M:%S.%f")})
+            meta["adjustment-status"] = status
+        line[job.attribute] = f"s3://{OUTPUT_BUCKET}/{job.name}/annotations/consolidated-annotation/output/{i}/SeqLabel.json"
+        line[f"{job.attribute}-metadata"] = meta
+        return line
+
+    def _plants(self, job: JobSpec, i: int, video: int, plants: list[Plant], ids: list[str], names: list[str],
+                fixed: list[bool] | None, audit: JobSpec | None) -> None:
+        for k, plant in enumerate(plants):
+            rec = {"job_name": job.name, "data_object_index": i, "sequence_id": f"{job.name}:{i}",
+                   "video": f"drive-{video:04d}", "kind": plant.kind,
+                   "object_ids": [ids[x] for x in plant.idents], "object_names": [names[x] for x in plant.idents],
+                   "frames": list(plant.frames), "detail": plant.detail}
+            if audit is not None and fixed is not None:
+                rec["audit_job"] = audit.name
+                rec["corrected_by_audit"] = fixed[k]
+            self.planted.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            self.counts["planted"] += 1
+
+    def _worker_response(self, job: JobSpec, i: int, worker: Worker, n_boxes: int, created: datetime,
+                         clock: dict[str, datetime], rng: np.random.Generator) -> None:
+        """One worker-response file with timings, and the activity events around that task."""
+        start = max(clock.get(worker.worker_id, created), created) + timedelta(seconds=float(rng.uniform(20, 900)))
+        # Some tasks are first returned (or declined) by another labeler before this one takes them.
+        if rng.random() < 0.12 and job.audit_of is None:
+            other = self.labelers[int(rng.integers(len(self.labelers)))]
+            kind = "TasksReturned" if rng.random() < 0.6 else "TasksDeclined"
+            t0 = start - timedelta(minutes=float(rng.uniform(5, 40)))
+            t1 = t0 + timedelta(minutes=float(rng.uniform(0.2, 15)))
+            self.events.append(self._event(job, other, kind, t0 if kind == "TasksReturned" else None, None,
+                                           t1 if kind == "TasksReturned" else None, t1 if kind == "TasksDeclined" else None))
+        active = max(30.0, n_boxes * worker.seconds_per_box * float(rng.lognormal(0.0, 0.25)))
+        wall = active * float(rng.uniform(1.05, 1.8))
+        end = start + timedelta(seconds=wall)
+        clock[worker.worker_id] = end
+        answer = {"acceptanceTime": _iso_ms(start),
+                  "answerContent": {"trackingAnnotationsS3Uri": f"s3://{OUTPUT_BUCKET}/{job.name}/annotations/"
+                                    f"worker-response/iteration-1/{i}/labels.json", "boxCount": n_boxes},
+                  "submissionTime": _iso_ms(end), "timeSpentInSeconds": round(active, 3), "workerId": worker.worker_id,
+                  "workerMetadata": {"identityData": {"identityProviderType": "Cognito",
+                                                      "issuer": f"https://cognito-idp.{REGION}.amazonaws.com/{USER_POOL}",
+                                                      "sub": worker.cognito_sub}}}
+        name = end.strftime("%Y-%m-%d_%H:%M:%S") + ".json"
+        self._write_json(f"output/{job.name}/annotations/worker-response/iteration-1/{i}/{name}", {"answers": [answer]})
+        self.events.append(self._event(job, worker, "TasksSubmitted", start, end, None, None))
+
+    def _event(self, job: JobSpec, w: Worker, kind: str, accepted: datetime | None, submitted: datetime | None,
+               returned: datetime | None, declined: datetime | None) -> dict:
+        at = submitted or returned or declined or accepted
+        return {"worker_id": w.worker_id.rsplit(".", 1)[-1], "cognito_user_pool_id": USER_POOL,
+                "cognito_sub_id": w.cognito_sub,
+                "task_accepted_time": _java_date(accepted) if accepted else "",
+                "task_submitted_time": _java_date(submitted) if submitted else "",
+                "task_returned_time": _java_date(returned) if returned else "",
+                "task_declined_time": _java_date(declined) if declined else "",
+                "workteam_arn": WORKTEAM_ARN,
+                "labeling_job_arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:labeling-job/{job.name}",
+                "work_requester_account_id": ACCOUNT, "job_reference_code": "gtlake-sample",
+                "job_type": "Private", "event_type": kind, "event_timestamp": str(int(at.timestamp()))}
+
+    def write_activity_log(self) -> None:
+        """A CloudWatch Logs export: gzip files of `<ISO timestamp> <json message>` lines, per log stream."""
+        self.events.sort(key=lambda e: int(e["event_timestamp"]))
+        by_day: dict[str, list[dict]] = {}
+        for e in self.events:
+            day = datetime.fromtimestamp(int(e["event_timestamp"]), timezone.utc).strftime("%Y-%m-%d")
+            by_day.setdefault(day, []).append(e)
+        for day, events in by_day.items():
+            stream = f"aws/sagemaker/groundtruth/worker-activity/{ACCOUNT}-{REGION}/{day}"
+            path = os.path.join(self.out, "worker-activity", "exportTask-gtlake-sample", stream, "000000.gz")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with gzip.open(path, "wt", encoding="utf-8") as f:
+                for e in events:
+                    t = datetime.fromtimestamp(int(e["event_timestamp"]), timezone.utc)
+                    f.write(f"{_iso_ms(t)} {json.dumps(e)}\n")
+
+    def close(self) -> None:
+        self.planted.close()
+
+
+def generate(out: str, p: SampleParams) -> dict:
+    """Write a sample tree under `out`; returns counts (jobs, sequences, boxes, planted mistakes)."""
+    os.makedirs(out, exist_ok=True)
+    writer = _Writer(out, p)
+    try:
+        jobs = writer.jobs
+        writer.write_inputs(jobs)
+        for k, job in enumerate(jobs):
+            writer.write_job(job, k)
+        writer.write_activity_log()
+    finally:
+        writer.close()
+    summary = {"params": p.__dict__, "image": [IMAGE_WIDTH, IMAGE_HEIGHT], "fps": FPS,
+               "jobs": [j.name for j in jobs], **writer.counts}
+    with open(os.path.join(out, "sample.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary

@@ -1,0 +1,227 @@
+"""Plant labeling mistakes of known kinds at known places (pure numpy, no I/O).
+
+A sequence's labels are held as a columnar box table (`Boxes`): one entry per box, with the
+index of the identity (object-id) it carries. Each planter edits a copy and returns what it did,
+so tests and benchmarks can score a detector against the truth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gtlake.sample.scene import IMAGE_HEIGHT, IMAGE_WIDTH
+
+PLANT_KINDS = (
+    "shrunk",
+    "grown",
+    "shifted",
+    "edge_dragged",
+    "deleted_box",
+    "id_swap",
+    "class_flip",
+    "duplicate_box",
+)
+PLANT_WEIGHTS = np.array([0.14, 0.12, 0.16, 0.14, 0.14, 0.10, 0.10, 0.10])
+
+
+@dataclass
+class Boxes:
+    """Columnar labels of one sequence: parallel arrays, one entry per box."""
+
+    frame_no: np.ndarray
+    ident: np.ndarray  # index into the sequence's identities
+    cls: np.ndarray  # class-id (int)
+    left: np.ndarray
+    top: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    occluded: np.ndarray  # attribute value per box
+
+    def take(self, mask_or_idx: np.ndarray) -> "Boxes":
+        """The boxes selected by a mask or index array."""
+        return Boxes(**{k: v[mask_or_idx] for k, v in self.__dict__.items()})
+
+    def copy(self) -> "Boxes":
+        """A deep copy."""
+        return Boxes(**{k: v.copy() for k, v in self.__dict__.items()})
+
+    def append(self, other: "Boxes") -> "Boxes":
+        """These boxes followed by `other`'s."""
+        return Boxes(**{k: np.concatenate([v, getattr(other, k)]) for k, v in self.__dict__.items()})
+
+    def __len__(self) -> int:
+        return int(self.frame_no.size)
+
+
+@dataclass(frozen=True)
+class Plant:
+    """One planted mistake: which identities, on which frames (Ground Truth frame-no)."""
+
+    kind: str
+    idents: tuple[int, ...]
+    frames: tuple[int, ...]
+    detail: dict = field(default_factory=dict)
+    before: Boxes | None = None  # the boxes as they were, for an auditor to restore
+
+
+def _interior_rows(boxes: Boxes, margin: int) -> np.ndarray:
+    """Rows whose identity is also labeled on each of the `margin` frames before and after."""
+    key = boxes.ident.astype(np.int64) * 1_000_000 + boxes.frame_no
+    ok = np.ones(len(boxes), dtype=bool)
+    for d in range(1, margin + 1):
+        ok &= np.isin(key - d, key) & np.isin(key + d, key)
+    return np.flatnonzero(ok)
+
+
+def _rows_of(boxes: Boxes, ident: int, first: int, n: int) -> np.ndarray:
+    """Rows of `ident` on frames first .. first+n-1."""
+    return np.flatnonzero((boxes.ident == ident) & (boxes.frame_no >= first) & (boxes.frame_no < first + n))
+
+
+def _clip(boxes: Boxes, rows: np.ndarray) -> None:
+    x1 = np.clip(boxes.left[rows], 0, IMAGE_WIDTH - 2)
+    y1 = np.clip(boxes.top[rows], 0, IMAGE_HEIGHT - 2)
+    x2 = np.clip(boxes.left[rows] + boxes.width[rows], x1 + 2, IMAGE_WIDTH)
+    y2 = np.clip(boxes.top[rows] + boxes.height[rows], y1 + 2, IMAGE_HEIGHT)
+    boxes.left[rows], boxes.top[rows] = x1, y1
+    boxes.width[rows], boxes.height[rows] = x2 - x1, y2 - y1
+
+
+def plant_geometry(boxes: Boxes, kind: str, row: int, rng: np.random.Generator) -> Plant:
+    """Shrink, grow, shift or drag one edge of a box on 1-3 consecutive frames."""
+    n = int(rng.integers(1, 4))
+    ident, first = int(boxes.ident[row]), int(boxes.frame_no[row])
+    rows = _rows_of(boxes, ident, first, n)
+    before = boxes.take(rows)
+    w, h = boxes.width[rows].astype(float), boxes.height[rows].astype(float)
+    cx, cy = boxes.left[rows] + w / 2, boxes.top[rows] + h / 2
+    detail: dict = {}
+    if kind in ("shrunk", "grown"):
+        f = rng.uniform(0.55, 0.8) if kind == "shrunk" else rng.uniform(1.3, 1.65)
+        w, h = w * f, h * f
+        boxes.left[rows], boxes.top[rows] = np.round(cx - w / 2), np.round(cy - h / 2)
+        boxes.width[rows], boxes.height[rows] = np.round(w), np.round(h)
+        detail = {"scale": round(float(f), 3)}
+    elif kind == "shifted":
+        along_x = rng.random() < 0.6
+        d = rng.uniform(0.3, 0.6) * rng.choice([-1, 1])
+        if along_x:
+            boxes.left[rows] = np.round(boxes.left[rows] + d * w)
+        else:
+            boxes.top[rows] = np.round(boxes.top[rows] + d * h)
+        detail = {"axis": "x" if along_x else "y", "shift_of_size": round(float(d), 3)}
+    elif kind == "edge_dragged":
+        edge = str(rng.choice(["left", "right", "top", "bottom"]))
+        d = rng.uniform(0.3, 0.6) * rng.choice([-1, 1])
+        if edge == "left":
+            boxes.left[rows] = np.round(boxes.left[rows] - d * w)
+            boxes.width[rows] = np.round(w + d * w)
+        elif edge == "right":
+            boxes.width[rows] = np.round(w + d * w)
+        elif edge == "top":
+            boxes.top[rows] = np.round(boxes.top[rows] - d * h)
+            boxes.height[rows] = np.round(h + d * h)
+        else:
+            boxes.height[rows] = np.round(h + d * h)
+        detail = {"edge": edge, "drag_of_size": round(float(d), 3)}
+    _clip(boxes, rows)
+    return Plant(kind, (ident,), tuple(int(f) for f in boxes.frame_no[rows]), detail, before)
+
+
+def plant_id_swap(boxes: Boxes, row: int, rng: np.random.Generator) -> Plant | None:
+    """Swap the identity of the object at `row` with the nearest same-class object from that frame on."""
+    frame, ident, cls = int(boxes.frame_no[row]), int(boxes.ident[row]), int(boxes.cls[row])
+    same = np.flatnonzero((boxes.frame_no == frame) & (boxes.cls == cls) & (boxes.ident != ident))
+    if same.size == 0:
+        return None
+    cx = boxes.left + boxes.width / 2
+    other_row = same[np.argmin(np.abs(cx[same] - cx[row]))]
+    other = int(boxes.ident[other_row])
+    later = boxes.frame_no >= frame
+    a, b = later & (boxes.ident == ident), later & (boxes.ident == other)
+    boxes.ident[a], boxes.ident[b] = other, ident
+    return Plant("id_swap", (ident, other), (frame,), {})
+
+
+def plant_class_flip(boxes: Boxes, row: int, n_classes: int, rng: np.random.Generator) -> Plant:
+    """Give one box another class-id than the rest of its track."""
+    old = int(boxes.cls[row])
+    before = boxes.take(np.array([row]))
+    boxes.cls[row] = (old + int(rng.integers(1, n_classes))) % n_classes
+    return Plant("class_flip", (int(boxes.ident[row]),), (int(boxes.frame_no[row]),), {"from": old, "to": int(boxes.cls[row])}, before)
+
+
+def plant_duplicate(boxes: Boxes, row: int, new_ident: int, rng: np.random.Generator) -> tuple[Boxes, Plant]:
+    """Add a second, slightly offset box over the object at `row`, under a new identity."""
+    dup = boxes.take(np.array([row]))
+    dup.ident[:] = new_ident
+    dup.left[:] = np.round(dup.left + rng.uniform(-0.06, 0.06) * dup.width)
+    dup.top[:] = np.round(dup.top + rng.uniform(-0.06, 0.06) * dup.height)
+    out = boxes.append(dup)
+    _clip(out, np.array([len(out) - 1]))
+    plant = Plant("duplicate_box", (new_ident, int(boxes.ident[row])), (int(boxes.frame_no[row]),), {})
+    return out, plant
+
+
+def plant_mistakes(
+    boxes: Boxes, n_mistakes: int, n_classes: int, next_ident: int, rng: np.random.Generator
+) -> tuple[Boxes, list[Plant], int]:
+    """Plant up to `n_mistakes` mistakes at distinct places; returns boxes, plants, next free identity."""
+    boxes = boxes.copy()
+    plants: list[Plant] = []
+    used: list[tuple[int, int]] = []  # (ident, frame) near which something is already planted
+    for _ in range(n_mistakes):
+        candidates = _interior_rows(boxes, margin=3)
+        for i, f in used:
+            near = (boxes.ident[candidates] == i) & (np.abs(boxes.frame_no[candidates] - f) <= 8)
+            candidates = candidates[~near]
+        if candidates.size == 0:
+            break
+        row = int(rng.choice(candidates))
+        kind = str(rng.choice(PLANT_KINDS, p=PLANT_WEIGHTS))
+        plant: Plant | None
+        if kind in ("shrunk", "grown", "shifted", "edge_dragged"):
+            plant = plant_geometry(boxes, kind, row, rng)
+        elif kind == "deleted_box":
+            plant = Plant("deleted_box", (int(boxes.ident[row]),), (int(boxes.frame_no[row]),), {},
+                          boxes.take(np.array([row])))
+            boxes = boxes.take(np.arange(len(boxes)) != row)
+        elif kind == "id_swap":
+            plant = plant_id_swap(boxes, row, rng)
+        elif kind == "class_flip":
+            plant = plant_class_flip(boxes, row, n_classes, rng)
+        else:
+            boxes, plant = plant_duplicate(boxes, row, next_ident, rng)
+            next_ident += 1
+        if plant is None:
+            continue
+        plants.append(plant)
+        used.extend((i, f) for i in plant.idents for f in plant.frames)
+    return boxes, plants, next_ident
+
+
+def correct(planted: Boxes, plants: list[Plant], keep: list[bool]) -> Boxes:
+    """An auditor's fix: undo each plant where `keep` is True, latest first.
+
+    Identity swaps and duplicates are fixed track-wide; local mistakes frame by frame.
+    """
+    fixed = planted.copy()
+    for plant, do_fix in reversed(list(zip(plants, keep))):
+        if not do_fix:
+            continue
+        if plant.kind == "duplicate_box":
+            fixed = fixed.take(fixed.ident != plant.idents[0])
+        elif plant.kind == "id_swap":
+            a, b = plant.idents
+            later = fixed.frame_no >= plant.frames[0]
+            ma, mb = later & (fixed.ident == a), later & (fixed.ident == b)
+            fixed.ident[ma], fixed.ident[mb] = b, a
+        elif plant.kind == "deleted_box":
+            fixed = fixed.append(plant.before)
+        else:
+            for k in range(len(plant.before)):
+                dst = np.flatnonzero((fixed.ident == plant.before.ident[k]) & (fixed.frame_no == plant.before.frame_no[k]))
+                for col in ("cls", "left", "top", "width", "height"):
+                    getattr(fixed, col)[dst] = getattr(plant.before, col)[k]
+    return fixed

@@ -1,0 +1,1 @@
+"""Spark jobs: each reads lake tables or raw input, applies pure transforms, writes lake tables."""

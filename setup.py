@@ -1,0 +1,35 @@
+"""gtlake: a label-quality data lake for Amazon SageMaker Ground Truth.
+
+The top-level folders `jobs/` and `udfs/` install as `gtlake.jobs` and `gtlake.udfs`, so the
+wheel shipped to Glue has one namespace and the repository keeps the documented layout.
+"""
+from setuptools import setup
+
+# AWS Glue 5.0 ships these exact versions; pin them so what passes here runs there.
+GLUE_RUNTIME = [
+    "pyspark==3.5.4",
+    "pandas==2.2.2",
+    "numpy==1.26.4",
+    "pyarrow==17.0.0",
+    "boto3>=1.34",
+]
+
+DEV = [
+    "pytest>=8",
+    "chispa>=0.10",
+    "duckdb>=1.1",
+    "moto[server]>=5.0",
+    "psutil>=5.9",
+]
+
+setup(
+    name="gtlake",
+    version="0.1.0",
+    description="Label-quality data lake for SageMaker Ground Truth video labeling jobs",
+    python_requires=">=3.11,<3.12",
+    packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs"],
+    package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs"},
+    install_requires=GLUE_RUNTIME,
+    extras_require={"dev": DEV},
+    entry_points={"console_scripts": ["gtlake=gtlake.cli:main"]},
+)

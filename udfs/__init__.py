@@ -1,0 +1,1 @@
+"""Vectorized numpy/pandas kernels, wrapped once as pandas UDFs by the jobs."""
