@@ -29,6 +29,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs"],
     package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs"},
+    package_data={"gtlake": ["log4j2.properties"]},
     install_requires=GLUE_RUNTIME,
     extras_require={"dev": DEV},
     entry_points={"console_scripts": ["gtlake=gtlake.cli:main"]},

@@ -254,7 +254,8 @@ class _Writer:
             # Mistakes come from the labeler's stream, so a first-level job and its audit share them.
             plant_rng = np.random.default_rng([p.seed, 5, video])
             n_mistakes = int(plant_rng.poisson(labeler.carelessness * max(1, len(scene.tracks))))
-            planted, plants, n_ids = plant_mistakes(boxes, n_mistakes, len(job.class_map), len(ids), plant_rng)
+            planted, plants, n_ids = plant_mistakes(
+                boxes, n_mistakes, np.array(sorted(int(k) for k in job.class_map)), len(ids), plant_rng)
             for k in range(len(ids), n_ids):
                 names.append(f"{job.class_map[str(int(planted.cls[planted.ident == k][0]))]}:{k + 1}")
                 ids.append(_uuid(plant_rng))

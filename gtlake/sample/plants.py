@@ -144,11 +144,11 @@ def plant_id_swap(boxes: Boxes, row: int, rng: np.random.Generator) -> Plant | N
     return Plant("id_swap", (ident, other), (frame,), {})
 
 
-def plant_class_flip(boxes: Boxes, row: int, n_classes: int, rng: np.random.Generator) -> Plant:
-    """Give one box another class-id than the rest of its track."""
+def plant_class_flip(boxes: Boxes, row: int, class_ids: np.ndarray, rng: np.random.Generator) -> Plant:
+    """Give one box another of the job's class-ids than the rest of its track."""
     old = int(boxes.cls[row])
     before = boxes.take(np.array([row]))
-    boxes.cls[row] = (old + int(rng.integers(1, n_classes))) % n_classes
+    boxes.cls[row] = int(rng.choice(class_ids[class_ids != old]))
     return Plant("class_flip", (int(boxes.ident[row]),), (int(boxes.frame_no[row]),), {"from": old, "to": int(boxes.cls[row])}, before)
 
 
@@ -165,7 +165,7 @@ def plant_duplicate(boxes: Boxes, row: int, new_ident: int, rng: np.random.Gener
 
 
 def plant_mistakes(
-    boxes: Boxes, n_mistakes: int, n_classes: int, next_ident: int, rng: np.random.Generator
+    boxes: Boxes, n_mistakes: int, class_ids: np.ndarray, next_ident: int, rng: np.random.Generator
 ) -> tuple[Boxes, list[Plant], int]:
     """Plant up to `n_mistakes` mistakes at distinct places; returns boxes, plants, next free identity."""
     boxes = boxes.copy()
@@ -190,7 +190,7 @@ def plant_mistakes(
         elif kind == "id_swap":
             plant = plant_id_swap(boxes, row, rng)
         elif kind == "class_flip":
-            plant = plant_class_flip(boxes, row, n_classes, rng)
+            plant = plant_class_flip(boxes, row, class_ids, rng)
         else:
             boxes, plant = plant_duplicate(boxes, row, next_ident, rng)
             next_ident += 1

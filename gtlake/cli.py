@@ -1,0 +1,139 @@
+"""The `gtlake` command: sample, ingest, run.
+
+A wrong argument or a missing input prints one line and the usage, and exits 2. A run that
+cannot proceed (lake locked, counts that do not balance) prints one line and exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+from gtlake import __version__, storage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the error line after the usage and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102 - argparse API
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = _Parser(prog="gtlake", description="Label-quality data lake for SageMaker Ground Truth.")
+    p.add_argument("--version", action="version", version=f"gtlake {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("sample", help="write a realistic Ground Truth output tree with planted mistakes",
+                       description="Write sample Ground Truth output (video tracking jobs, one detection job, "
+                                   "an audit job, worker responses, a worker-activity log export) under OUT, and "
+                                   "the planted mistakes to OUT/planted.jsonl.")
+    s.add_argument("--out", required=True, help="folder to write (created if missing)")
+    s.add_argument("--sequences", type=_positive, default=12, help="videos labeled by the tracking jobs (default 12)")
+    s.add_argument("--frames", type=_positive, default=120, help="frames per video, 25 fps (default 120)")
+    s.add_argument("--objects", type=_positive, default=10, help="objects simulated per video (default 10)")
+    s.add_argument("--workers", type=_positive, default=6, help="labelers in the work team (default 6)")
+    s.add_argument("--seed", type=_seed, default=7, help="random seed; same seed, same tree (default 7)")
+
+    for name, help_ in (("ingest", "flatten Ground Truth output into the Parquet lake"),
+                        ("run", "run every pipeline step in order (today: ingest)")):
+        c = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ". Reads every job "
+                           "folder under --input (a local folder mirroring S3, or s3://bucket/prefix); only new or "
+                           "changed jobs are processed.")
+        c.add_argument("--input", required=True, help="Ground Truth output root: folder or s3:// prefix")
+        c.add_argument("--lake", required=True, help="lake folder (created if missing)")
+    return p
+
+
+def _check_input(parser: argparse.ArgumentParser, path: str) -> None:
+    try:
+        ok = storage.exists(path)
+    except Exception as e:  # noqa: BLE001 - any client error means we cannot read it
+        parser.error(f"--input {path}: cannot list it ({type(e).__name__}: {e})")
+    if not ok:
+        parser.error(f"--input {path}: no such folder" if not storage.is_s3(path) else
+                     f"--input {path}: no objects under this prefix")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from gtlake.jobs.ingest import IngestConfig, run
+    from gtlake.spark import get_spark
+
+    spark = get_spark("gtlake-ingest")
+    result = run(spark, IngestConfig(input=args.input, lake=args.lake), log=lambda m: print(m, flush=True))
+    n_in, n_out, n_rej = result.counts.totals()
+    if result.status == "no_new_input":
+        print(f"ingest {result.run_id}: nothing new under {args.input}; lake unchanged "
+              f"({len(result.jobs_unchanged)} jobs already ingested) in {result.seconds:.1f}s")
+    else:
+        print(f"ingest {result.run_id}: {len(result.jobs_processed)} jobs, records in {n_in} = out {n_out} "
+              f"+ rejected {n_rej}, {result.seconds:.1f}s")
+        for kind, c in result.counts.as_dict().items():
+            print(f"  {kind:<22} in {c['in']:>10}  out {c['out']:>10}  rejected {c['rejected']:>8}")
+        if n_rej:
+            print(f"  refused records and their reasons: {os.path.join(os.path.abspath(args.lake), 'rejected')}")
+    print(f"lake: {os.path.abspath(args.lake)}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from gtlake.sample.generate import SampleParams, generate
+
+    t0 = time.monotonic()
+    params = SampleParams(sequences=args.sequences, frames=args.frames, objects=args.objects,
+                          workers=args.workers, seed=args.seed)
+    print(f"sample: writing {params} to {args.out}", flush=True)
+    summary = generate(args.out, params)
+    print(f"sample: {summary['jobs']} jobs, {summary['sequences']} sequences, {summary['boxes']} boxes, "
+          f"{summary['planted']} planted mistakes in {time.monotonic() - t0:.1f}s")
+    print(f"  Ground Truth output: {os.path.join(os.path.abspath(args.out), 'output')}")
+    print(f"  planted mistakes:    {os.path.join(os.path.abspath(args.out), 'planted.jsonl')}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `gtlake` console command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from gtlake.lake import LakeBusy
+    from gtlake.jobs.ingest import UnbalancedRun
+
+    try:
+        if args.command == "sample":
+            return _sample(args)
+        if args.lake.startswith(("s3://", "s3a://")):
+            parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
+        _check_input(parser, args.input)
+        return _ingest(args)
+    except (LakeBusy, UnbalancedRun) as e:
+        print(f"gtlake {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"gtlake {args.command}: interrupted; the lake is as it was before this run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""A refused input record, and the per-kind counts that must balance (in = out + rejected)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+RECORD_MAX_CHARS = 2000
+
+RECORD_KINDS = (
+    "job_folder", "sequence", "labels_file", "frame", "box", "shape", "worker_response_file", "worker_answer",
+)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One refused input record: where it was, what kind, why, and the record itself (cut)."""
+
+    job_name: str
+    source_uri: str
+    locator: str
+    record_kind: str
+    reason_code: str
+    detail: str
+    record: str | None = None
+
+    def row(self, run_id: str) -> tuple:
+        """The row of the `rejected` table (column order of schemas.REJECTED)."""
+        rec = None if self.record is None else self.record[:RECORD_MAX_CHARS]
+        return (run_id, self.source_uri, self.locator, self.record_kind, self.reason_code, self.detail, rec,
+                self.job_name)
+
+
+@dataclass
+class Counts:
+    """Records in, out and rejected, per record kind."""
+
+    seen: Counter = field(default_factory=Counter)
+    out: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+
+    def add(self, kind: str, seen: int = 0, out: int = 0, rejected: int = 0) -> None:
+        """Add to a kind's counts."""
+        self.seen[kind] += seen
+        self.out[kind] += out
+        self.rejected[kind] += rejected
+
+    def merge(self, other: "Counts") -> None:
+        """Add another Counts into this one."""
+        self.seen.update(other.seen)
+        self.out.update(other.out)
+        self.rejected.update(other.rejected)
+
+    def unbalanced(self) -> dict[str, tuple[int, int, int]]:
+        """Kinds where in != out + rejected, with their (in, out, rejected)."""
+        kinds = set(self.seen) | set(self.out) | set(self.rejected)
+        return {k: (self.seen[k], self.out[k], self.rejected[k]) for k in sorted(kinds)
+                if self.seen[k] != self.out[k] + self.rejected[k]}
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """{kind: {in, out, rejected}} for the runs table."""
+        kinds = sorted(set(self.seen) | set(self.out) | set(self.rejected))
+        return {k: {"in": self.seen[k], "out": self.out[k], "rejected": self.rejected[k]} for k in kinds}
+
+    def totals(self) -> tuple[int, int, int]:
+        """(in, out, rejected) over all kinds."""
+        return sum(self.seen.values()), sum(self.out.values()), sum(self.rejected.values())

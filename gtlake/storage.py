@@ -1,0 +1,98 @@
+"""Listing and reading input files in a local folder or under an `s3://` prefix.
+
+S3 goes through boto3 with its standard configuration chain: credentials, region and endpoint
+come from the environment (`AWS_ENDPOINT_URL` points it at a local S3), never from code.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import unquote, urlparse
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file under an input root: its full path or URI, size and version stamp."""
+
+    path: str
+    size: int
+    stamp: str  # mtime (local) or ETag (S3): changes when the content changes
+
+
+def is_s3(uri: str) -> bool:
+    """True for s3://, s3a:// and s3n:// URIs."""
+    return uri.startswith(("s3://", "s3a://", "s3n://"))
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """('bucket', 'key/prefix') of an S3 URI."""
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+@lru_cache(maxsize=1)
+def s3_client():  # noqa: ANN201 - boto3 client type is dynamic
+    """One boto3 S3 client per process, configured by the environment."""
+    import boto3
+
+    return boto3.client("s3")
+
+
+def list_files(root: str) -> list[FileInfo]:
+    """Every file under `root` (recursively), sorted by path."""
+    if is_s3(root):
+        bucket, prefix = split_s3(root)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        out = []
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):
+                    out.append(FileInfo(f"s3://{bucket}/{obj['Key']}", int(obj["Size"]), obj["ETag"].strip('"')))
+        return sorted(out, key=lambda f: f.path)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            out.append(FileInfo(path, st.st_size, f"{st.st_mtime_ns}"))
+    return sorted(out, key=lambda f: f.path)
+
+
+def read_bytes(path: str) -> bytes:
+    """The content of a local file or S3 object."""
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def exists(root: str) -> bool:
+    """True if `root` is an existing folder or a prefix with at least one object."""
+    if is_s3(root):
+        bucket, prefix = split_s3(root)
+        resp = s3_client().list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/" if prefix else "", MaxKeys=1)
+        return resp.get("KeyCount", 0) > 0
+    return os.path.isdir(root)
+
+
+def spark_path(path: str) -> str:
+    """The path as Spark's Hadoop file systems want it: s3a:// off Glue, absolute file: locally."""
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        scheme = "s3" if os.environ.get("GLUE_VERSION") else "s3a"
+        return f"{scheme}://{bucket}/{key}"
+    return "file://" + os.path.abspath(path)
+
+
+def from_spark_path(path: str) -> str:
+    """Inverse of `spark_path` for a path Spark reports (file:/x, file:///x, s3a://b/k)."""
+    if path.startswith("file:"):
+        return unquote(urlparse(path).path)
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        return f"s3://{bucket}/{unquote(key)}"
+    return path

@@ -1,0 +1,307 @@
+"""The ingest job: a Ground Truth output tree -> sequences, frames, boxes, shapes, worker_responses,
+rejected and runs in the Parquet lake.
+
+    run(spark, IngestConfig(input=..., lake=...))
+
+Only job folders whose inputs changed since the last run (the ledger's fingerprints) are read.
+Their partitions (job_name=<job>) are rebuilt in staging and swapped in by one atomic commit,
+after checking that every record read is either in a table or in `rejected`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from gtlake import storage
+from gtlake.jobs import seqlabel
+from gtlake.jobs.layout import JobFolder, discover_jobs, resolve_ref
+from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
+from gtlake.jobs.responses import parse_file_batch
+from gtlake.lake import Lake, Move
+from gtlake.records import Counts, Reject
+from gtlake.schemas import BOXES, FRAMES, REJECTED, RUNS, SEQUENCES, SHAPES, WORKER_RESPONSES, Table
+
+INPUT_PARTITION = "_input"  # rejected records that belong to no valid job folder
+WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED)
+
+
+class UnbalancedRun(RuntimeError):
+    """Records read != records written + records rejected: the run is not committed."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Where to read Ground Truth output from and where the lake is."""
+
+    input: str
+    lake: str
+    run_id: str | None = None
+
+
+@dataclass
+class IngestResult:
+    """What a run did."""
+
+    run_id: str
+    status: str
+    counts: Counts
+    jobs_processed: list[str] = field(default_factory=list)
+    jobs_unchanged: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC start time and a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _normalize_root(path: str) -> str:
+    return path.rstrip("/") if storage.is_s3(path) else os.path.abspath(path)
+
+
+# -- stage 1: manifests (driver) ------------------------------------------------------------------
+def read_manifests(jobs: list[JobFolder], counts: Counts) -> tuple[list[SequenceRow], list[Reject]]:
+    """Sequences of every job's output manifest, and the refused lines."""
+    rows: list[SequenceRow] = []
+    rejects: list[Reject] = []
+    for job in jobs:
+        data = storage.read_bytes(job.manifest.path)
+        if not data.strip():
+            rejects.append(Reject(job.name, job.manifest.path, "file", "job_folder", "empty_manifest",
+                                  "the output manifest is empty: the job has no output yet"))
+            counts.add("job_folder", seen=1, rejected=1)
+            continue
+        counts.add("job_folder", seen=1, out=1)
+        r, rej, seen = parse_manifest(data, job.name, job.manifest.path)
+        rows += r
+        rejects += rej
+        counts.add("sequence", seen=seen, rejected=len(rej))
+    return rows, rejects
+
+
+# -- stage 2: which labels files to read (driver) -------------------------------------------------
+@dataclass(frozen=True)
+class LabelsRef:
+    """A labels file to read for a sequence."""
+
+    path: str  # storage path
+    sequence: SequenceRow
+
+
+def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], input_root: str,
+                counts: Counts) -> tuple[list[LabelsRef], list[Reject]]:
+    """Resolve each own video sequence's labels_ref in the input; refuse missing, empty or repeated files."""
+    listed = {p: f for j in jobs.values() for p, f in j.labels.items()}
+    refs: list[LabelsRef] = []
+    rejects: list[Reject] = []
+    seen_paths: dict[str, str] = {}
+    for s in sequences:
+        if s.task_type not in VIDEO_TYPES or s.inherited or s.labels_ref is None:
+            continue
+        loc = f"line {s.manifest_line}, attribute {s.label_attribute!r}"
+        path = resolve_ref(s.labels_ref, jobs, input_root, set(listed))
+        reason = None
+        if path is None:
+            reason = ("missing_ref", f"labels file {s.labels_ref} is not in the input "
+                                     f"(looked for '<job>/annotations/...' under {input_root})")
+        elif listed[path].size == 0:
+            reason = ("empty_file", f"labels file {path} is empty")
+        elif ":" in path.split("://", 1)[-1]:
+            reason = ("unreadable_path", f"Spark cannot read a path containing ':': {path}")
+        elif path in seen_paths:
+            reason = ("duplicate_labels_ref", f"labels file {path} is also the labels of {seen_paths[path]}")
+        if reason:
+            rejects.append(Reject(s.job_name, s.source_uri, loc, "labels_file", *reason, s.labels_ref))
+            continue
+        seen_paths[path] = s.sequence_id
+        refs.append(LabelsRef(path, s))
+    counts.add("labels_file", seen=len(refs) + len(rejects), rejected=len(rejects))
+    return refs, rejects
+
+
+# -- stage 3: labels files (Spark) ----------------------------------------------------------------
+def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(files, frame rows, refused files) for the labels files to read."""
+    ref_rows = [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type,
+                 r.sequence.class_map, r.path) for r in refs]
+    ref_df = spark.createDataFrame(
+        ref_rows, "_path string, job_name string, sequence_id string, task_type string, "
+                  "class_map map<string,string>, source_uri string")
+    raw = seqlabel.read_labels(spark, [storage.spark_path(r.path) for r in refs]).withColumn(
+        "_path", seqlabel.storage_path(F.col("_path")))
+    files = raw.join(F.broadcast(ref_df), on="_path", how="inner").persist()
+    missing = ref_df.join(files.select("_path", "job_name"), on="_path", how="left_anti").select(
+        F.lit(run_id).alias("run_id"), "source_uri", F.lit("file").alias("locator"),
+        F.lit("labels_file").alias("record_kind"), F.lit("empty_file").alias("reason_code"),
+        F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record"),
+        "job_name")
+    bad_files = seqlabel.refused_files(files, run_id).unionByName(missing)
+    good = files.where(seqlabel.file_reason(files).isNull())
+    fr = seqlabel.with_frames(good).persist()
+    return files, fr, bad_files
+
+
+# -- stage 4: worker responses (Spark, Python parsing on executors) ------------------------------
+def worker_responses(spark: SparkSession, jobs: list[JobFolder],
+                     run_id: str) -> tuple[DataFrame, DataFrame, dict[str, int]]:
+    """(rows, refused, records seen per kind) of every worker-response file of the jobs."""
+    items = [(f.path, j.name) for j in jobs for f in j.responses]
+    sc = spark.sparkContext
+    n_slices = max(1, min(len(items) // 200 + 1, sc.defaultParallelism * 4))
+    tagged = sc.parallelize(items, n_slices).mapPartitions(lambda it: parse_file_batch(list(it))).persist()
+    seen = tagged.filter(lambda t: t[0] == "seen").map(lambda t: (t[1], t[2])).reduceByKey(lambda a, b: a + b)
+    seen = dict(seen.collect()) if items else {}
+    rows = spark.createDataFrame(tagged.filter(lambda t: t[0] == "row").map(lambda t: t[1]),
+                                 WORKER_RESPONSES.spark_schema())
+    refused = spark.createDataFrame(tagged.filter(lambda t: t[0] == "reject").map(lambda t: t[1].row(run_id)),
+                                    REJECTED.spark_schema())
+    return rows, refused, seen
+
+
+# -- writing and committing -----------------------------------------------------------------------
+def _stage(df: DataFrame, table: Table, lake: Lake, run_id: str) -> str:
+    path = lake.staging(run_id, table.name)
+    (df.select(*table.names)
+       .sortWithinPartitions(*table.partition_by, *[c for c in ("sequence_id", "frame_no") if c in table.names])
+       .write.mode("overwrite").partitionBy(*table.partition_by).parquet("file://" + path))
+    return path
+
+
+def _staged_counts(spark: SparkSession, path: str, by: list[str]) -> dict[tuple, int]:
+    if not os.path.isdir(path) or not any(n.startswith("job_name=") for n in os.listdir(path)):
+        return {}
+    df = spark.read.parquet("file://" + path)
+    if not df.columns:
+        return {}
+    return {tuple(r[:-1]): r[-1] for r in df.groupBy(*by).count().collect()}
+
+
+def _runs_file(lake: Lake, run_id: str, row: dict) -> str:
+    path = lake.staging(run_id, "runs", f"{run_id}.parquet")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    table = pa.Table.from_pylist([row], schema=RUNS.arrow_schema())
+    pq.write_table(table, path)
+    return path
+
+
+def _run_row(run_id: str, started: datetime, status: str, config: IngestConfig, counts: Counts,
+             jobs: list[str], message: str | None = None) -> dict:
+    n_in, n_out, n_rej = counts.totals()
+    return {"run_id": run_id, "job": "ingest", "started_at": started, "finished_at": datetime.now(timezone.utc),
+            "records_in": n_in, "records_out": n_out, "records_rejected": n_rej, "status": status,
+            "input_uri": config.input, "jobs_processed": jobs, "counts": json.dumps(counts.as_dict()),
+            "message": message}
+
+
+def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = print) -> IngestResult:
+    """Ingest every new or changed job folder under config.input into the lake at config.lake."""
+    t0 = time.monotonic()
+    started = datetime.now(timezone.utc)
+    run_id = config.run_id or new_run_id()
+    lake = Lake(config.lake)
+    input_root = _normalize_root(config.input)
+    counts = Counts()
+    with lake.lock():
+        files = storage.list_files(input_root)
+        all_jobs, folder_rejects = discover_jobs(files)
+        ledger = lake.ledger()
+        input_state = json.dumps(sorted((r.source_uri, r.reason_code) for r in folder_rejects))
+        todo = [j for j in all_jobs if ledger.get(j.name, {}).get("fingerprint") != j.fingerprint]
+        unchanged = [j.name for j in all_jobs if j not in todo]
+        input_changed = ledger.get(INPUT_PARTITION, {}).get("fingerprint") != input_state
+        log(f"ingest {run_id}: {len(files)} files, {len(all_jobs)} job folders under {input_root} "
+            f"({len(todo)} new or changed, {len(unchanged)} unchanged)")
+        if not todo and not input_changed:
+            row = _run_row(run_id, started, "no_new_input", config, counts, [])
+            lake.commit(run_id, [Move(_runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
+            return IngestResult(run_id, "no_new_input", counts, [], unchanged, time.monotonic() - t0)
+
+        counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
+        sequences, rejects = read_manifests(todo, counts)
+        rejects = folder_rejects + rejects
+        refs, ref_rejects = plan_labels(sequences, {j.name: j for j in all_jobs}, input_root, counts)
+        rejects += ref_rejects
+        log(f"ingest {run_id}: {len(sequences)} sequences from {len(todo)} manifests; reading {len(refs)} labels files "
+            f"and {sum(len(j.responses) for j in todo)} worker-response files")
+
+        staged: dict[str, str] = {}
+        staged["sequences"] = _stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()),
+                                     SEQUENCES, lake, run_id)
+        refused_parts: list[DataFrame] = []
+        if refs:
+            files_df, fr, bad_files = labels_frames(spark, refs, run_id)
+            box_rows, shape_rows = seqlabel.with_boxes(fr), seqlabel.with_shapes(fr)
+            staged["frames"] = _stage(seqlabel.frames_table(fr), FRAMES, lake, run_id)
+            staged["boxes"] = _stage(seqlabel.accepted(box_rows, BOXES.names), BOXES, lake, run_id)
+            staged["shapes"] = _stage(seqlabel.accepted(shape_rows, SHAPES.names), SHAPES, lake, run_id)
+            refused_parts += [bad_files, seqlabel.refused_frames(fr, run_id),
+                              seqlabel.refused(box_rows, "box", run_id), seqlabel.refused(shape_rows, "shape", run_id)]
+            agg = fr.agg(F.count(F.lit(1)).alias("frames"),
+                         F.sum(F.greatest(F.size(F.col("f")["annotations"]), F.lit(0))).alias("boxes"),
+                         *[F.sum(F.greatest(F.size(F.col("f")[k]), F.lit(0))).alias(k) for k, _ in seqlabel.SHAPE_LISTS]
+                         ).first()
+            counts.add("frame", seen=agg["frames"])
+            counts.add("box", seen=agg["boxes"] or 0)
+            counts.add("shape", seen=sum(agg[k] or 0 for k, _ in seqlabel.SHAPE_LISTS))
+        wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
+        staged["worker_responses"] = _stage(wr_rows, WORKER_RESPONSES, lake, run_id)
+        for kind, n in wr_seen.items():
+            counts.add(kind, seen=n)
+        refused_parts.append(wr_refused)
+        py_refused = spark.createDataFrame([r.row(run_id) for r in rejects], REJECTED.spark_schema())
+        refused = py_refused
+        for part in refused_parts:
+            refused = refused.unionByName(part)
+        staged["rejected"] = _stage(refused, REJECTED, lake, run_id)
+
+        # Count what was actually written, and check it against what was read.
+        written = {t: sum(_staged_counts(spark, p, ["job_name"]).values()) for t, p in staged.items()}
+        refused_by_kind = {k[0]: n for k, n in _staged_counts(spark, staged["rejected"], ["record_kind"]).items()}
+        for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
+                            ("worker_answer", "worker_responses")):
+            counts.add(kind, out=written.get(table, 0))
+        counts.add("labels_file", out=files_df.where(seqlabel.file_reason(files_df).isNull()).count() if refs else 0)
+        for kind in ("frame", "box", "shape", "worker_answer", "worker_response_file"):
+            counts.add(kind, rejected=refused_by_kind.get(kind, 0))
+        # Files refused by Spark (malformed, empty) are on top of those refused while planning.
+        counts.add("labels_file", rejected=refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"])
+        for kind in ("job_folder", "sequence"):
+            if refused_by_kind.get(kind, 0) != counts.rejected[kind]:
+                raise UnbalancedRun(f"ingest {run_id}: {kind} rejections staged {refused_by_kind.get(kind, 0)} "
+                                    f"!= refused {counts.rejected[kind]}")
+        bad = counts.unbalanced()
+        jobs_done = [j.name for j in todo]
+        if bad:
+            detail = "; ".join(f"{k}: in {i} != out {o} + rejected {r}" for k, (i, o, r) in bad.items())
+            row = _run_row(run_id, started, "failed", config, counts, [], f"unbalanced counts: {detail}")
+            lake.commit(run_id, [Move(_runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
+            raise UnbalancedRun(f"ingest {run_id} not committed: {detail}")
+
+        moves = [Move(_runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs_done)),
+                      lake.path("runs", f"{run_id}.parquet"))]
+        partitions = jobs_done + [INPUT_PARTITION]
+        for table in WRITTEN_TABLES:
+            for job in partitions:
+                if job == INPUT_PARTITION and table is not REJECTED:
+                    continue
+                src = os.path.join(staged.get(table.name, ""), f"job_name={job}")
+                moves.append(Move(src if table.name in staged and os.path.isdir(src) else None,
+                                  lake.path(table.name, f"job_name={job}")))
+        now = datetime.now(timezone.utc).isoformat()
+        new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now} for j in todo}
+        new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}
+        lake.commit(run_id, moves, new_ledger)
+        if refs:
+            fr.unpersist()
+            files_df.unpersist()
+    return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0)

@@ -1,0 +1,92 @@
+"""Find labeling-job folders in a listing of a Ground Truth output tree, and resolve `-ref` URIs.
+
+A job folder is one that holds `manifests/output/output.manifest`; its name is the job name.
+Only its output manifest, consolidated labels and worker responses are read (`intermediate/`
+and `consolidation-response/` are partial or derived data and are left alone).
+"""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from gtlake.records import Reject
+from gtlake.storage import FileInfo, is_s3, split_s3
+
+MANIFEST_REL = "manifests/output/output.manifest"
+LABELS_PREFIX = "annotations/consolidated-annotation/output/"
+RESPONSES_PREFIX = "annotations/worker-response/"
+# SageMaker labeling job names: 1-63 characters, letters, digits and inner hyphens.
+JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+@dataclass
+class JobFolder:
+    """One labeling job's output folder and the input files ingest reads from it."""
+
+    name: str
+    root: str
+    manifest: FileInfo
+    labels: dict[str, FileInfo] = field(default_factory=dict)  # path -> file
+    responses: list[FileInfo] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever any file ingest reads from this job is added, removed or rewritten."""
+        h = hashlib.sha256()
+        for f in [self.manifest, *sorted(self.labels.values(), key=lambda x: x.path), *self.responses]:
+            h.update(f"{f.path[len(self.root):]}\0{f.size}\0{f.stamp}\n".encode())
+        return h.hexdigest()
+
+
+def _join(root: str, rel: str) -> str:
+    return f"{root.rstrip('/')}/{rel}"
+
+
+def discover_jobs(files: list[FileInfo]) -> tuple[list[JobFolder], list[Reject]]:
+    """Group a listing into job folders; refuse folders whose name is not a valid job name."""
+    roots = sorted({f.path[: -len(MANIFEST_REL) - 1] for f in files if f.path.endswith("/" + MANIFEST_REL)},
+                   key=len, reverse=True)
+    jobs: dict[str, JobFolder] = {}
+    rejects: list[Reject] = []
+    by_root: dict[str, JobFolder] = {}
+    for root in roots:
+        name = posixpath.basename(root.rstrip("/"))
+        manifest = next(f for f in files if f.path == _join(root, MANIFEST_REL))
+        if not JOB_NAME.match(name):
+            rejects.append(Reject("_invalid", manifest.path, "job folder", "job_folder", "invalid_job_name",
+                                  f"folder name {name!r} is not a SageMaker labeling job name "
+                                  "(1-63 letters, digits and inner hyphens)"))
+            continue
+        if name in jobs:
+            rejects.append(Reject(name, manifest.path, "job folder", "job_folder", "duplicate_job_folder",
+                                  f"job {name!r} also found at {jobs[name].root}; only that one is read"))
+            continue
+        jobs[name] = by_root[root] = JobFolder(name, root, manifest)
+    for f in files:
+        # the deepest job root that contains the file (roots are sorted longest first)
+        root = next((r for r in by_root if f.path.startswith(r.rstrip("/") + "/")), None)
+        if root is None:
+            continue
+        job, rel = by_root[root], f.path[len(root.rstrip("/")) + 1:]
+        if rel.startswith(LABELS_PREFIX):
+            job.labels[f.path] = f
+        elif rel.startswith(RESPONSES_PREFIX):
+            job.responses.append(f)
+    return sorted(jobs.values(), key=lambda j: j.name), rejects
+
+
+def resolve_ref(uri: str, jobs: dict[str, JobFolder], input_root: str, listed: set[str]) -> str | None:
+    """Where a `-ref` URI's file is in the input: by its '<job>/annotations/...' suffix in the
+    mirrored job folder, else by its key under the input root, else the URI itself if listed."""
+    m = re.search(r"(?:^|/)([^/]+)/(annotations/.+)$", uri)
+    if m and m.group(1) in jobs:
+        candidate = _join(jobs[m.group(1)].root, m.group(2))
+        if candidate in listed:
+            return candidate
+    key = split_s3(uri)[1] if is_s3(uri) else uri.lstrip("/")
+    for candidate in (_join(input_root, key), uri):
+        if candidate in listed:
+            return candidate
+    return None

@@ -1,0 +1,247 @@
+"""Flatten SeqLabel.json files into frames, boxes and shapes with Spark, refusing bad records.
+
+Spark's JSON reader parses the files (multiLine: one file is one record) against an explicit
+schema in which every leaf is a string, so an int or a string `frame-no` both read, and attribute
+objects arrive as raw JSON text. Checks are Column expressions that are null when a record passes
+and a reason code when it fails (house style: checks return data, not exceptions). Everything is a
+narrow transformation: no shuffle, whatever the number of files.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from gtlake.records import RECORD_MAX_CHARS
+from gtlake.schemas import FRAMES, REJECTED
+
+S = T.StringType()
+_BOX = T.StructType([T.StructField(n, S) for n in (
+    "height", "width", "top", "left", "class-id", "object-id", "object-name", "label-category-attributes")])
+_VERTEX = T.StructType([T.StructField("x", S), T.StructField("y", S)])
+_SHAPE = T.StructType([T.StructField("vertices", T.ArrayType(_VERTEX))] + [T.StructField(n, S) for n in (
+    "x", "y", "class-id", "object-id", "object-name", "label-category-attributes")])
+_FRAME = T.StructType([
+    T.StructField("frame-no", S), T.StructField("frame", S), T.StructField("frame-attributes", S),
+    T.StructField("annotations", T.ArrayType(_BOX)), T.StructField("polylines", T.ArrayType(_SHAPE)),
+    T.StructField("polygons", T.ArrayType(_SHAPE)), T.StructField("keypoints", T.ArrayType(_SHAPE)),
+])
+SEQLABEL_SCHEMA = T.StructType([
+    T.StructField("tracking-annotations", T.ArrayType(_FRAME)),
+    T.StructField("detection-annotations", T.ArrayType(_FRAME)),
+    T.StructField("_corrupt_record", S),
+])
+ATTRS = T.MapType(S, S)
+SHAPE_LISTS = (("polylines", "polyline"), ("polygons", "polygon"), ("keypoints", "keypoint"))
+INT_MAX = 2**31 - 1
+
+# Columns every row carries from its sequence (joined from the manifest on the file path).
+SEQ_COLS = ["job_name", "sequence_id", "task_type", "class_map", "source_uri"]
+
+
+def read_labels(spark: SparkSession, spark_paths: list[str]) -> DataFrame:
+    """One row per non-empty labels file: the parsed frames (or `_corrupt_record`) and `_path`."""
+    return (
+        spark.read.schema(SEQLABEL_SCHEMA)
+        .option("multiLine", True)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .json(spark_paths)
+        .withColumn("_path", F.col("_metadata.file_path"))
+    )
+
+
+def storage_path(spark_file_path: Column) -> Column:
+    """The local path or s3:// URI of a file from the URI Spark reports (file:/a%20b, s3a://b/k)."""
+    p = F.regexp_replace(spark_file_path, r"\+", "%2B")  # url_decode would read '+' as a space
+    p = F.regexp_replace(F.regexp_replace(p, "^file:/+", "/"), "^s3[an]?://", "s3://")
+    return F.url_decode(p)
+
+
+def _bad_number(c: Column) -> Column:
+    return c.isNull() | F.isnan(c) | (F.abs(c) == float("inf"))
+
+
+def _cut(c: Column) -> Column:
+    return F.substring(c, 1, RECORD_MAX_CHARS)
+
+
+def file_reason(df: DataFrame) -> Column:
+    """Why a whole labels file is refused, or null."""
+    return (
+        F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed_labels_file"))
+        .when(F.col("tracking-annotations").isNull() & F.col("detection-annotations").isNull(),
+              F.lit("unexpected_structure"))
+    )
+
+
+def with_frames(df: DataFrame) -> DataFrame:
+    """Good files exploded to one row per listed frame, with `frame_reason` (null if the frame is fine)."""
+    nos = F.transform("frames", lambda f: f["frame-no"].cast("double"))
+    exploded = (
+        df.select(*SEQ_COLS, F.coalesce("tracking-annotations", "detection-annotations").alias("frames"))
+        .select("*", nos.alias("_nos"), (F.size(F.array_distinct(nos)) < F.size(nos)).alias("_frame_dups"))
+        .select(*SEQ_COLS, "_nos", "_frame_dups", F.posexplode("frames").alias("frame_idx", "f"))
+    )
+    fno = F.col("f")["frame-no"].cast("double")
+    attrs_raw = F.col("f")["frame-attributes"]
+    attrs = F.from_json(attrs_raw, ATTRS)
+    reason = (
+        F.when(F.col("f")["frame-no"].isNull(), F.lit("missing_frame_no"))
+        .when(_bad_number(fno) | (fno < 0) | (fno != F.floor(fno)) | (fno > INT_MAX), F.lit("invalid_frame_no"))
+        .when(attrs_raw.isNotNull() & attrs.isNull(), F.lit("invalid_frame_attributes"))
+        .when(F.col("_frame_dups") & (F.expr("array_position(_nos, CAST(f.`frame-no` AS DOUBLE))")
+                                      != F.col("frame_idx") + 1), F.lit("duplicate_frame"))
+    )
+    detail = (
+        F.when(reason == "missing_frame_no", F.lit("the frame has no frame-no"))
+        .when(reason == "invalid_frame_no",
+              F.concat(F.lit("frame-no must be an integer >= 0, found "), F.col("f")["frame-no"]))
+        .when(reason == "invalid_frame_attributes",
+              F.concat(F.lit("frame-attributes must be an object, found "), _cut(attrs_raw)))
+        .when(reason == "duplicate_frame", F.lit("frame-no already listed earlier in the file; the first is kept"))
+    )
+    shapes = [F.coalesce(F.size(F.col("f")[k]), F.lit(0)) for k, _ in SHAPE_LISTS]
+    return exploded.select(
+        *SEQ_COLS, "frame_idx", "f",
+        fno.cast("int").alias("frame_no"),
+        F.col("f")["frame"].alias("frame_file"),
+        attrs.alias("frame_attributes"),
+        (F.greatest(F.size(F.col("f")["annotations"]), F.lit(0)) + shapes[0] + shapes[1] + shapes[2]).alias("shape_count"),
+        reason.alias("frame_reason"), detail.alias("frame_detail"),
+        F.concat(F.lit("frame-no="), F.coalesce(F.col("f")["frame-no"], F.lit("null")),
+                 F.lit(" (frames["), F.col("frame_idx"), F.lit("])")).alias("frame_locator"),
+    )
+
+
+def frames_table(fr: DataFrame) -> DataFrame:
+    """The `frames` rows: frames that passed their checks."""
+    return fr.where(F.col("frame_reason").isNull()).select(*FRAMES.names)
+
+
+def _class_reason(class_id: Column) -> Column:
+    has_map = F.col("class_map").isNotNull() & (F.size("class_map") > 0)
+    return has_map & (class_id.isNull() | ~F.array_contains(F.map_keys("class_map"), F.coalesce(class_id, F.lit(""))))
+
+
+def with_boxes(fr: DataFrame) -> DataFrame:
+    """One row per listed box, typed, with `reason` (null if the box is fine) and `detail`."""
+    ids = F.transform(F.col("f")["annotations"], lambda b: b["object-id"])
+    exploded = fr.select(
+        "*", ids.alias("_ids"), (F.size(F.array_distinct(ids)) < F.size(ids)).alias("_id_dups"),
+        F.posexplode(F.col("f")["annotations"]).alias("box_index", "b"),
+    )
+    b = F.col("b")
+    left, top, width, height = (b[k].cast("double") for k in ("left", "top", "width", "height"))
+    attrs_raw = b["label-category-attributes"]
+    attrs = F.from_json(attrs_raw, ATTRS)
+    tracking = F.col("task_type") == "groundtruth/video-object-tracking"
+    reason = (
+        F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
+        .when(_bad_number(width) | _bad_number(height) | (width <= 0) | (height <= 0), F.lit("invalid_box_size"))
+        .when(_bad_number(left) | _bad_number(top), F.lit("invalid_box_position"))
+        .when(tracking & (F.coalesce(b["object-id"], F.lit("")) == ""), F.lit("missing_object_id"))
+        .when(F.col("_id_dups") & b["object-id"].isNotNull()
+              & (F.expr("array_position(_ids, b.`object-id`)") != F.col("box_index") + 1), F.lit("duplicate_object_id"))
+        .when(_class_reason(b["class-id"]), F.lit("unknown_class_id"))
+        .when(attrs_raw.isNotNull() & attrs.isNull(), F.lit("invalid_attributes"))
+    )
+    detail = (
+        F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
+        .when(reason == "invalid_box_size", F.concat_ws("", F.lit("width and height must be numbers > 0, found width="),
+                                                        F.coalesce(b["width"], F.lit("null")), F.lit(", height="),
+                                                        F.coalesce(b["height"], F.lit("null"))))
+        .when(reason == "invalid_box_position", F.concat_ws("", F.lit("left and top must be numbers, found left="),
+                                                            F.coalesce(b["left"], F.lit("null")), F.lit(", top="),
+                                                            F.coalesce(b["top"], F.lit("null"))))
+        .when(reason == "missing_object_id", F.lit("a tracking box needs an object-id"))
+        .when(reason == "duplicate_object_id", F.lit("object-id already used by an earlier box on this frame; "
+                                                     "the first is kept"))
+        .when(reason == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(b["class-id"], F.lit("null")),
+                                                     F.lit(" is not in the class map")))
+        .when(reason == "invalid_attributes", F.concat(F.lit("label-category-attributes must be an object, found "),
+                                                       _cut(attrs_raw)))
+    )
+    return exploded.select(
+        *SEQ_COLS, "frame_no", "frame_file",
+        b["object-id"].alias("object_id"), b["object-name"].alias("object_name"), b["class-id"].alias("class_id"),
+        F.element_at("class_map", F.coalesce(b["class-id"], F.lit(""))).alias("label"),
+        left.alias("left"), top.alias("top"), width.alias("width"), height.alias("height"),
+        attrs.alias("attributes"), F.col("box_index").cast("int").alias("box_index"),
+        reason.alias("reason"), detail.alias("detail"),
+        F.concat(F.col("frame_locator"), F.lit(", annotations["), F.col("box_index"), F.lit("], object-id="),
+                 F.coalesce(b["object-id"], F.lit("null"))).alias("locator"),
+        _cut(F.to_json(b)).alias("record"),
+    )
+
+
+def with_shapes(fr: DataFrame) -> DataFrame:
+    """One row per listed polyline, polygon or keypoint, with `reason` and `detail`."""
+    parts = []
+    for key, kind in SHAPE_LISTS:
+        parts.append(fr.select("*", F.lit(kind).alias("shape_type"), F.lit(key).alias("_list"),
+                               F.posexplode(F.col("f")[key]).alias("shape_index", "s")))
+    exploded = parts[0].unionByName(parts[1]).unionByName(parts[2])
+    s = F.col("s")
+    point = F.array(F.struct(s["x"].alias("x"), s["y"].alias("y")))
+    raw_vertices = F.when(F.col("shape_type") == "keypoint", point).otherwise(s["vertices"])
+    vertices = F.transform(raw_vertices, lambda v: F.struct(v["x"].cast("double").alias("x"),
+                                                            v["y"].cast("double").alias("y")))
+    bad_vertex = F.exists(vertices, lambda v: _bad_number(v["x"]) | _bad_number(v["y"]))
+    attrs_raw = s["label-category-attributes"]
+    attrs = F.from_json(attrs_raw, ATTRS)
+    reason = (
+        F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
+        .when(vertices.isNull() | (F.size(vertices) == 0) | bad_vertex, F.lit("invalid_vertices"))
+        .when(_class_reason(s["class-id"]), F.lit("unknown_class_id"))
+        .when(attrs_raw.isNotNull() & attrs.isNull(), F.lit("invalid_attributes"))
+    )
+    detail = (
+        F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
+        .when(reason == "invalid_vertices", F.lit("points must have numeric x and y (and a polyline/polygon at "
+                                                  "least one point)"))
+        .when(reason == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(s["class-id"], F.lit("null")),
+                                                     F.lit(" is not in the class map")))
+        .when(reason == "invalid_attributes", F.lit("label-category-attributes must be an object"))
+    )
+    return exploded.select(
+        *SEQ_COLS, "frame_no", "frame_file", "shape_type", F.col("shape_index").cast("int").alias("shape_index"),
+        s["object-id"].alias("object_id"), s["object-name"].alias("object_name"), s["class-id"].alias("class_id"),
+        F.element_at("class_map", F.coalesce(s["class-id"], F.lit(""))).alias("label"),
+        vertices.alias("vertices"), attrs.alias("attributes"), reason.alias("reason"), detail.alias("detail"),
+        F.concat(F.col("frame_locator"), F.lit(", "), F.col("_list"), F.lit("["), F.col("shape_index"),
+                 F.lit("]")).alias("locator"),
+        _cut(F.to_json(s)).alias("record"),
+    )
+
+
+def accepted(rows: DataFrame, table_cols: list[str]) -> DataFrame:
+    """Rows that passed, as the table's columns."""
+    return rows.where(F.col("reason").isNull()).select(*table_cols)
+
+
+def refused(rows: DataFrame, kind: str, run_id: str) -> DataFrame:
+    """Rows that failed, as `rejected` rows."""
+    return rows.where(F.col("reason").isNotNull()).select(
+        F.lit(run_id).alias("run_id"), "source_uri", "locator", F.lit(kind).alias("record_kind"),
+        F.col("reason").alias("reason_code"), "detail", "record", "job_name",
+    ).select(*REJECTED.names)
+
+
+def refused_frames(fr: DataFrame, run_id: str) -> DataFrame:
+    """Frames that failed their checks, as `rejected` rows."""
+    return refused(fr.select("*", F.col("frame_reason").alias("reason"), F.col("frame_detail").alias("detail"),
+                             F.col("frame_locator").alias("locator"), _cut(F.to_json(F.col("f"))).alias("record")),
+                   "frame", run_id)
+
+
+def refused_files(files: DataFrame, run_id: str) -> DataFrame:
+    """Labels files refused whole, as `rejected` rows."""
+    reason = file_reason(files)
+    return refused(files.select(
+        "*", reason.alias("reason"),
+        F.when(reason == "malformed_labels_file",
+               F.lit("not valid JSON, or not the SeqLabel structure (a list of frames, each with lists of objects)"))
+        .otherwise(F.lit("no 'tracking-annotations' or 'detection-annotations' list")).alias("detail"),
+        F.lit("file").alias("locator"), _cut(F.col("_corrupt_record")).alias("record")), "labels_file", run_id)
+
