@@ -24,14 +24,13 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs import seqlabel
-from gtlake.jobs.layout import JobFolder, discover_jobs, resolve_ref
+from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
 from gtlake.lake import Lake, Move
 from gtlake.records import Counts, Reject
 from gtlake.schemas import BOXES, FRAMES, REJECTED, RUNS, SEQUENCES, SHAPES, WORKER_RESPONSES, Table
 
-INPUT_PARTITION = "_input"  # rejected records that belong to no valid job folder
 WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED)
 
 
@@ -98,18 +97,19 @@ class LabelsRef:
     sequence: SequenceRow
 
 
-def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], input_root: str,
-                counts: Counts) -> tuple[list[LabelsRef], list[Reject]]:
+def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files: list[storage.FileInfo],
+                input_root: str, counts: Counts) -> tuple[list[LabelsRef], list[Reject]]:
     """Resolve each own video sequence's labels_ref in the input; refuse missing, empty or repeated files."""
-    listed = {p: f for j in jobs.values() for p, f in j.labels.items()}
+    listed = {f.path: f for f in files}
     refs: list[LabelsRef] = []
     rejects: list[Reject] = []
     seen_paths: dict[str, str] = {}
+    names = set(listed)
     for s in sequences:
         if s.task_type not in VIDEO_TYPES or s.inherited or s.labels_ref is None:
             continue
         loc = f"line {s.manifest_line}, attribute {s.label_attribute!r}"
-        path = resolve_ref(s.labels_ref, jobs, input_root, set(listed))
+        path = resolve_ref(s.labels_ref, jobs, input_root, names)
         reason = None
         if path is None:
             reason = ("missing_ref", f"labels file {s.labels_ref} is not in the input "
@@ -229,7 +229,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
         sequences, rejects = read_manifests(todo, counts)
         rejects = folder_rejects + rejects
-        refs, ref_rejects = plan_labels(sequences, {j.name: j for j in all_jobs}, input_root, counts)
+        refs, ref_rejects = plan_labels(sequences, {j.name: j for j in all_jobs}, files, input_root, counts)
         rejects += ref_rejects
         log(f"ingest {run_id}: {len(sequences)} sequences from {len(todo)} manifests; reading {len(refs)} labels files "
             f"and {sum(len(j.responses) for j in todo)} worker-response files")

@@ -19,6 +19,7 @@ LABELS_PREFIX = "annotations/consolidated-annotation/output/"
 RESPONSES_PREFIX = "annotations/worker-response/"
 # SageMaker labeling job names: 1-63 characters, letters, digits and inner hyphens.
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+INPUT_PARTITION = "_input"  # job_name of refusals that concern the input tree, not one valid job
 
 
 @dataclass
@@ -55,12 +56,12 @@ def discover_jobs(files: list[FileInfo]) -> tuple[list[JobFolder], list[Reject]]
         name = posixpath.basename(root.rstrip("/"))
         manifest = next(f for f in files if f.path == _join(root, MANIFEST_REL))
         if not JOB_NAME.match(name):
-            rejects.append(Reject("_invalid", manifest.path, "job folder", "job_folder", "invalid_job_name",
+            rejects.append(Reject(INPUT_PARTITION, manifest.path, "job folder", "job_folder", "invalid_job_name",
                                   f"folder name {name!r} is not a SageMaker labeling job name "
                                   "(1-63 letters, digits and inner hyphens)"))
             continue
         if name in jobs:
-            rejects.append(Reject(name, manifest.path, "job folder", "job_folder", "duplicate_job_folder",
+            rejects.append(Reject(INPUT_PARTITION, manifest.path, "job folder", "job_folder", "duplicate_job_folder",
                                   f"job {name!r} also found at {jobs[name].root}; only that one is read"))
             continue
         jobs[name] = by_root[root] = JobFolder(name, root, manifest)

@@ -1,0 +1,44 @@
+# gtlake: `make demo` runs the pipeline on sample data, `make test` runs every test.
+# Both set everything up on a fresh machine that has Python 3.11 and Java 17.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+JARS   := .jars
+DEMO   := demo
+
+export GTLAKE_JARS    := $(abspath $(JARS))
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed $(JARS)/.installed
+
+$(VENV)/.installed: setup.py
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "gtlake needs Python 3.11 (Glue 5.0)"'
+	@java -version 2>&1 | grep -q '"17' || (echo "gtlake needs Java 17 on PATH (Spark 3.5 / Glue 5.0)"; exit 1)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(JARS)/.installed: scripts/fetch-s3a-jars.sh | $(VENV)/.installed
+	PIP=$(BIN)/pip scripts/fetch-s3a-jars.sh $(JARS)
+	@touch $@
+
+demo: setup
+	rm -rf $(DEMO)
+	$(BIN)/gtlake sample --out $(DEMO)/sample
+	$(BIN)/gtlake run --input $(DEMO)/sample/output --lake $(DEMO)/lake
+	@echo
+	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
+	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

@@ -1,0 +1,120 @@
+"""Shared test fixtures: one local SparkSession, a Ground Truth tree builder, a lake reader."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = (REPO.parent / "shared" / "fixtures").resolve()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole run (2 cores here)."""
+    from gtlake.spark import get_spark
+
+    session = get_spark("gtlake-tests", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """../shared/fixtures: real Ground Truth files (see its NOTICE.md)."""
+    if not FIXTURES.is_dir():
+        pytest.fail(f"shared fixtures not found at {FIXTURES}; the repository expects ../shared beside it")
+    return FIXTURES
+
+
+class GTJob:
+    """Writes one labeling job folder the way Ground Truth lays it out."""
+
+    def __init__(self, root: Path, name: str):
+        self.name = name
+        self.root = root / name
+        (self.root / "manifests" / "output").mkdir(parents=True, exist_ok=True)
+
+    def manifest(self, lines: list) -> "GTJob":
+        """Write output.manifest; dict lines are dumped as JSON, str lines written as they are."""
+        text = "".join((json.dumps(l, ensure_ascii=False) if isinstance(l, dict) else l) + "\n" for l in lines)
+        (self.root / "manifests" / "output" / "output.manifest").write_text(text, encoding="utf-8")
+        return self
+
+    def labels(self, index: int, content) -> "GTJob":
+        """Write annotations/consolidated-annotation/output/<index>/SeqLabel.json (dict or raw str)."""
+        path = self.root / "annotations" / "consolidated-annotation" / "output" / str(index) / "SeqLabel.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False),
+                        encoding="utf-8")
+        return self
+
+    def response(self, index: int, content, name: str = "2021-03-08_23:06:49.json", iteration: int = 1) -> "GTJob":
+        """Write a worker-response file (dict or raw str)."""
+        path = self.root / "annotations" / "worker-response" / f"iteration-{iteration}" / str(index) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+        return self
+
+    def ref(self, index: int) -> str:
+        """The S3 URI Ground Truth would write for the labels of data object `index`."""
+        return f"s3://bucket/out/{self.name}/annotations/consolidated-annotation/output/{index}/SeqLabel.json"
+
+    def line(self, index: int, attr: str = "vehicles-ref", task: str = "groundtruth/video-object-tracking",
+             class_map: dict | None = None, **meta) -> dict:
+        """A manifest line for data object `index` whose labels are at ref(index)."""
+        m = {"class-map": class_map or {"0": "car", "1": "bus"}, "job-name": f"labeling-job/{self.name}",
+             "human-annotated": "yes", "creation-date": "2021-09-29T05:50:35.566000", "type": task, **meta}
+        return {"source-ref": f"s3://bucket/in/video{index}_seq.json", attr: self.ref(index), f"{attr}-metadata": m}
+
+
+def box(left=10, top=20, width=30, height=40, cls="0", oid="a", name="car:1", **attrs) -> dict:
+    """A SeqLabel box."""
+    return {"height": height, "width": width, "top": top, "left": left, "class-id": cls,
+            "label-category-attributes": attrs, "object-id": oid, "object-name": name}
+
+
+def frame(no, boxes, file=None, **attrs) -> dict:
+    """A SeqLabel frame."""
+    f = {"frame-no": no, "frame": file or f"{int(no) + 1:06d}.jpg", "annotations": boxes}
+    if attrs:
+        f["frame-attributes"] = attrs
+    return f
+
+
+@pytest.fixture
+def gt_tree(tmp_path):
+    """A factory of job folders under tmp_path/output."""
+    root = tmp_path / "output"
+    root.mkdir()
+
+    def make(name: str) -> GTJob:
+        return GTJob(root, name)
+
+    make.root = root
+    return make
+
+
+def read_table(lake: str | Path, table: str):
+    """A lake table as a pandas DataFrame (Hive partitions as columns), or an empty one."""
+    path = Path(lake) / table
+    if not path.exists() or not any(path.iterdir()):
+        return None
+    fmt = ds.dataset(str(path), format="parquet", partitioning="hive")
+    return fmt.to_table().to_pandas()
+
+
+def lake_snapshot(lake: str | Path) -> dict[str, tuple[int, int]]:
+    """Every data file of the lake (outside _gtlake and runs) with its size and mtime."""
+    out = {}
+    for dirpath, _, files in os.walk(lake):
+        rel = os.path.relpath(dirpath, lake)
+        if rel.startswith(("_gtlake", "runs")):
+            continue
+        for f in files:
+            st = os.stat(os.path.join(dirpath, f))
+            out[os.path.join(rel, f)] = (st.st_size, st.st_mtime_ns)
+    return out
