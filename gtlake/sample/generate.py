@@ -356,10 +356,10 @@ class _Writer:
             stream = f"aws/sagemaker/groundtruth/worker-activity/{ACCOUNT}-{REGION}/{day}"
             path = os.path.join(self.out, "worker-activity", "exportTask-gtlake-sample", stream, "000000.gz")
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with gzip.open(path, "wt", encoding="utf-8") as f:
-                for e in events:
-                    t = datetime.fromtimestamp(int(e["event_timestamp"]), timezone.utc)
-                    f.write(f"{_iso_ms(t)} {json.dumps(e)}\n")
+            lines = "".join(f"{_iso_ms(datetime.fromtimestamp(int(e['event_timestamp']), timezone.utc))} "
+                            f"{json.dumps(e)}\n" for e in events)
+            with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:  # mtime=0: same bytes
+                f.write(lines.encode("utf-8"))
 
     def close(self) -> None:
         self.planted.close()

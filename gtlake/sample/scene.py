@@ -23,6 +23,7 @@ CLASSES = (
 )
 VEHICLE_TYPES = ("Car", "Car", "Car", "Van", "Truck", "Bus")
 MIN_VISIBLE_SHARE = 0.3  # below this share of its full box inside the image, an object is not labeled
+MIN_LABELED_HEIGHT = 16.0  # pixels: annotators skip objects smaller than this
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,17 @@ def simulate_track(rng: np.random.Generator, n_frames: int) -> Track | None:
     if n < 8:
         return None
 
-    # Motion: constant heading plus smooth acceleration; perspective growth or shrink.
+    # Perspective: apparent size changes as the object approaches (>0) or recedes (<0), within
+    # a factor 2.5 over its life, and its speed in pixels scales with its apparent size.
+    growth = float(np.clip(rng.normal(0.0, 0.003), -np.log(2.5) / n, np.log(2.5) / n))
+    scale = np.exp(growth * np.arange(n) + np.cumsum(_smooth_noise(rng, n, 0.0008)))
+    full_h = full_h0 * scale
+    full_w = full_h * aspect
+    # Motion: a heading plus smooth acceleration.
     speed = rng.uniform(v_lo, v_hi) * (full_h0 / 200.0) ** 0.5
     heading = rng.uniform(-np.pi, np.pi) if label != "Vehicle" else rng.choice([0.0, np.pi]) + rng.normal(0, 0.15)
-    vx = speed * np.cos(heading) + np.cumsum(_smooth_noise(rng, n, 0.08))
-    vy = 0.35 * speed * np.sin(heading) + np.cumsum(_smooth_noise(rng, n, 0.03))
-    growth = rng.normal(0.0, 0.004)  # log-size change per frame: approaching (>0) or receding (<0)
-    full_h = full_h0 * np.exp(growth * np.arange(n) + np.cumsum(_smooth_noise(rng, n, 0.0015)))
-    full_w = full_h * aspect
+    vx = (speed * np.cos(heading) + np.cumsum(_smooth_noise(rng, n, 0.08))) * scale
+    vy = (0.35 * speed * np.sin(heading) + np.cumsum(_smooth_noise(rng, n, 0.03))) * scale
 
     # Start inside the image, or just outside an edge when entering part-way.
     cx0 = rng.uniform(0.1, 0.9) * IMAGE_WIDTH
@@ -85,7 +89,7 @@ def simulate_track(rng: np.random.Generator, n_frames: int) -> Track | None:
     cx1, cy1 = np.clip(x1, 0, IMAGE_WIDTH), np.clip(y1, 0, IMAGE_HEIGHT)
     cx2, cy2 = np.clip(x2, 0, IMAGE_WIDTH), np.clip(y2, 0, IMAGE_HEIGHT)
     visible_share = ((cx2 - cx1) * (cy2 - cy1)) / (full_w * full_h)
-    keep = visible_share >= MIN_VISIBLE_SHARE
+    keep = (visible_share >= MIN_VISIBLE_SHARE) & ((cy2 - cy1) >= MIN_LABELED_HEIGHT) & ((cx2 - cx1) >= 6)
 
     # Full occlusion for a few frames mid-track (a parked truck, a pedestrian behind a pole).
     occluded = np.where(visible_share < 0.95, "partial", "none").astype(object)
