@@ -42,6 +42,7 @@ def _seed(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = _Parser(prog="gtlake", description="Label-quality data lake for SageMaker Ground Truth.")
+    p.commands = {}
     p.add_argument("--version", action="version", version=f"gtlake {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--objects", type=_positive, default=10, help="objects simulated per video (default 10)")
     s.add_argument("--workers", type=_positive, default=6, help="labelers in the work team (default 6)")
     s.add_argument("--seed", type=_seed, default=7, help="random seed; same seed, same tree (default 7)")
+    p.commands["sample"] = s
 
     for name, help_ in (("ingest", "flatten Ground Truth output into the Parquet lake"),
                         ("run", "run every pipeline step in order (today: ingest)")):
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "changed jobs are processed.")
         c.add_argument("--input", required=True, help="Ground Truth output root: folder or s3:// prefix")
         c.add_argument("--lake", required=True, help="lake folder (created if missing)")
+        p.commands[name] = c
     return p
 
 
@@ -117,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `gtlake` console command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    command_parser = parser.commands[args.command]
     from gtlake.lake import LakeBusy
     from gtlake.jobs.ingest import UnbalancedRun
 
@@ -124,8 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sample":
             return _sample(args)
         if args.lake.startswith(("s3://", "s3a://")):
-            parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
-        _check_input(parser, args.input)
+            command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
+        _check_input(command_parser, args.input)
         return _ingest(args)
     except (LakeBusy, UnbalancedRun) as e:
         print(f"gtlake {args.command}: {e}", file=sys.stderr)
