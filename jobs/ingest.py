@@ -130,25 +130,52 @@ def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files:
 
 
 # -- stage 3: labels files (Spark) ----------------------------------------------------------------
-def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """(files, frame rows, refused files) for the labels files to read."""
-    ref_rows = [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type,
-                 r.sequence.class_map, r.path) for r in refs]
-    ref_df = spark.createDataFrame(
-        ref_rows, "_path string, job_name string, sequence_id string, task_type string, "
-                  "class_map map<string,string>, source_uri string")
-    raw = seqlabel.read_labels(spark, [storage.spark_path(r.path) for r in refs]).withColumn(
-        "_path", seqlabel.storage_path(F.col("_path")))
-    files = raw.join(F.broadcast(ref_df), on="_path", how="inner").persist()
-    missing = ref_df.join(files.select("_path", "job_name"), on="_path", how="left_anti").select(
+@dataclass
+class ParsedLabels:
+    """Frame-level rows of the labels files, typed fast path and raw slow path, and the files' refusals."""
+
+    parts: list[tuple[DataFrame, bool]]  # (frame rows, typed)
+    missing: DataFrame  # files that parsed to nothing (whitespace only)
+
+    def union(self, fn: Callable[[DataFrame, bool], DataFrame]) -> DataFrame:
+        """fn applied to each part, unioned."""
+        out = None
+        for fr, typed in self.parts:
+            df = fn(fr, typed)
+            out = df if out is None else out.unionByName(df)
+        return out
+
+def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work: str) -> ParsedLabels:
+    """Parse the labels files once into frame rows in a work Parquet folder (`work`), which every table is
+    then derived from: typed first; files that come out corrupt are parsed again with the raw schema."""
+    ref_df = F.broadcast(spark.createDataFrame(
+        [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type, r.sequence.class_map, r.path)
+         for r in refs],
+        "_path string, job_name string, sequence_id string, task_type string, "
+        "class_map map<string,string>, source_uri string"))
+
+    def frames_of(paths: list[str], typed: bool) -> DataFrame:
+        raw = seqlabel.read_labels(spark, [storage.spark_path(p) for p in paths], typed=typed)
+        raw = raw.withColumn("_path", seqlabel.storage_path(F.col("_path")))
+        out = "file://" + os.path.join(work, "typed" if typed else "raw")
+        seqlabel.with_frames(raw.join(ref_df, on="_path", how="inner"), typed=typed).write.parquet(out)
+        return spark.read.parquet(out)
+
+    fast = frames_of([r.path for r in refs], typed=True)
+    corrupt = [r["_path"] for r in fast.where(F.col("file_reason") == "malformed_labels_file")
+               .select("_path").distinct().collect()]
+    parts = [(fast.where(F.col("file_reason").isNull() | (F.col("file_reason") != "malformed_labels_file")), True)]
+    if corrupt:
+        parts.append((frames_of(corrupt, typed=False), False))
+    seen = parts[0][0].select("_path")
+    for fr, _ in parts[1:]:
+        seen = seen.unionByName(fr.select("_path"))
+    missing = ref_df.join(seen.distinct(), on="_path", how="left_anti").select(
         F.lit(run_id).alias("run_id"), "source_uri", F.lit("file").alias("locator"),
         F.lit("labels_file").alias("record_kind"), F.lit("empty_file").alias("reason_code"),
         F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record"),
         "job_name")
-    bad_files = seqlabel.refused_files(files, run_id).unionByName(missing)
-    good = files.where(seqlabel.file_reason(files).isNull())
-    fr = seqlabel.with_frames(good).persist()
-    return files, fr, bad_files
+    return ParsedLabels(parts, missing)
 
 
 # -- stage 4: worker responses (Spark, Python parsing on executors) ------------------------------
@@ -169,11 +196,13 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
 
 
 # -- writing and committing -----------------------------------------------------------------------
-def _stage(df: DataFrame, table: Table, lake: Lake, run_id: str) -> str:
+def _stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[str], None] = lambda m: None) -> str:
+    t0 = time.monotonic()
     path = lake.staging(run_id, table.name)
     (df.select(*table.names)
        .sortWithinPartitions(*table.partition_by, *[c for c in ("sequence_id", "frame_no") if c in table.names])
        .write.mode("overwrite").partitionBy(*table.partition_by).parquet("file://" + path))
+    log(f"ingest {run_id}: staged {table.name} in {time.monotonic() - t0:.1f}s")
     return path
 
 
@@ -236,25 +265,35 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
 
         staged: dict[str, str] = {}
         staged["sequences"] = _stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()),
-                                     SEQUENCES, lake, run_id)
+                                     SEQUENCES, lake, run_id, log)
         refused_parts: list[DataFrame] = []
+        parsed = None
         if refs:
-            files_df, fr, bad_files = labels_frames(spark, refs, run_id)
-            box_rows, shape_rows = seqlabel.with_boxes(fr), seqlabel.with_shapes(fr)
-            staged["frames"] = _stage(seqlabel.frames_table(fr), FRAMES, lake, run_id)
-            staged["boxes"] = _stage(seqlabel.accepted(box_rows, BOXES.names), BOXES, lake, run_id)
-            staged["shapes"] = _stage(seqlabel.accepted(shape_rows, SHAPES.names), SHAPES, lake, run_id)
-            refused_parts += [bad_files, seqlabel.refused_frames(fr, run_id),
-                              seqlabel.refused(box_rows, "box", run_id), seqlabel.refused(shape_rows, "shape", run_id)]
-            agg = fr.agg(F.count(F.lit(1)).alias("frames"),
-                         F.sum(F.greatest(F.size(F.col("f")["annotations"]), F.lit(0))).alias("boxes"),
-                         *[F.sum(F.greatest(F.size(F.col("f")[k]), F.lit(0))).alias(k) for k, _ in seqlabel.SHAPE_LISTS]
-                         ).first()
+            t_parse = time.monotonic()
+            parsed = labels_frames(spark, refs, run_id, lake.staging(run_id, "_work", "labels"))
+            log(f"ingest {run_id}: parsed {len(refs)} labels files in {time.monotonic() - t_parse:.1f}s")
+            staged["frames"] = _stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr)), FRAMES, lake, run_id, log)
+            staged["boxes"] = _stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)),
+                                     BOXES, lake, run_id, log)
+            staged["shapes"] = _stage(parsed.union(
+                lambda fr, t: seqlabel.accepted(seqlabel.with_shapes(fr, t), SHAPES.names)), SHAPES, lake, run_id, log)
+            refused_parts += [
+                parsed.missing,
+                parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
+                parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id)),
+                parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_boxes(fr, t), "box", run_id)),
+                parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_shapes(fr, t), "shape", run_id)),
+            ]
+            listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
+                F.greatest(F.size(F.col("f")["annotations"]), F.lit(0)).alias("boxes"),
+                *[F.greatest(F.size(F.col("f")[k]), F.lit(0)).alias(k) for k, _ in seqlabel.SHAPE_LISTS]))
+            agg = listed.agg(F.count(F.lit(1)).alias("frames"), F.sum("boxes").alias("boxes"),
+                             *[F.sum(k).alias(k) for k, _ in seqlabel.SHAPE_LISTS]).first()
             counts.add("frame", seen=agg["frames"])
             counts.add("box", seen=agg["boxes"] or 0)
             counts.add("shape", seen=sum(agg[k] or 0 for k, _ in seqlabel.SHAPE_LISTS))
         wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
-        staged["worker_responses"] = _stage(wr_rows, WORKER_RESPONSES, lake, run_id)
+        staged["worker_responses"] = _stage(wr_rows, WORKER_RESPONSES, lake, run_id, log)
         for kind, n in wr_seen.items():
             counts.add(kind, seen=n)
         refused_parts.append(wr_refused)
@@ -262,7 +301,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         refused = py_refused
         for part in refused_parts:
             refused = refused.unionByName(part)
-        staged["rejected"] = _stage(refused, REJECTED, lake, run_id)
+        staged["rejected"] = _stage(refused, REJECTED, lake, run_id, log)
 
         # Count what was actually written, and check it against what was read.
         written = {t: sum(_staged_counts(spark, p, ["job_name"]).values()) for t, p in staged.items()}
@@ -270,7 +309,9 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                             ("worker_answer", "worker_responses")):
             counts.add(kind, out=written.get(table, 0))
-        counts.add("labels_file", out=files_df.where(seqlabel.file_reason(files_df).isNull()).count() if refs else 0)
+        # A file with an empty list of frames leaves no frame row: count those files as read too.
+        n_files_ok = len(refs) - (refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"])
+        counts.add("labels_file", out=n_files_ok)
         for kind in ("frame", "box", "shape", "worker_answer", "worker_response_file"):
             counts.add(kind, rejected=refused_by_kind.get(kind, 0))
         # Files refused by Spark (malformed, empty) are on top of those refused while planning.
@@ -301,7 +342,4 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now} for j in todo}
         new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}
         lake.commit(run_id, moves, new_ledger)
-        if refs:
-            fr.unpersist()
-            files_df.unpersist()
     return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0)

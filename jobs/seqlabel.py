@@ -1,10 +1,15 @@
 """Flatten SeqLabel.json files into frames, boxes and shapes with Spark, refusing bad records.
 
 Spark's JSON reader parses the files (multiLine: one file is one record) against an explicit
-schema in which every leaf is a string, so an int or a string `frame-no` both read, and attribute
-objects arrive as raw JSON text. Checks are Column expressions that are null when a record passes
-and a reason code when it fails (house style: checks return data, not exceptions). Everything is a
-narrow transformation: no shuffle, whatever the number of files.
+schema whose leaves are strings, so an int or a string `frame-no` both read. Two schemas:
+
+* typed (the fast path): attribute objects read straight into map<string,string>;
+* raw (for files the typed read marks corrupt): attribute objects read as raw JSON text and
+  parsed per frame and per box, so one bad attributes value refuses that frame or box, not the file.
+
+Checks are Column expressions that are null when a record passes and a reason code when it fails
+(house style: checks return data, not exceptions). Everything is a narrow transformation: no
+shuffle, whatever the number of files.
 """
 from __future__ import annotations
 
@@ -16,22 +21,28 @@ from gtlake.records import RECORD_MAX_CHARS
 from gtlake.schemas import FRAMES, REJECTED
 
 S = T.StringType()
-_BOX = T.StructType([T.StructField(n, S) for n in (
-    "height", "width", "top", "left", "class-id", "object-id", "object-name", "label-category-attributes")])
-_VERTEX = T.StructType([T.StructField("x", S), T.StructField("y", S)])
-_SHAPE = T.StructType([T.StructField("vertices", T.ArrayType(_VERTEX))] + [T.StructField(n, S) for n in (
-    "x", "y", "class-id", "object-id", "object-name", "label-category-attributes")])
-_FRAME = T.StructType([
-    T.StructField("frame-no", S), T.StructField("frame", S), T.StructField("frame-attributes", S),
-    T.StructField("annotations", T.ArrayType(_BOX)), T.StructField("polylines", T.ArrayType(_SHAPE)),
-    T.StructField("polygons", T.ArrayType(_SHAPE)), T.StructField("keypoints", T.ArrayType(_SHAPE)),
-])
-SEQLABEL_SCHEMA = T.StructType([
-    T.StructField("tracking-annotations", T.ArrayType(_FRAME)),
-    T.StructField("detection-annotations", T.ArrayType(_FRAME)),
-    T.StructField("_corrupt_record", S),
-])
 ATTRS = T.MapType(S, S)
+
+
+def seqlabel_schema(typed: bool) -> T.StructType:
+    """Schema of a SeqLabel.json file; attribute objects as maps (typed) or raw JSON strings."""
+    attrs = ATTRS if typed else S
+    box = T.StructType([T.StructField(n, S) for n in (
+        "height", "width", "top", "left", "class-id", "object-id", "object-name")]
+        + [T.StructField("label-category-attributes", attrs)])
+    vertex = T.StructType([T.StructField("x", S), T.StructField("y", S)])
+    shape = T.StructType([T.StructField("vertices", T.ArrayType(vertex))] + [T.StructField(n, S) for n in (
+        "x", "y", "class-id", "object-id", "object-name")] + [T.StructField("label-category-attributes", attrs)])
+    frame = T.StructType([
+        T.StructField("frame-no", S), T.StructField("frame", S), T.StructField("frame-attributes", attrs),
+        T.StructField("annotations", T.ArrayType(box)), T.StructField("polylines", T.ArrayType(shape)),
+        T.StructField("polygons", T.ArrayType(shape)), T.StructField("keypoints", T.ArrayType(shape)),
+    ])
+    return T.StructType([
+        T.StructField("tracking-annotations", T.ArrayType(frame)),
+        T.StructField("detection-annotations", T.ArrayType(frame)),
+        T.StructField("_corrupt_record", S),
+    ])
 SHAPE_LISTS = (("polylines", "polyline"), ("polygons", "polygon"), ("keypoints", "keypoint"))
 INT_MAX = 2**31 - 1
 
@@ -39,10 +50,10 @@ INT_MAX = 2**31 - 1
 SEQ_COLS = ["job_name", "sequence_id", "task_type", "class_map", "source_uri"]
 
 
-def read_labels(spark: SparkSession, spark_paths: list[str]) -> DataFrame:
+def read_labels(spark: SparkSession, spark_paths: list[str], typed: bool = True) -> DataFrame:
     """One row per non-empty labels file: the parsed frames (or `_corrupt_record`) and `_path`."""
     return (
-        spark.read.schema(SEQLABEL_SCHEMA)
+        spark.read.schema(seqlabel_schema(typed))
         .option("multiLine", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
@@ -75,21 +86,39 @@ def file_reason(df: DataFrame) -> Column:
     )
 
 
-def with_frames(df: DataFrame) -> DataFrame:
-    """Good files exploded to one row per listed frame, with `frame_reason` (null if the frame is fine)."""
-    nos = F.transform("frames", lambda f: f["frame-no"].cast("double"))
+def _attributes(raw_or_map: Column, typed: bool) -> tuple[Column, Column]:
+    """(attributes as a map, whether the raw value was not a JSON object)."""
+    if typed:
+        return raw_or_map, F.lit(False)
+    parsed = F.from_json(raw_or_map, ATTRS)
+    return parsed, raw_or_map.isNotNull() & parsed.isNull()
+
+
+def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
+    """Files exploded to one row per listed frame, with `frame_reason` (null if the frame is fine).
+
+    A file refused whole keeps one row, with `file_reason` set and no frame; a file whose list of
+    frames is empty leaves no row.
+    """
+    # Field extraction from an array of structs is native (a lambda here costs 5x the whole parse).
+    nos = F.col("frames")["frame-no"].cast("array<double>")
     exploded = (
-        df.select(*SEQ_COLS, F.coalesce("tracking-annotations", "detection-annotations").alias("frames"))
+        df.select(*SEQ_COLS, "_path", "_corrupt_record", file_reason(df).alias("file_reason"),
+                  F.coalesce("tracking-annotations", "detection-annotations").alias("frames"))
         .select("*", nos.alias("_nos"), (F.size(F.array_distinct(nos)) < F.size(nos)).alias("_frame_dups"))
-        .select(*SEQ_COLS, "_nos", "_frame_dups", F.posexplode("frames").alias("frame_idx", "f"))
+        .select(*SEQ_COLS, "_path", "_corrupt_record", "file_reason", "_nos", "_frame_dups",
+                F.posexplode_outer(F.when(F.col("file_reason").isNull(), F.col("frames")))
+                .alias("frame_idx", "f"))
+        .where(F.col("file_reason").isNotNull() | F.col("f").isNotNull())
     )
     fno = F.col("f")["frame-no"].cast("double")
     attrs_raw = F.col("f")["frame-attributes"]
-    attrs = F.from_json(attrs_raw, ATTRS)
+    attrs, attrs_bad = _attributes(attrs_raw, typed)
     reason = (
-        F.when(F.col("f")["frame-no"].isNull(), F.lit("missing_frame_no"))
+        F.when(F.col("file_reason").isNotNull(), F.lit(None))
+        .when(F.col("f")["frame-no"].isNull(), F.lit("missing_frame_no"))
         .when(_bad_number(fno) | (fno < 0) | (fno != F.floor(fno)) | (fno > INT_MAX), F.lit("invalid_frame_no"))
-        .when(attrs_raw.isNotNull() & attrs.isNull(), F.lit("invalid_frame_attributes"))
+        .when(attrs_bad, F.lit("invalid_frame_attributes"))
         .when(F.col("_frame_dups") & (F.expr("array_position(_nos, CAST(f.`frame-no` AS DOUBLE))")
                                       != F.col("frame_idx") + 1), F.lit("duplicate_frame"))
     )
@@ -98,12 +127,12 @@ def with_frames(df: DataFrame) -> DataFrame:
         .when(reason == "invalid_frame_no",
               F.concat(F.lit("frame-no must be an integer >= 0, found "), F.col("f")["frame-no"]))
         .when(reason == "invalid_frame_attributes",
-              F.concat(F.lit("frame-attributes must be an object, found "), _cut(attrs_raw)))
+              F.concat(F.lit("frame-attributes must be an object, found "), _cut(attrs_raw.cast("string"))))
         .when(reason == "duplicate_frame", F.lit("frame-no already listed earlier in the file; the first is kept"))
     )
     shapes = [F.coalesce(F.size(F.col("f")[k]), F.lit(0)) for k, _ in SHAPE_LISTS]
     return exploded.select(
-        *SEQ_COLS, "frame_idx", "f",
+        *SEQ_COLS, "_path", "_corrupt_record", "file_reason", "frame_idx", "f",
         fno.cast("int").alias("frame_no"),
         F.col("f")["frame"].alias("frame_file"),
         attrs.alias("frame_attributes"),
@@ -114,9 +143,14 @@ def with_frames(df: DataFrame) -> DataFrame:
     )
 
 
+def listed_frames(fr: DataFrame) -> DataFrame:
+    """The frame rows of files that were not refused whole."""
+    return fr.where(F.col("file_reason").isNull())
+
+
 def frames_table(fr: DataFrame) -> DataFrame:
     """The `frames` rows: frames that passed their checks."""
-    return fr.where(F.col("frame_reason").isNull()).select(*FRAMES.names)
+    return listed_frames(fr).where(F.col("frame_reason").isNull()).select(*FRAMES.names)
 
 
 def _class_reason(class_id: Column) -> Column:
@@ -124,17 +158,17 @@ def _class_reason(class_id: Column) -> Column:
     return has_map & (class_id.isNull() | ~F.array_contains(F.map_keys("class_map"), F.coalesce(class_id, F.lit(""))))
 
 
-def with_boxes(fr: DataFrame) -> DataFrame:
+def with_boxes(fr: DataFrame, typed: bool = True) -> DataFrame:
     """One row per listed box, typed, with `reason` (null if the box is fine) and `detail`."""
-    ids = F.transform(F.col("f")["annotations"], lambda b: b["object-id"])
-    exploded = fr.select(
+    ids = F.col("f")["annotations"]["object-id"]
+    exploded = listed_frames(fr).select(
         "*", ids.alias("_ids"), (F.size(F.array_distinct(ids)) < F.size(ids)).alias("_id_dups"),
         F.posexplode(F.col("f")["annotations"]).alias("box_index", "b"),
     )
     b = F.col("b")
     left, top, width, height = (b[k].cast("double") for k in ("left", "top", "width", "height"))
     attrs_raw = b["label-category-attributes"]
-    attrs = F.from_json(attrs_raw, ATTRS)
+    attrs, attrs_bad = _attributes(attrs_raw, typed)
     tracking = F.col("task_type") == "groundtruth/video-object-tracking"
     reason = (
         F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
@@ -144,7 +178,7 @@ def with_boxes(fr: DataFrame) -> DataFrame:
         .when(F.col("_id_dups") & b["object-id"].isNotNull()
               & (F.expr("array_position(_ids, b.`object-id`)") != F.col("box_index") + 1), F.lit("duplicate_object_id"))
         .when(_class_reason(b["class-id"]), F.lit("unknown_class_id"))
-        .when(attrs_raw.isNotNull() & attrs.isNull(), F.lit("invalid_attributes"))
+        .when(attrs_bad, F.lit("invalid_attributes"))
     )
     detail = (
         F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
@@ -160,7 +194,7 @@ def with_boxes(fr: DataFrame) -> DataFrame:
         .when(reason == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(b["class-id"], F.lit("null")),
                                                      F.lit(" is not in the class map")))
         .when(reason == "invalid_attributes", F.concat(F.lit("label-category-attributes must be an object, found "),
-                                                       _cut(attrs_raw)))
+                                                       _cut(attrs_raw.cast("string"))))
     )
     return exploded.select(
         *SEQ_COLS, "frame_no", "frame_file",
@@ -175,11 +209,11 @@ def with_boxes(fr: DataFrame) -> DataFrame:
     )
 
 
-def with_shapes(fr: DataFrame) -> DataFrame:
+def with_shapes(fr: DataFrame, typed: bool = True) -> DataFrame:
     """One row per listed polyline, polygon or keypoint, with `reason` and `detail`."""
     parts = []
     for key, kind in SHAPE_LISTS:
-        parts.append(fr.select("*", F.lit(kind).alias("shape_type"), F.lit(key).alias("_list"),
+        parts.append(listed_frames(fr).select("*", F.lit(kind).alias("shape_type"), F.lit(key).alias("_list"),
                                F.posexplode(F.col("f")[key]).alias("shape_index", "s")))
     exploded = parts[0].unionByName(parts[1]).unionByName(parts[2])
     s = F.col("s")
@@ -188,13 +222,12 @@ def with_shapes(fr: DataFrame) -> DataFrame:
     vertices = F.transform(raw_vertices, lambda v: F.struct(v["x"].cast("double").alias("x"),
                                                             v["y"].cast("double").alias("y")))
     bad_vertex = F.exists(vertices, lambda v: _bad_number(v["x"]) | _bad_number(v["y"]))
-    attrs_raw = s["label-category-attributes"]
-    attrs = F.from_json(attrs_raw, ATTRS)
+    attrs, attrs_bad = _attributes(s["label-category-attributes"], typed)
     reason = (
         F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
         .when(vertices.isNull() | (F.size(vertices) == 0) | bad_vertex, F.lit("invalid_vertices"))
         .when(_class_reason(s["class-id"]), F.lit("unknown_class_id"))
-        .when(attrs_raw.isNotNull() & attrs.isNull(), F.lit("invalid_attributes"))
+        .when(attrs_bad, F.lit("invalid_attributes"))
     )
     detail = (
         F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
@@ -230,18 +263,16 @@ def refused(rows: DataFrame, kind: str, run_id: str) -> DataFrame:
 
 def refused_frames(fr: DataFrame, run_id: str) -> DataFrame:
     """Frames that failed their checks, as `rejected` rows."""
-    return refused(fr.select("*", F.col("frame_reason").alias("reason"), F.col("frame_detail").alias("detail"),
+    return refused(listed_frames(fr).select("*", F.col("frame_reason").alias("reason"), F.col("frame_detail").alias("detail"),
                              F.col("frame_locator").alias("locator"), _cut(F.to_json(F.col("f"))).alias("record")),
                    "frame", run_id)
 
 
-def refused_files(files: DataFrame, run_id: str) -> DataFrame:
+def refused_files(fr: DataFrame, run_id: str) -> DataFrame:
     """Labels files refused whole, as `rejected` rows."""
-    reason = file_reason(files)
-    return refused(files.select(
-        "*", reason.alias("reason"),
-        F.when(reason == "malformed_labels_file",
+    return refused(fr.select(
+        "*", F.col("file_reason").alias("reason"),
+        F.when(F.col("file_reason") == "malformed_labels_file",
                F.lit("not valid JSON, or not the SeqLabel structure (a list of frames, each with lists of objects)"))
         .otherwise(F.lit("no 'tracking-annotations' or 'detection-annotations' list")).alias("detail"),
         F.lit("file").alias("locator"), _cut(F.col("_corrupt_record")).alias("record")), "labels_file", run_id)
-

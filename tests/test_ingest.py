@@ -135,7 +135,8 @@ def test_good_records_land_typed_and_verbatim(bad_lake):
     assert list(shapes.shape_type) == ["keypoint", "polyline"]
     assert [list(map(dict, v)) for v in shapes.vertices] == [[{"x": 5.0, "y": 6.0}],
                                                              [{"x": 1.0, "y": 2.0}, {"x": 3.0, "y": 4.0}]]
-    weather = read_table(bad_lake["lake"], "frames").query("frame_no == 0").frame_attributes.iloc[0]
+    weather = read_table(bad_lake["lake"], "frames").query("frame_no == 0 and sequence_id == 'bad-job:0'")
+    weather = weather.frame_attributes.item()
     assert dict(weather)["weather"] == NASTY
 
 

@@ -1,0 +1,169 @@
+"""Benchmark: the ingest job vs DuckDB's read_json flattening the same SeqLabel files into box rows.
+
+    python bench/bench_ingest.py [--sizes 1M,4M] [--data bench-data] [--repeat 1]
+
+For each size it generates (once, cached under --data) a sample tree of about that many boxes,
+then in the same run and on the same files times:
+  * gtlake ingest into a fresh lake (all tables, checks, counts, commit), SparkSession already up;
+  * DuckDB (threads = cores) reading every SeqLabel.json with read_json and writing the same box
+    rows (sequence, frame, object, class, geometry, attributes) to one Parquet file.
+It prints boxes/s for both, their ratio, and the peak resident memory of the Python driver and of
+the Spark JVM (driver and executors share it in local mode), sampled every 50 ms.
+Figures go to stdout and, as JSON, to bench-data/ingest-results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import psutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# Sample parameters giving about 1M and 4M boxes (tracking jobs, audit job and detection job together).
+SIZES = {
+    "1M": dict(sequences=76, frames=500, objects=30, workers=8, seed=101),
+    "4M": dict(sequences=304, frames=500, objects=30, workers=8, seed=104),
+}
+
+DUCKDB_SQL = """
+COPY (
+  WITH files AS (
+    SELECT filename, unnest(coalesce("tracking-annotations", "detection-annotations")) AS fr
+    FROM read_json({paths}, filename = true, format = 'auto', maximum_object_size = 1000000000,
+                   columns = {{"tracking-annotations": '{frames}', "detection-annotations": '{frames}'}})
+  ), frames AS (
+    SELECT filename, CAST(fr."frame-no" AS INTEGER) AS frame_no, fr."frame" AS frame_file,
+           unnest(fr.annotations) AS b
+    FROM files
+  )
+  SELECT filename AS source_uri, frame_no, frame_file, b."object-id" AS object_id, b."object-name" AS object_name,
+         b."class-id" AS class_id, CAST(b."left" AS DOUBLE) AS "left", CAST(b."top" AS DOUBLE) AS top,
+         CAST(b.width AS DOUBLE) AS width, CAST(b.height AS DOUBLE) AS height,
+         b."label-category-attributes" AS attributes
+  FROM frames
+) TO '{out}' (FORMAT parquet)
+"""
+FRAME_TYPE = ("STRUCT(\"frame-no\" VARCHAR, \"frame\" VARCHAR, annotations STRUCT(\"height\" VARCHAR, "
+              "\"width\" VARCHAR, \"top\" VARCHAR, \"left\" VARCHAR, \"class-id\" VARCHAR, \"object-id\" VARCHAR, "
+              "\"object-name\" VARCHAR, \"label-category-attributes\" JSON)[])[]")
+
+
+class PeakRSS:
+    """Samples the resident memory of this process and of its child processes (the Spark JVM)."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.me = interval, psutil.Process()
+        self.python = self.jvm = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.python = max(self.python, self.me.memory_info().rss)
+                jvm = sum(c.memory_info().rss for c in self.me.children(recursive=True) if "java" in c.name())
+                self.jvm = max(self.jvm, jvm)
+            except psutil.Error:
+                pass
+            time.sleep(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def ensure_sample(data: str, size: str) -> tuple[str, int]:
+    """The sample tree for a size (generated once) and its number of boxes."""
+    from gtlake.sample.generate import SampleParams, generate
+
+    folder = os.path.join(data, f"sample-{size}")
+    marker = os.path.join(folder, "sample.json")
+    params = SIZES[size]
+    if os.path.exists(marker) and json.load(open(marker))["params"] == params:
+        return folder, json.load(open(marker))["boxes"]
+    shutil.rmtree(folder, ignore_errors=True)
+    t0 = time.monotonic()
+    summary = generate(folder, SampleParams(**params))
+    print(f"  generated {summary['boxes']:,} boxes in {time.monotonic() - t0:.0f}s -> {folder}", flush=True)
+    return folder, summary["boxes"]
+
+
+def time_ingest(spark, folder: str, lake: str) -> tuple[float, PeakRSS, int]:
+    from gtlake.jobs.ingest import IngestConfig, run
+
+    shutil.rmtree(lake, ignore_errors=True)
+    with PeakRSS() as mem:
+        t0 = time.monotonic()
+        result = run(spark, IngestConfig(input=os.path.join(folder, "output"), lake=lake), log=lambda m: None)
+        seconds = time.monotonic() - t0
+    return seconds, mem, result.counts.out["box"]
+
+
+def time_duckdb(folder: str, out: str) -> tuple[float, int]:
+    import duckdb
+
+    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(folder, "output")) for f in fs
+                   if f == "SeqLabel.json")
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count()}")
+    t0 = time.monotonic()
+    con.execute(DUCKDB_SQL.format(paths="[" + ",".join(f"'{p}'" for p in paths) + "]", frames=FRAME_TYPE, out=out))
+    seconds = time.monotonic() - t0
+    rows = con.execute(f"SELECT count(*) FROM '{out}'").fetchone()[0]
+    return seconds, rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1M,4M", help="comma-separated: " + ", ".join(SIZES))
+    ap.add_argument("--data", default=os.path.join(REPO, "bench-data"))
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest is kept")
+    args = ap.parse_args()
+    from gtlake.spark import get_spark
+
+    os.makedirs(args.data, exist_ok=True)
+    spark = get_spark("gtlake-bench")
+    results = []
+    for size in args.sizes.split(","):
+        print(f"[{size}]", flush=True)
+        folder, n_boxes = ensure_sample(args.data, size)
+        best_ingest = best_duck = None
+        for _ in range(args.repeat):
+            s, mem, out_boxes = time_ingest(spark, folder, os.path.join(args.data, f"lake-{size}"))
+            assert out_boxes == n_boxes, (out_boxes, n_boxes)
+            if best_ingest is None or s < best_ingest[0]:
+                best_ingest = (s, mem)
+            d, rows = time_duckdb(folder, os.path.join(args.data, f"duckdb-{size}.parquet"))
+            assert rows == n_boxes, (rows, n_boxes)
+            best_duck = d if best_duck is None else min(best_duck, d)
+        s, mem = best_ingest
+        r = {"size": size, "boxes": n_boxes, "ingest_s": round(s, 2), "ingest_boxes_per_s": round(n_boxes / s),
+             "duckdb_s": round(best_duck, 2), "duckdb_boxes_per_s": round(n_boxes / best_duck),
+             "ingest_over_duckdb_throughput": round(best_duck / s, 3),
+             "peak_rss_python_mb": round(mem.python / 2**20), "peak_rss_jvm_mb": round(mem.jvm / 2**20)}
+        results.append(r)
+        print(f"  ingest {r['ingest_boxes_per_s']:>10,} boxes/s ({s:.1f}s)   duckdb read_json "
+              f"{r['duckdb_boxes_per_s']:>10,} boxes/s ({best_duck:.1f}s)   ratio {r['ingest_over_duckdb_throughput']:.2f}"
+              f"   peak RSS python {r['peak_rss_python_mb']} MB, jvm {r['peak_rss_jvm_mb']} MB", flush=True)
+    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+            "spark_driver_memory": spark.conf.get("spark.driver.memory", "default"), "results": results}
+    with open(os.path.join(args.data, "ingest-results.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
