@@ -6,9 +6,21 @@ from dataclasses import dataclass, field
 
 RECORD_MAX_CHARS = 2000
 
-RECORD_KINDS = (
-    "job_folder", "sequence", "labels_file", "frame", "box", "shape", "worker_response_file", "worker_answer",
-)
+# Every reason code, by the kind of record it refuses (README: "Reason codes").
+REASONS: dict[str, tuple[str, ...]] = {
+    "job_folder": ("invalid_job_name", "duplicate_job_folder", "empty_manifest"),
+    "sequence": ("invalid_json", "invalid_utf8", "not_an_object", "missing_source_ref", "missing_task_type",
+                 "unsupported_task_type", "invalid_metadata", "invalid_labels_ref"),
+    "labels_file": ("missing_ref", "empty_file", "malformed_labels_file", "unexpected_structure",
+                    "duplicate_labels_ref", "unreadable_path"),
+    "frame": ("missing_frame_no", "invalid_frame_no", "duplicate_frame", "invalid_frame_attributes"),
+    "box": ("parent_rejected", "invalid_box_size", "invalid_box_position", "missing_object_id", "duplicate_object_id",
+            "unknown_class_id", "invalid_attributes"),
+    "shape": ("parent_rejected", "invalid_vertices", "unknown_class_id", "invalid_attributes"),
+    "worker_response_file": ("empty_file", "invalid_json", "unexpected_structure", "unexpected_path", "unreadable"),
+    "worker_answer": ("not_an_object", "missing_worker_id", "invalid_timestamp", "invalid_duration"),
+}
+RECORD_KINDS = tuple(REASONS)
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,19 @@ RUNS = Table("runs", "run of a gtlake job", (
 ))
 
 TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS)}
+
+
+def markdown() -> str:
+    """The lake tables as Markdown (README's table reference is this text)."""
+    out = []
+    for t in TABLES.values():
+        part = f" Partitioned by `{', '.join(t.partition_by)}`." if t.partition_by else ""
+        out.append(f"#### `{t.name}`: one row per {t.row}.{part}\n")
+        out.append("| column | type | meaning |\n|---|---|---|")
+        out += [f"| `{c.name}` | `{c.type.ddl}` | {c.comment.replace('<', '&lt;')} |" for c in t.columns]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown())

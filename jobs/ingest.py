@@ -309,13 +309,12 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                             ("worker_answer", "worker_responses")):
             counts.add(kind, out=written.get(table, 0))
-        # A file with an empty list of frames leaves no frame row: count those files as read too.
-        n_files_ok = len(refs) - (refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"])
-        counts.add("labels_file", out=n_files_ok)
+        # Labels files: each one planned is parsed or refused by Spark (malformed, holding no document);
+        # those refused while planning (missing, empty, ...) were counted then.
+        refused_by_spark = refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"]
+        counts.add("labels_file", out=len(refs) - refused_by_spark, rejected=refused_by_spark)
         for kind in ("frame", "box", "shape", "worker_answer", "worker_response_file"):
             counts.add(kind, rejected=refused_by_kind.get(kind, 0))
-        # Files refused by Spark (malformed, empty) are on top of those refused while planning.
-        counts.add("labels_file", rejected=refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"])
         for kind in ("job_folder", "sequence"):
             if refused_by_kind.get(kind, 0) != counts.rejected[kind]:
                 raise UnbalancedRun(f"ingest {run_id}: {kind} rejections staged {refused_by_kind.get(kind, 0)} "

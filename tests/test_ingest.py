@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from gtlake.jobs.ingest import IngestConfig, run
+from gtlake.records import REASONS
 from tests.conftest import box, frame, lake_snapshot, read_table
 
 pytestmark = pytest.mark.spark
@@ -87,6 +88,7 @@ def test_every_bad_record_is_refused_with_its_reason(bad_lake):
         ("worker_response_file", "invalid_json"): 1, ("worker_response_file", "empty_file"): 1,
     })
     assert set(rej.run_id) == {bad_lake["result"].run_id}
+    assert all(reason in REASONS[kind] for kind, reason in got)
     assert set(rej.job_name) == {"bad-job", "_input", "empty-job"}
 
 

@@ -9,6 +9,7 @@ import pytest
 from gtlake.jobs.layout import discover_jobs, resolve_ref
 from gtlake.jobs.manifest import parse_creation_date, parse_manifest
 from gtlake.jobs.responses import parse_worker_response
+from gtlake.records import REASONS
 from gtlake.storage import FileInfo, list_files
 
 META = {"class-map": {"0": "car"}, "job-name": "labeling-job/job-a", "human-annotated": "yes",
@@ -62,6 +63,7 @@ def test_bad_manifest_lines_are_refused_with_reason_and_line(line, reason):
     assert len(rows) == 1 and seen == 2
     (rej,) = rejects
     assert (rej.reason_code, rej.record_kind, rej.job_name) == (reason, "sequence", "job-a")
+    assert reason in REASONS["sequence"]
     assert rej.locator.startswith("line 2") and rej.record.startswith(line[:20])
 
 
@@ -120,6 +122,7 @@ def test_bad_worker_responses(content, kind, reason):
     rows, rejects, seen = parse_worker_response(content, RESP, "job-a")
     assert rows == [] and seen == 1
     assert [(r.record_kind, r.reason_code) for r in rejects] == [(kind, reason)]
+    assert reason in REASONS[kind]
 
 
 def test_real_worker_responses_without_timings_give_nulls(fixtures_dir):
