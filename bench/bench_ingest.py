@@ -29,8 +29,8 @@ sys.path.insert(0, REPO)
 
 # Sample parameters giving about 1M and 4M boxes (tracking jobs, audit job and detection job together).
 SIZES = {
-    "1M": dict(sequences=76, frames=500, objects=30, workers=8, seed=101),
-    "4M": dict(sequences=304, frames=500, objects=30, workers=8, seed=104),
+    "1M": dict(sequences=95, frames=500, objects=30, workers=8, seed=101),
+    "4M": dict(sequences=380, frames=500, objects=30, workers=8, seed=104),
 }
 
 DUCKDB_SQL = """
