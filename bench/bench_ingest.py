@@ -8,7 +8,8 @@ then in the same run and on the same files times:
   * DuckDB (threads = cores) reading every SeqLabel.json with read_json and writing the same box
     rows (sequence, frame, object, class, geometry, attributes) to one Parquet file.
 It prints boxes/s for both, their ratio, and the peak resident memory of the Python driver and of
-the Spark JVM (driver and executors share it in local mode), sampled every 50 ms.
+the Spark JVM (driver and executors share it in local mode), sampled every 50 ms. The JVM is warmed up
+on a small tree first. GTLAKE_DRIVER_MEMORY sets the JVM heap (default 3g).
 Figures go to stdout and, as JSON, to bench-data/ingest-results.json.
 """
 from __future__ import annotations
@@ -135,6 +136,13 @@ def main() -> int:
 
     os.makedirs(args.data, exist_ok=True)
     spark = get_spark("gtlake-bench")
+    # Warm the JVM (class loading, JIT) on a small tree first: DuckDB has no such start-up cost.
+    from gtlake.sample.generate import SampleParams, generate
+
+    warm = os.path.join(args.data, "warm-up")
+    if not os.path.exists(os.path.join(warm, "sample.json")):
+        generate(warm, SampleParams(sequences=6, frames=100, objects=8, seed=1))
+    time_ingest(spark, warm, os.path.join(args.data, "lake-warm-up"))
     results = []
     for size in args.sizes.split(","):
         print(f"[{size}]", flush=True)
