@@ -1,0 +1,79 @@
+"""udfs.kernels on plain arrays with hand-computed values."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gtlake.udfs import kernels as k
+
+
+def arr(*v):
+    return np.array(v, dtype=float)
+
+
+def test_track_bounds():
+    first, last = k.track_bounds(np.array([3, 3, 3, 7, 9, 9]))
+    assert first.tolist() == [True, False, False, True, True, False]
+    assert last.tolist() == [False, False, True, True, False, True]
+    f0, l0 = k.track_bounds(np.array([], dtype=int))
+    assert f0.size == 0 and l0.size == 0
+
+
+def test_prev_and_next_never_cross_tracks():
+    first, last = k.track_bounds(np.array([1, 1, 2, 2]))
+    x = arr(10, 11, 20, 21)
+    assert np.array_equal(k.prev(x, first), arr(np.nan, 10, np.nan, 20), equal_nan=True)
+    assert np.array_equal(k.next_(x, last), arr(11, np.nan, 21, np.nan), equal_nan=True)
+
+
+def test_iou_hand_computed():
+    a = (arr(0, 0, 0, 0), arr(0, 0, 0, 0), arr(10, 10, 10, 10), arr(10, 10, 10, 10))
+    b = (arr(5, 0, 20, 2), arr(0, 0, 0, 2), arr(10, 10, 10, 6), arr(10, 10, 10, 6))
+    # half overlap: 50 / (100 + 100 - 50); identical; disjoint; b inside a: 36 / 100
+    assert k.iou(a, b) == pytest.approx([1 / 3, 1.0, 0.0, 0.36])
+
+
+def test_centre_shift_and_log_ratio():
+    a = (arr(0), arr(0), arr(10), arr(10))
+    b = (arr(5), arr(0), arr(10), arr(10))
+    assert k.centre_shift(a, b) == pytest.approx([0.5])
+    assert k.log_ratio(arr(125), arr(100)) == pytest.approx([math.log(1.25)])
+
+
+def test_gaps_within_tracks_only():
+    track = np.array([1, 1, 1, 1, 2, 2])
+    first, _ = k.track_bounds(track)
+    assert k.gaps(np.array([0, 1, 2, 5, 9, 10]), first).tolist() == [0, 0, 0, 2, 0, 0]
+
+
+def test_interpolation_residual():
+    track = np.zeros(5, dtype=int)
+    first, last = k.track_bounds(track)
+    frames = np.arange(5)
+    # linear motion is predicted exactly; one frame off by 30 px shows a residual of 30 there
+    assert np.array_equal(k.interpolation_residual(arr(0, 10, 20, 30, 40), frames, first, last),
+                          arr(np.nan, 0, 0, 0, np.nan), equal_nan=True)
+    r = k.interpolation_residual(arr(0, 10, 50, 30, 40), frames, first, last)
+    assert r[2] == pytest.approx(30) and r[1] == pytest.approx(15) and r[3] == pytest.approx(15)
+    # across a gap, neighbours are weighted by frame distance: frames 0, 1, 3 at x 0, 10, 30
+    t3 = np.zeros(3, dtype=int)
+    f3, l3 = k.track_bounds(t3)
+    assert k.interpolation_residual(arr(0, 10, 30), np.array([0, 1, 3]), f3, l3)[1] == pytest.approx(0)
+
+
+def test_rolling_median_deviation_per_track():
+    track = np.array([1, 1, 1, 1, 1, 2, 2])
+    dev = k.rolling_median_deviation(arr(1, 2, 100, 4, 5, 7, 9), track, window=3)
+    # medians: [1.5, 2, 4, 5, 4.5] for track 1, [8, 8] for track 2
+    assert dev == pytest.approx([0.5, 0, 96, 1, 0.5, 1, 1])
+    full = k.rolling_median_deviation(arr(1, 2, 100, 4, 5, 7, 9), track, window=3, full=True)
+    assert np.array_equal(full, arr(np.nan, 0, 96, 1, np.nan, np.nan, np.nan), equal_nan=True)
+
+
+def test_robust_scale_and_mode():
+    track = np.array([1, 1, 1, 2, 2])
+    s = k.robust_scale(arr(1, -2, 3, 0, 0), track, floor=0.5)
+    assert s == pytest.approx([2 * 1.4826] * 3 + [0.5, 0.5])
+    assert k.track_mode(np.array([0, 0, 1, 5, 5]), np.array([1, 1, 1, 2, 2])).tolist() == [0, 0, 0, 5, 5]

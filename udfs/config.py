@@ -1,0 +1,52 @@
+"""Thresholds of the label-quality checks: one typed, documented place (`gtlake quality --config FILE`)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Tolerances of the per-track checks. Defaults start from the original method (IoU 0.5, size 25%)."""
+
+    iou_min: float = 0.5  # frame-to-frame IoU below this, and well below the track's own: the box jumped
+    iou_drop: float = 0.2  # ... "well below": this much under the track's median IoU (fast objects have low IoU)
+    size_change_max: float = 0.25  # size (area) off its rolling median by more than 25%: size jump
+    window: int = 5  # frames in the rolling median (the original method's rolling average)
+    baseline_window: int = 11  # frames in the wider robust baseline: catches mistakes lasting up to 5 frames
+    residual_rel: float = 0.15  # an edge off the line through its neighbours by this share of the box size...
+    residual_px: float = 4.0  # ... plus this many pixels (annotators' pixel noise; dominates for small boxes)
+    residual_track_k: float = 4.0  # ... and by this many times the track's own typical residual
+    fps: float = 25.0  # tolerances grow with 25 / fps: objects move further between frames at lower rates
+    max_missing_gap: int = 2  # a track absent this many frames or fewer mid-track: missing box; longer: occlusion
+    edge_frames: int = 3  # the first and last boxes of a track or of a stretch between occlusions (entering/leaving view)
+    border_px: float = 3.0  # a box this close to the image edge may be clipped: size changes there are legit
+    duplicate_iou: float = 0.7  # two boxes of one class overlapping this much on one frame...
+    duplicate_share: float = 0.8  # ... on this share of the shorter track's frames: duplicate (crossing objects overlap briefly)
+    swap_gain: float = 0.5  # exchanging two tracks' boxes must improve their summed IoU with the previous frame this much
+    track_outlier_z: float = 3.5  # a track's low-percentile IoU this many robust deviations below its class peers
+    min_peers: int = 5  # tracks of a class needed before comparing a track with its peers
+
+    @property
+    def motion_scale(self) -> float:
+        """How much more objects move between frames than at 25 fps."""
+        return max(1.0, 25.0 / self.fps)
+
+    @classmethod
+    def from_json(cls, text: str) -> "QualityConfig":
+        """A config from a JSON object of overrides; unknown keys or wrong types raise ValueError."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the quality config must be a JSON object")
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown quality settings: {', '.join(unknown)} (known: {', '.join(known)})")
+        defaults = asdict(cls())
+        out = {}
+        for key, value in data.items():
+            want = type(defaults[key])
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and value != int(value)):
+                raise ValueError(f"{key} must be a number{' (whole)' if want is int else ''}, got {value!r}")
+            out[key] = want(value)
+        return cls(**out)
