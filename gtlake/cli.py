@@ -59,13 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_seed, default=7, help="random seed; same seed, same tree (default 7)")
     p.commands["sample"] = s
 
+    q = sub.add_parser("quality", help="score every track, write box_metrics, track_summary and review_queue",
+                       description="Compute per-box metrics and flags over every track of the lake, compare tracks "
+                                   "with their class peers, and write a ranked review queue. Only jobs whose boxes "
+                                   "changed since the last run are scored again.")
+    q.add_argument("--lake", required=True, help="lake folder written by `gtlake ingest`")
+    q.add_argument("--config", help="JSON file of threshold overrides (see README: quality settings)")
+    p.commands["quality"] = q
+
     for name, help_ in (("ingest", "flatten Ground Truth output into the Parquet lake"),
-                        ("run", "run every pipeline step in order (today: ingest)")):
+                        ("run", "run every pipeline step in order: ingest, quality")):
         c = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ". Reads every job "
                            "folder under --input (a local folder mirroring S3, or s3://bucket/prefix); only new or "
                            "changed jobs are processed.")
         c.add_argument("--input", required=True, help="Ground Truth output root: folder or s3:// prefix")
         c.add_argument("--lake", required=True, help="lake folder (created if missing)")
+        if name == "run":
+            c.add_argument("--config", help="JSON file of quality threshold overrides")
         p.commands[name] = c
     return p
 
@@ -101,6 +111,36 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality_config(parser: argparse.ArgumentParser, path: str | None):
+    from gtlake.udfs.config import QualityConfig
+
+    if path is None:
+        return QualityConfig()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return QualityConfig.from_json(f.read())
+    except OSError as e:
+        parser.error(f"--config {path}: {e.strerror}")
+    except ValueError as e:
+        parser.error(f"--config {path}: {e}")
+
+
+def _quality(args: argparse.Namespace, cfg) -> int:
+    from gtlake.jobs.quality import QualityJobConfig, run
+    from gtlake.spark import get_spark
+
+    spark = get_spark("gtlake-quality")
+    result = run(spark, QualityJobConfig(lake=args.lake, quality=cfg), log=lambda m: print(m, flush=True))
+    if result.status == "no_new_input":
+        print(f"quality {result.run_id}: every ingested job is already scored; lake unchanged")
+    else:
+        n_in, n_out, _ = result.counts.totals()
+        print(f"quality {result.run_id}: {len(result.jobs_processed)} jobs, {n_in} tracked boxes scored, "
+              f"{result.queued} (frame, object) entries in the review queue, {result.seconds:.1f}s")
+    print(f"review queue: {os.path.join(os.path.abspath(args.lake), 'review_queue')}")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from gtlake.sample.generate import SampleParams, generate
 
@@ -129,7 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         if args.lake.startswith(("s3://", "s3a://")):
             command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
+        if args.command == "quality":
+            cfg = _quality_config(command_parser, args.config)
+            if not os.path.isdir(os.path.join(args.lake, "boxes")):
+                command_parser.error(f"--lake {args.lake}: no boxes table here; run `gtlake ingest` first")
+            return _quality(args, cfg)
         _check_input(command_parser, args.input)
+        if args.command == "run":
+            cfg = _quality_config(command_parser, args.config)
+            return _ingest(args) or _quality(args, cfg)
         return _ingest(args)
     except (LakeBusy, UnbalancedRun) as e:
         print(f"gtlake {args.command}: {e}", file=sys.stderr)

@@ -6,7 +6,7 @@ Layout under the lake root:
     runs/<run_id>.parquet                    one file per run
     _gtlake/staging/<run_id>/...             a run writes here first (readers never look here)
     _gtlake/journal.json                     present only while a commit is being applied
-    _gtlake/ledger/<job>.json                the inputs each job has already processed
+    _gtlake/ledger/<step>/<job>.json         what each step has already processed, per labeling job
     _gtlake/lock                             one writer at a time
 
 A commit first writes the journal (one atomic rename): from then on the run is decided, and the
@@ -107,9 +107,9 @@ class Lake:
             os.unlink(path)
 
     # -- commit and recovery ---------------------------------------------------------------
-    def commit(self, run_id: str, moves: list[Move], ledger: dict[str, dict]) -> None:
-        """Atomically decide the run (journal), then apply its moves and ledger updates."""
-        journal = {"run_id": run_id, "moves": [[m.src, m.dst] for m in moves], "ledger": ledger,
+    def commit(self, run_id: str, moves: list[Move], ledger: dict[str, dict], step: str = "ingest") -> None:
+        """Atomically decide the run (journal), then apply its moves and the step's ledger updates."""
+        journal = {"run_id": run_id, "moves": [[m.src, m.dst] for m in moves], "ledger": ledger, "step": step,
                    "written_at": time.time()}
         _atomic_write(self.path(META, "journal.json"), json.dumps(journal).encode())
         self._apply(journal)
@@ -141,16 +141,17 @@ class Lake:
             if src is not None:
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 os.replace(src, dst)
+        step = journal.get("step", "ingest")
         for job, entry in journal["ledger"].items():
-            _atomic_write(self.path(META, "ledger", f"{job}.json"), json.dumps(entry, indent=1).encode())
+            _atomic_write(self.path(META, "ledger", step, f"{job}.json"), json.dumps(entry, indent=1).encode())
         os.unlink(self.path(META, "journal.json"))
         shutil.rmtree(self.path(META, "trash", run_id), ignore_errors=True)
         shutil.rmtree(self.path(META, "staging", run_id), ignore_errors=True)
 
     # -- ledger ----------------------------------------------------------------------------
-    def ledger(self) -> dict[str, dict]:
-        """Per labeling job: the fingerprint of the inputs last ingested and the run that did it."""
-        folder = self.path(META, "ledger")
+    def ledger(self, step: str = "ingest") -> dict[str, dict]:
+        """Per labeling job: what `step` last processed (a fingerprint of its inputs) and the run that did it."""
+        folder = self.path(META, "ledger", step)
         out = {}
         if os.path.isdir(folder):
             for name in sorted(os.listdir(folder)):

@@ -175,7 +175,56 @@ RUNS = Table("runs", "run of a gtlake job", (
     _c("message", STRING, "Why a failed run failed; null otherwise"),
 ))
 
-TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS)}
+OBJ = _c("object_id", STRING, "Ground Truth object-id of the track")
+OBJ_NAME = _c("object_name", STRING, "Ground Truth object-name, '<class>:<n>'")
+FLAGS = _c("flags", STRING_ARRAY, "Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, "
+                                  "duplicate_box, id_swap (empty: nothing found)")
+
+BOX_METRICS = Table("box_metrics", "tracked box, with its frame-to-frame metrics and flags", (
+    SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
+    _c("class_id", STRING, "class-id as written"),
+    _c("label", STRING, "Class name"),
+    _c("left", DOUBLE, "Left edge, pixels"), _c("top", DOUBLE, "Top edge, pixels"),
+    _c("width", DOUBLE, "Width, pixels"), _c("height", DOUBLE, "Height, pixels"),
+    _c("iou_prev", DOUBLE, "IoU with the track's previous box (null on its first box)"),
+    _c("center_shift", DOUBLE, "Centre distance to the previous box, in box sizes (sqrt of area)"),
+    _c("area_change", DOUBLE, "log(area / previous area): +0.22 is 25% larger"),
+    _c("aspect_change", DOUBLE, "log(aspect ratio / previous aspect ratio)"),
+    _c("gap_before", INT, "Frames the track was absent just before this box"),
+    _c("residual", DOUBLE, "Largest edge deviation from the track's path, in units of its tolerance (> 1: off)"),
+    FLAGS,
+    _c("score", DOUBLE, "Suspicion: sum of the reasons' weights plus severity (README: review score)"),
+    JOB,
+), ("job_name",))
+
+TRACK_SUMMARY = Table("track_summary", "tracked object of a sequence", (
+    SEQ, OBJ, OBJ_NAME,
+    _c("label", STRING, "Most frequent class name of the track"),
+    _c("n_boxes", INT, "Boxes in the track"),
+    _c("first_frame", INT, "First frame_no"), _c("last_frame", INT, "Last frame_no"),
+    _c("missing_frames", INT, "Frames between first and last without a box (gaps, occlusions)"),
+    _c("iou_mean", DOUBLE, "Mean frame-to-frame IoU"), _c("iou_median", DOUBLE, "Median frame-to-frame IoU"),
+    _c("iou_mode", DOUBLE, "Most frequent frame-to-frame IoU, rounded to 0.01"),
+    _c("iou_min", DOUBLE, "Lowest frame-to-frame IoU"), _c("iou_p10", DOUBLE, "10th percentile of frame-to-frame IoU"),
+    _c("peer_z", DOUBLE, "Robust z-score of iou_p10 among tracks of the same class and job (negative: worse)"),
+    _c("flagged_boxes", INT, "Boxes of the track with at least one flag"),
+    _c("flags", STRING_ARRAY, "Reasons found on the track, with track_outlier when far below its peers"),
+    JOB,
+), ("job_name",))
+
+REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect first", (
+    SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
+    _c("label", STRING, "Class name"),
+    _c("reasons", STRING_ARRAY, "All reasons for this frame and object (missing_box: no box where one is expected)"),
+    _c("score", DOUBLE, "Highest reason score, plus 0.25 per further reason"),
+    _c("rank", INT, "1 = review first, within the job"),
+    _c("source_ref", STRING, "The sequence file of the video"),
+    _c("labels_ref", STRING, "The labels file as written in the output manifest"),
+    JOB,
+), ("job_name",))
+
+TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
+                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE)}
 
 
 def markdown() -> str:

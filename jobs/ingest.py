@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs import seqlabel
+from gtlake.jobs.common import new_run_id, runs_file, stage, staged_counts
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
 from gtlake.lake import Lake, Move
 from gtlake.records import Counts, Reject
-from gtlake.schemas import BOXES, FRAMES, REJECTED, RUNS, SEQUENCES, SHAPES, WORKER_RESPONSES, Table
+from gtlake.schemas import BOXES, FRAMES, REJECTED, SEQUENCES, SHAPES, WORKER_RESPONSES, Table
 
 WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED)
 
@@ -57,11 +55,6 @@ class IngestResult:
     jobs_processed: list[str] = field(default_factory=list)
     jobs_unchanged: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC start time and a random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def _normalize_root(path: str) -> str:
@@ -195,34 +188,6 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
     return rows, refused, seen
 
 
-# -- writing and committing -----------------------------------------------------------------------
-def _stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[str], None] = lambda m: None) -> str:
-    t0 = time.monotonic()
-    path = lake.staging(run_id, table.name)
-    (df.select(*table.names)
-       .sortWithinPartitions(*table.partition_by, *[c for c in ("sequence_id", "frame_no") if c in table.names])
-       .write.mode("overwrite").partitionBy(*table.partition_by).parquet("file://" + path))
-    log(f"ingest {run_id}: staged {table.name} in {time.monotonic() - t0:.1f}s")
-    return path
-
-
-def _staged_counts(spark: SparkSession, path: str, by: list[str]) -> dict[tuple, int]:
-    if not os.path.isdir(path) or not any(n.startswith("job_name=") for n in os.listdir(path)):
-        return {}
-    df = spark.read.parquet("file://" + path)
-    if not df.columns:
-        return {}
-    return {tuple(r[:-1]): r[-1] for r in df.groupBy(*by).count().collect()}
-
-
-def _runs_file(lake: Lake, run_id: str, row: dict) -> str:
-    path = lake.staging(run_id, "runs", f"{run_id}.parquet")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    table = pa.Table.from_pylist([row], schema=RUNS.arrow_schema())
-    pq.write_table(table, path)
-    return path
-
-
 def _run_row(run_id: str, started: datetime, status: str, config: IngestConfig, counts: Counts,
              jobs: list[str], message: str | None = None) -> dict:
     n_in, n_out, n_rej = counts.totals()
@@ -252,7 +217,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             f"({len(todo)} new or changed, {len(unchanged)} unchanged)")
         if not todo and not input_changed:
             row = _run_row(run_id, started, "no_new_input", config, counts, [])
-            lake.commit(run_id, [Move(_runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
+            lake.commit(run_id, [Move(runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
             return IngestResult(run_id, "no_new_input", counts, [], unchanged, time.monotonic() - t0)
 
         counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
@@ -264,7 +229,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             f"and {sum(len(j.responses) for j in todo)} worker-response files")
 
         staged: dict[str, str] = {}
-        staged["sequences"] = _stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()),
+        staged["sequences"] = stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()),
                                      SEQUENCES, lake, run_id, log)
         refused_parts: list[DataFrame] = []
         parsed = None
@@ -272,10 +237,10 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             t_parse = time.monotonic()
             parsed = labels_frames(spark, refs, run_id, lake.staging(run_id, "_work", "labels"))
             log(f"ingest {run_id}: parsed {len(refs)} labels files in {time.monotonic() - t_parse:.1f}s")
-            staged["frames"] = _stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr)), FRAMES, lake, run_id, log)
-            staged["boxes"] = _stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)),
+            staged["frames"] = stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr)), FRAMES, lake, run_id, log)
+            staged["boxes"] = stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)),
                                      BOXES, lake, run_id, log)
-            staged["shapes"] = _stage(parsed.union(
+            staged["shapes"] = stage(parsed.union(
                 lambda fr, t: seqlabel.accepted(seqlabel.with_shapes(fr, t), SHAPES.names)), SHAPES, lake, run_id, log)
             refused_parts += [
                 parsed.missing,
@@ -293,7 +258,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             counts.add("box", seen=agg["boxes"] or 0)
             counts.add("shape", seen=sum(agg[k] or 0 for k, _ in seqlabel.SHAPE_LISTS))
         wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
-        staged["worker_responses"] = _stage(wr_rows, WORKER_RESPONSES, lake, run_id, log)
+        staged["worker_responses"] = stage(wr_rows, WORKER_RESPONSES, lake, run_id, log)
         for kind, n in wr_seen.items():
             counts.add(kind, seen=n)
         refused_parts.append(wr_refused)
@@ -301,11 +266,11 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         refused = py_refused
         for part in refused_parts:
             refused = refused.unionByName(part)
-        staged["rejected"] = _stage(refused, REJECTED, lake, run_id, log)
+        staged["rejected"] = stage(refused, REJECTED, lake, run_id, log)
 
         # Count what was actually written, and check it against what was read.
-        written = {t: sum(_staged_counts(spark, p, ["job_name"]).values()) for t, p in staged.items()}
-        refused_by_kind = {k[0]: n for k, n in _staged_counts(spark, staged["rejected"], ["record_kind"]).items()}
+        written = {t: sum(staged_counts(spark, p, ["job_name"]).values()) for t, p in staged.items()}
+        refused_by_kind = {k[0]: n for k, n in staged_counts(spark, staged["rejected"], ["record_kind"]).items()}
         for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                             ("worker_answer", "worker_responses")):
             counts.add(kind, out=written.get(table, 0))
@@ -324,10 +289,10 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         if bad:
             detail = "; ".join(f"{k}: in {i} != out {o} + rejected {r}" for k, (i, o, r) in bad.items())
             row = _run_row(run_id, started, "failed", config, counts, [], f"unbalanced counts: {detail}")
-            lake.commit(run_id, [Move(_runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
+            lake.commit(run_id, [Move(runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
             raise UnbalancedRun(f"ingest {run_id} not committed: {detail}")
 
-        moves = [Move(_runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs_done)),
+        moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs_done)),
                       lake.path("runs", f"{run_id}.parquet"))]
         partitions = jobs_done + [INPUT_PARTITION]
         for table in WRITTEN_TABLES:

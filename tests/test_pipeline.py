@@ -120,7 +120,7 @@ def test_killed_run_leaves_the_lake_as_it_was(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     before = lake_snapshot(lake)
-    ledger = sorted(os.listdir(lake / "_gtlake/ledger"))
+    ledger = sorted(os.listdir(lake / "_gtlake/ledger/ingest"))
 
     shutil.move(str(moved / "urban-mot-night"), output / "urban-mot-night")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -134,7 +134,7 @@ def test_killed_run_leaves_the_lake_as_it_was(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert lake_snapshot(lake) == before
-    assert sorted(os.listdir(lake / "_gtlake/ledger")) == ledger
+    assert sorted(os.listdir(lake / "_gtlake/ledger/ingest")) == ledger
     assert not (lake / "_gtlake" / "journal.json").exists()
 
     done = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)

@@ -1,0 +1,47 @@
+"""What every job does the same way: run ids, staging a table, counting what was staged, the runs row."""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+
+from gtlake.lake import Lake
+from gtlake.schemas import RUNS, Table
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC start time and a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[str], None] = lambda m: None) -> str:
+    """Write exactly the table's columns to the run's staging area, partitioned as the table is; its path."""
+    t0 = time.monotonic()
+    path = lake.staging(run_id, table.name)
+    (df.select(*table.names)
+       .sortWithinPartitions(*table.partition_by, *[c for c in ("sequence_id", "frame_no") if c in table.names])
+       .write.mode("overwrite").partitionBy(*table.partition_by).parquet("file://" + path))
+    log(f"  staged {table.name} in {time.monotonic() - t0:.1f}s")
+    return path
+
+
+def staged_counts(spark: SparkSession, path: str, by: list[str]) -> dict[tuple, int]:
+    """Rows of a staged table, grouped by `by` (read back from the files, not trusted from the plan)."""
+    if not os.path.isdir(path) or not any(n.startswith("job_name=") for n in os.listdir(path)):
+        return {}
+    df = spark.read.parquet("file://" + path)
+    return {tuple(r[:-1]): r[-1] for r in df.groupBy(*by).count().collect()}
+
+
+def runs_file(lake: Lake, run_id: str, row: dict) -> str:
+    """Stage the run's `runs` row as its own Parquet file; its path."""
+    path = lake.staging(run_id, "runs", f"{run_id}.parquet")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([row], schema=RUNS.arrow_schema()), path)
+    return path

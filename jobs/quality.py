@@ -1,0 +1,217 @@
+"""The quality job: boxes -> box_metrics, track_summary and review_queue.
+
+    run(spark, QualityJobConfig(lake=..., quality=QualityConfig()))
+
+Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas group
+(`applyInPandas`: the checks compare tracks of a sequence with each other, so a sequence is the
+unit). Tracks are then compared with the other tracks of their class in the job (track_outlier),
+and all reasons for one (frame, object) are merged into one ranked review-queue entry.
+Only jobs whose boxes changed since the last quality run (or whose thresholds changed) are redone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from gtlake.jobs.common import new_run_id, runs_file, stage, staged_counts
+from gtlake.lake import Lake, Move
+from gtlake.records import Counts
+from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
+from gtlake.udfs.config import QualityConfig
+from gtlake.udfs.detect import detect_sequence
+
+TRACK_OUTLIER_SCORE = 1.0
+UDF_SCHEMA = T.StructType(
+    [f for f in BOX_METRICS.spark_schema().fields] + [T.StructField("kind", T.StringType())])
+
+
+@dataclass(frozen=True)
+class QualityJobConfig:
+    """The lake, and the thresholds of the checks."""
+
+    lake: str
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    run_id: str | None = None
+
+
+@dataclass
+class QualityResult:
+    """What a run did."""
+
+    run_id: str
+    status: str
+    counts: Counts
+    jobs_processed: list[str]
+    queued: int = 0
+    seconds: float = 0.0
+
+
+def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    cols = [f.name for f in UDF_SCHEMA.fields]
+
+    def apply(pdf: pd.DataFrame) -> pd.DataFrame:
+        out, missing = detect_sequence(pdf, cfg)
+        out["kind"] = "box"
+        missing["kind"] = "missing"
+        for c in ("job_name", "sequence_id", "label"):
+            missing[c] = pdf[c].iloc[0] if c != "label" else None
+        out["gap_before"] = out["gap_before"].astype("int32")
+        return pd.concat([out.reindex(columns=cols), missing.reindex(columns=cols)], ignore_index=True)
+
+    return apply
+
+
+def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
+    """Metrics and flags per tracked box, plus rows (kind = 'missing') for frames missing a box."""
+    cols = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
+            "left", "top", "width", "height"]
+    return (boxes.where(F.col("object_id").isNotNull()).select(*cols)
+            .groupBy("job_name", "sequence_id").applyInPandas(_detect_udf(cfg), UDF_SCHEMA))
+
+
+def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
+    """One row per track: its IoU distribution, compared with the tracks of its class in the job."""
+    m = metrics.where(F.col("kind") == "box")
+    tracks = m.groupBy("job_name", "sequence_id", "object_id").agg(
+        F.first("object_name").alias("object_name"), F.mode("label").alias("label"),
+        F.count(F.lit(1)).cast("int").alias("n_boxes"),
+        F.min("frame_no").alias("first_frame"), F.max("frame_no").alias("last_frame"),
+        F.avg("iou_prev").alias("iou_mean"), F.percentile_approx("iou_prev", 0.5).alias("iou_median"),
+        F.mode(F.round("iou_prev", 2)).alias("iou_mode"), F.min("iou_prev").alias("iou_min"),
+        F.percentile_approx("iou_prev", 0.1).alias("iou_p10"),
+        F.sum((F.size("flags") > 0).cast("int")).cast("int").alias("flagged_boxes"),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list("flags")))).alias("box_flags"),
+    ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int"))
+    # Peers: tracks of the same class in the same job, long enough to have a distribution.
+    peers = tracks.where((F.col("n_boxes") >= 10) & F.col("iou_p10").isNotNull())
+    med = peers.groupBy("job_name", "label").agg(F.percentile_approx("iou_p10", 0.5).alias("_med"),
+                                                 F.count(F.lit(1)).alias("_n"))
+    mad = (peers.join(med, ["job_name", "label"], how="inner")
+           .groupBy("job_name", "label").agg(F.percentile_approx(F.abs(F.col("iou_p10") - F.col("_med")), 0.5)
+                                             .alias("_mad")))
+    scored = (tracks.join(med, ["job_name", "label"], how="left").join(mad, ["job_name", "label"], how="left")
+              .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
+                                           (F.col("iou_p10") - F.col("_med"))
+                                           / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
+    outlier = (F.col("peer_z") < -cfg.track_outlier_z) & (F.col("n_boxes") >= 10)
+    return scored.withColumn("flags", F.when(outlier, F.array_union("box_flags", F.array(F.lit("track_outlier"))))
+                             .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
+
+
+def review_queue(metrics: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame) -> DataFrame:
+    """Every suspect (frame, object), all its reasons merged, ranked by score within the job."""
+    boxes = metrics.where(F.col("kind") == "box")
+    flagged = boxes.where(F.size("flags") > 0).select(
+        "job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score")
+    labels = tracks.select("job_name", "sequence_id", "object_id", F.col("label").alias("_track_label"))
+    missing = (metrics.where(F.col("kind") == "missing")
+               .join(labels, ["job_name", "sequence_id", "object_id"], how="left")
+               .select("job_name", "sequence_id", "frame_no", "object_id", "object_name",
+                       F.col("_track_label").alias("label"), "flags", "score"))
+    worst = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy(F.col("iou_prev").asc_nulls_last(),
+                                                                                "frame_no")
+    outliers = (boxes.join(tracks.where(F.array_contains("flags", "track_outlier"))
+                           .select("job_name", "sequence_id", "object_id"), ["job_name", "sequence_id", "object_id"],
+                           how="inner")
+                .withColumn("_r", F.row_number().over(worst)).where(F.col("_r") == 1)
+                .select("job_name", "sequence_id", "frame_no", "object_id", "object_name", "label",
+                        F.array(F.lit("track_outlier")).alias("flags"), F.lit(TRACK_OUTLIER_SCORE).alias("score")))
+    merged = (flagged.unionByName(missing).unionByName(outliers)
+              .groupBy("job_name", "sequence_id", "frame_no", "object_id")
+              .agg(F.first("object_name", ignorenulls=True).alias("object_name"),
+                   F.first("label", ignorenulls=True).alias("label"),
+                   F.array_sort(F.array_distinct(F.flatten(F.collect_list("flags")))).alias("reasons"),
+                   F.max("score").alias("_top")))
+    ranked = merged.withColumn("score", F.col("_top") + 0.25 * (F.size("reasons") - 1)).withColumn(
+        "rank", F.row_number().over(Window.partitionBy("job_name").orderBy(
+            F.col("score").desc(), "sequence_id", "frame_no", "object_id")).cast("int"))
+    refs = (sequences.where(~F.col("inherited") & F.col("label_attribute").isNotNull())
+            .groupBy("job_name", "sequence_id").agg(F.first("source_ref").alias("source_ref"),
+                                                     F.first("labels_ref").alias("labels_ref")))
+    files = frames.select("job_name", "sequence_id", "frame_no", "frame_file")  # unique: ingest refuses duplicates
+    return (ranked.join(files, ["job_name", "sequence_id", "frame_no"], how="left")
+            .join(refs, ["job_name", "sequence_id"], how="left").select(*REVIEW_QUEUE.names))
+
+
+def _fingerprint(ingest_entry: dict, cfg: QualityConfig) -> str:
+    text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "config": asdict(cfg)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataFrame:
+    path = lake.table_path(name)
+    return (spark.read.option("basePath", "file://" + path).parquet(
+        *[f"file://{path}/job_name={j}" for j in jobs if os.path.isdir(f"{path}/job_name={j}")]))
+
+
+def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None] = print) -> QualityResult:
+    """Score every track of the jobs whose boxes changed since the last quality run."""
+    t0 = time.monotonic()
+    started = datetime.now(timezone.utc)
+    run_id = config.run_id or new_run_id()
+    lake = Lake(config.lake)
+    cfg = config.quality
+    counts = Counts()
+    with lake.lock():
+        ingested = lake.ledger("ingest")
+        done = lake.ledger("quality")
+        jobs = sorted(j for j in ingested if not j.startswith("_")
+                      and os.path.isdir(lake.path("boxes", f"job_name={j}"))
+                      and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg))
+        log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")
+        if not jobs:
+            row = _run_row(run_id, started, "no_new_input", config, counts, [])
+            lake.commit(run_id, [Move(runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {},
+                        step="quality")
+            return QualityResult(run_id, "no_new_input", counts, [], seconds=time.monotonic() - t0)
+
+        boxes = _table(spark, lake, "boxes", jobs)
+        metrics_path = lake.staging(run_id, "_work", "metrics")
+        box_metrics(boxes, cfg).write.parquet("file://" + metrics_path)
+        metrics = spark.read.parquet("file://" + metrics_path)
+        log(f"quality {run_id}: tracks scored in {time.monotonic() - t0:.1f}s")
+        staged = {"box_metrics": stage(metrics.where(F.col("kind") == "box"), BOX_METRICS, lake, run_id, log)}
+        tracks = track_summary(metrics, cfg)
+        staged["track_summary"] = stage(tracks, TRACK_SUMMARY, lake, run_id, log)
+        tracks = spark.read.parquet("file://" + staged["track_summary"])
+        queue = review_queue(metrics, tracks, _table(spark, lake, "frames", jobs),
+                             _table(spark, lake, "sequences", jobs))
+        staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
+
+        n_in = boxes.where(F.col("object_id").isNotNull()).count()
+        n_out = sum(staged_counts(spark, staged["box_metrics"], ["job_name"]).values())
+        counts.add("tracked_box", seen=n_in, out=n_out)
+        if counts.unbalanced():
+            raise RuntimeError(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
+        queued = sum(staged_counts(spark, staged["review_queue"], ["job_name"]).values())
+        moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs)),
+                      lake.path("runs", f"{run_id}.parquet"))]
+        for name, path in staged.items():
+            for job in jobs:
+                src = os.path.join(path, f"job_name={job}")
+                moves.append(Move(src if os.path.isdir(src) else None, lake.path(name, f"job_name={job}")))
+        now = datetime.now(timezone.utc).isoformat()
+        ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg), "run_id": run_id, "scored_at": now}
+                  for j in jobs}
+        lake.commit(run_id, moves, ledger, step="quality")
+    return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0)
+
+
+def _run_row(run_id: str, started: datetime, status: str, config: QualityJobConfig, counts: Counts,
+             jobs: list[str]) -> dict:
+    n_in, n_out, n_rej = counts.totals()
+    return {"run_id": run_id, "job": "quality", "started_at": started, "finished_at": datetime.now(timezone.utc),
+            "records_in": n_in, "records_out": n_out, "records_rejected": n_rej, "status": status,
+            "input_uri": config.lake, "jobs_processed": jobs, "counts": json.dumps(counts.as_dict()),
+            "message": None}
+

@@ -1,0 +1,109 @@
+"""The quality job on a lake: tables per the contract, accuracy through Spark, reruns, the real file."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from gtlake.jobs.ingest import IngestConfig
+from gtlake.jobs.ingest import run as ingest
+from gtlake.jobs.quality import QualityJobConfig
+from gtlake.jobs.quality import run as quality
+from gtlake.sample.generate import SampleParams, generate
+from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
+from gtlake.scoring import score_queue
+from gtlake.udfs.config import QualityConfig
+from tests.conftest import REPO, lake_snapshot, read_table
+
+pytestmark = pytest.mark.spark
+QUIET = {"log": lambda m: None}
+
+
+@pytest.fixture(scope="module")
+def scored(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("q")
+    generate(str(tmp / "sample"), SampleParams(sequences=15, frames=150, objects=12, workers=6, seed=31))
+    lake = tmp / "lake"
+    ingest(spark, IngestConfig(input=str(tmp / "sample" / "output"), lake=str(lake)), **QUIET)
+    result = quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    return {"tmp": tmp, "lake": lake, "result": result}
+
+
+def test_tables_follow_the_contract(scored):
+    lake = scored["lake"]
+    for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
+        df = read_table(lake, table.name)
+        assert list(df.columns) == table.names, table.name
+    boxes, metrics = read_table(lake, "boxes"), read_table(lake, "box_metrics")
+    assert len(metrics) == boxes.object_id.notna().sum()  # every tracked box scored, once
+    assert not metrics.duplicated(["job_name", "sequence_id", "frame_no", "object_id"]).any()
+    assert metrics.iou_prev.dropna().between(0, 1).all()
+    queue = read_table(lake, "review_queue")
+    for job, q in queue.groupby("job_name"):
+        assert sorted(q["rank"]) == list(range(1, len(q) + 1))
+        assert q.sort_values("rank")["score"].is_monotonic_decreasing
+    assert queue.frame_file.notna().mean() > 0.9 and queue.source_ref.notna().all()
+    tracks = read_table(lake, "track_summary")
+    assert (tracks.missing_frames >= 0).all() and (tracks.first_frame <= tracks.last_frame).all()
+
+
+def test_review_queue_catches_planted_mistakes_with_few_flags(scored):
+    lake, tmp = scored["lake"], scored["tmp"]
+    planted = [json.loads(l) for l in (tmp / "sample" / "planted.jsonl").read_text().splitlines()]
+    queue = read_table(lake, "review_queue")
+    metrics = read_table(lake, "box_metrics")
+    first_level = ~queue.job_name.str.endswith("-audit")
+    result = score_queue(queue[first_level], planted, int((~metrics.job_name.str.endswith("-audit")).sum()))
+    assert result["planted"] >= 20
+    assert result["recall"] >= 0.95, result["recall_by_kind"]
+    assert result["flag_share"] <= 0.05
+    # the audit fixed most mistakes: its queue is much shorter than its audited job's
+    audit = queue[queue.job_name == "vehicles-day-2026-10-audit"]
+    assert len(audit) < len(queue[queue.job_name == "vehicles-day-2026-10"])
+
+
+def test_rerun_changes_nothing_and_new_thresholds_rescore(spark, scored):
+    lake = scored["lake"]
+    before = lake_snapshot(lake)
+    again = quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    assert again.status == "no_new_input" and lake_snapshot(lake) == before
+    strict = quality(spark, QualityJobConfig(lake=str(lake), quality=QualityConfig(residual_rel=0.05)), **QUIET)
+    assert strict.status == "succeeded" and len(strict.jobs_processed) == len(scored["result"].jobs_processed)
+    assert lake_snapshot(lake) != before
+
+
+def test_seed_notebook_through_ingest_and_quality(spark, tmp_path, fixtures_dir):
+    nb = fixtures_dir / "seed-notebook"
+    root = tmp_path / "input"
+    (root / "mot17-vehicles/manifests/output").mkdir(parents=True)
+    shutil.copy(nb / "derived-from-notebook/tracking_manifests/MOT17-13-SDP.manifest",
+                root / "mot17-vehicles/manifests/output/output.manifest")
+    (root / "tracking_manifests").mkdir()
+    shutil.copy(nb / "SeqLabel.json", root / "tracking_manifests/SeqLabel.json")
+    lake = tmp_path / "lake"
+    ingest(spark, IngestConfig(input=str(root), lake=str(lake)), **QUIET)
+    quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    queue = read_table(lake, "review_queue")
+    keys = set(zip(queue.object_name, queue.frame_no))
+    assert keys & {("Vehicle:1", f) for f in range(137, 141)}
+    assert ("Vehicle:1", 217) in keys and ("Vehicle:2", 102) in keys
+    missing = queue[(queue.object_name == "Vehicle:1") & (queue.frame_no == 217)]
+    assert list(missing.reasons.item()) == ["missing_box"] and missing.frame_file.item() == "000218.jpg"
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"iou_min": "high"}', "iou_min must be a number"),
+    ('{"no_such_setting": 1}', "unknown quality settings: no_such_setting"),
+    ("[1]", "must be a JSON object"),
+])
+def test_bad_config_is_an_argument_error(tmp_path, scored, content, message):
+    cfg = tmp_path / "q.json"
+    cfg.write_text(content)
+    r = subprocess.run([sys.executable, "-m", "gtlake.cli", "quality", "--lake", str(scored["lake"]), "--config",
+                        str(cfg)], capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""},
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert message in r.stderr.strip().splitlines()[-1]
