@@ -67,6 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--config", help="JSON file of threshold overrides (see README: quality settings)")
     p.commands["quality"] = q
 
+    a = sub.add_parser("audit-request", help="write (or submit) a directed Ground Truth audit job for a job's "
+                                             "flagged sequences",
+                       description="Write the input manifest (chained from the original labels), a label category "
+                                   "config whose instructions list the frames to check per object, and the "
+                                   "CreateLabelingJob request of an AdjustmentVideoObjectTracking job, for the "
+                                   "sequences of JOB in the review queue. Nothing leaves the machine without --submit.")
+    a.add_argument("--lake", required=True, help="lake folder with a review_queue (run `gtlake quality` first)")
+    a.add_argument("--job", required=True, help="labeling job to audit")
+    a.add_argument("--out", required=True, help="folder for input.manifest, label-categories.json, "
+                                                "create-labeling-job.json")
+    a.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+                   help="AWS region of the audit job (default: $AWS_REGION or us-east-1)")
+    a.add_argument("--role-arn", help="IAM role Ground Truth assumes (required with --submit)")
+    a.add_argument("--workteam-arn", help="private work team of auditors (required with --submit)")
+    a.add_argument("--s3-prefix", help="s3:// prefix for the manifest and label config (required with --submit)")
+    a.add_argument("--output-path", help="S3OutputPath of the audit job (default: <s3-prefix>/output)")
+    a.add_argument("--kms-key-id", help="KMS key for the job's output and the uploaded files")
+    a.add_argument("--submit", action="store_true", help="upload the files and create the labeling job")
+    p.commands["audit-request"] = a
+
     for name, help_ in (("ingest", "flatten Ground Truth output into the Parquet lake"),
                         ("run", "run every pipeline step in order: ingest, quality")):
         c = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ". Reads every job "
@@ -141,6 +161,69 @@ def _quality(args: argparse.Namespace, cfg) -> int:
     return 0
 
 
+PLACEHOLDER_ACCOUNT = "111122223333"
+
+
+def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    import pyarrow.dataset as ds
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gtlake.jobs import audit_request as ar
+
+    if args.submit:
+        missing = [f"--{n}" for n in ("role-arn", "workteam-arn", "s3-prefix") if not getattr(args, n.replace("-", "_"))]
+        if missing:
+            parser.error(f"--submit needs {', '.join(missing)}")
+    if args.s3_prefix and not storage.is_s3(args.s3_prefix):
+        parser.error(f"--s3-prefix {args.s3_prefix}: expected s3://bucket/prefix")
+    if args.region not in ar.GT_LAMBDA_ACCOUNTS:
+        parser.error(f"--region {args.region}: Ground Truth video adjustment jobs are offered in "
+                     f"{', '.join(sorted(ar.GT_LAMBDA_ACCOUNTS))}")
+    queue_dir = os.path.join(args.lake, "review_queue", f"job_name={args.job}")
+    seq_dir = os.path.join(args.lake, "sequences", f"job_name={args.job}")
+    if not os.path.isdir(seq_dir):
+        parser.error(f"--job {args.job}: not in the lake at {args.lake}")
+    if not os.path.isdir(queue_dir):
+        print(f"audit-request: nothing flagged in {args.job}; no audit job needed")
+        return 0
+    queue = ds.dataset(queue_dir, format="parquet").to_table().to_pandas()
+    sequences = ds.dataset(seq_dir, format="parquet").to_table().to_pandas().assign(job_name=args.job)
+    prefix = args.s3_prefix or f"s3://REPLACE-ME-bucket/gtlake-audits"
+    settings = ar.AuditSettings(
+        region=args.region,
+        role_arn=args.role_arn or f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/REPLACE-ME-GroundTruthExecutionRole",
+        workteam_arn=args.workteam_arn or
+        f"arn:aws:sagemaker:{args.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/REPLACE-ME-auditors",
+        s3_prefix=prefix, output_path=args.output_path or prefix.rstrip("/") + "/output", kms_key_id=args.kms_key_id)
+    docs = ar.build(args.job, queue, sequences, settings)
+    ar.validate(docs["request"])
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "input.manifest"), "w", encoding="utf-8") as f:
+        f.write(ar.manifest_text(docs["manifest"]))
+    with open(os.path.join(args.out, "label-categories.json"), "w", encoding="utf-8") as f:
+        json.dump(docs["label_categories"], f, indent=2, ensure_ascii=False)
+    with open(os.path.join(args.out, "create-labeling-job.json"), "w", encoding="utf-8") as f:
+        json.dump(docs["request"], f, indent=2)
+    print(f"audit-request: {len(docs['manifest'])} sequences, {len(queue)} flagged (frame, object) entries of "
+          f"{args.job} -> {os.path.abspath(args.out)}")
+    print(f"  job {docs['request']['LabelingJobName']} in {args.region}, label attribute "
+          f"{docs['request']['LabelAttributeName']}")
+    if not args.submit:
+        if not (args.role_arn and args.workteam_arn and args.s3_prefix):
+            print("  placeholders (REPLACE-ME) stand for the role, work team and S3 prefix not given")
+        print("  nothing was sent; add --submit to upload the files and create the job")
+        return 0
+    try:
+        arn = ar.submit(docs, args.region)
+    except (BotoCoreError, ClientError) as e:
+        print(f"gtlake audit-request: AWS refused the job: {e}", file=sys.stderr)
+        return 1
+    print(f"  created {arn}")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from gtlake.sample.generate import SampleParams, generate
 
@@ -169,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         if args.lake.startswith(("s3://", "s3a://")):
             command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
+        if args.command == "audit-request":
+            return _audit_request(args, command_parser)
         if args.command == "quality":
             cfg = _quality_config(command_parser, args.config)
             if not os.path.isdir(os.path.join(args.lake, "boxes")):
