@@ -39,6 +39,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_quality.py
 
 clean:
 	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

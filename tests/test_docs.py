@@ -16,7 +16,20 @@ def test_readme_tables_match_the_schemas():
 
 def test_readme_lists_every_reason_code_under_its_kind():
     readme = (REPO / "README.md").read_text()
-    table = readme.split("### Reason codes")[1].split("## The lake")[0]
+    table = readme.split("### Reason codes")[1].split("\n## ")[0]
     rows = {m.group(1): set(re.findall(r"`([a-z_0-9]+)`", m.group(2)))
             for m in re.finditer(r"^\| `([a-z_]+)` \|(.*)\|$", table, re.M)}
     assert {k: set(v) for k, v in REASONS.items()} == rows
+
+
+def test_readme_explains_every_quality_reason_and_setting():
+    from dataclasses import fields
+
+    from gtlake.udfs.config import QualityConfig
+    from gtlake.udfs.detect import REASON_WEIGHTS
+
+    section = (REPO / "README.md").read_text().split("## Label quality")[1].split("\n## ")[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
+    assert rows == set(REASON_WEIGHTS)
+    settings = section.split("**Settings.**")[1].split("**Accuracy.**")[0]
+    assert {f.name for f in fields(QualityConfig)} == set(re.findall(r"`([a-z_]+)`", settings))

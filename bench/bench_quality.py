@@ -1,0 +1,183 @@
+"""Benchmark: the quality job vs Spark window expressions, DuckDB window SQL and a naive Python loop.
+
+    python bench/bench_quality.py [--sizes 1M,4M] [--data bench-data]
+
+On the lakes that bench_ingest.py builds (bench-data/lake-<size>; built here if missing), in one
+process and on the same boxes Parquet:
+  * quality: `gtlake quality` end to end (every check, box_metrics, track_summary, review_queue
+    staged and committed), its ledger cleared first so it really runs;
+  * spark-window: Spark native `lag` over (job, sequence, object) ordered by frame: IoU with the
+    previous box, size change and centre shift, written to Parquet;
+  * duckdb-window: the same three metrics in DuckDB window SQL (threads = cores), written to Parquet;
+  * naive: the original notebook's structure (per object, per frame, filter the sequence and rebuild
+    the object's box vector, then one IoU in Python) on the first sequences, until 20 s have passed;
+    its boxes/s is extrapolated from those.
+Prints boxes/s, the ratios the targets speak of, and the time growth from 1M to 4M.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def time_quality(spark, lake: str) -> float:
+    from gtlake.jobs.quality import QualityJobConfig, run
+
+    shutil.rmtree(os.path.join(lake, "_gtlake", "ledger", "quality"), ignore_errors=True)
+    t0 = time.monotonic()
+    run(spark, QualityJobConfig(lake=lake), log=lambda m: None)
+    return time.monotonic() - t0
+
+
+def time_spark_window(spark, lake: str, out: str) -> float:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    t0 = time.monotonic()
+    b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
+    w = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy("frame_no")
+    p = {c: F.lag(c).over(w) for c in ("left", "top", "width", "height")}
+    iw = F.least(F.col("left") + F.col("width"), p["left"] + p["width"]) - F.greatest("left", p["left"])
+    ih = F.least(F.col("top") + F.col("height"), p["top"] + p["height"]) - F.greatest("top", p["top"])
+    inter = F.greatest(iw, F.lit(0)) * F.greatest(ih, F.lit(0))
+    area, parea = F.col("width") * F.col("height"), p["width"] * p["height"]
+    (b.select("job_name", "sequence_id", "object_id", "frame_no",
+              (inter / (area + parea - inter)).alias("iou_prev"),
+              F.log(area / parea).alias("area_change"),
+              (F.sqrt((F.col("left") + F.col("width") / 2 - p["left"] - p["width"] / 2) ** 2
+                      + (F.col("top") + F.col("height") / 2 - p["top"] - p["height"] / 2) ** 2)
+               / F.sqrt(area)).alias("center_shift"))
+     .write.mode("overwrite").parquet("file://" + out))
+    return time.monotonic() - t0
+
+
+DUCKDB_SQL = """
+COPY (
+  WITH b AS (
+    SELECT *, lag("left") OVER w AS pl, lag(top) OVER w AS pt, lag(width) OVER w AS pw, lag(height) OVER w AS ph
+    FROM read_parquet('{lake}/boxes/*/*.parquet', hive_partitioning = true)
+    WHERE object_id IS NOT NULL
+    WINDOW w AS (PARTITION BY job_name, sequence_id, object_id ORDER BY frame_no)
+  )
+  SELECT job_name, sequence_id, object_id, frame_no,
+         greatest(least("left" + width, pl + pw) - greatest("left", pl), 0)
+           * greatest(least(top + height, pt + ph) - greatest(top, pt), 0)
+           / (width * height + pw * ph - greatest(least("left" + width, pl + pw) - greatest("left", pl), 0)
+              * greatest(least(top + height, pt + ph) - greatest(top, pt), 0)) AS iou_prev,
+         ln(width * height / (pw * ph)) AS area_change,
+         sqrt(power("left" + width / 2 - pl - pw / 2, 2) + power(top + height / 2 - pt - ph / 2, 2))
+           / sqrt(width * height) AS center_shift
+  FROM b
+) TO '{out}' (FORMAT parquet)
+"""
+
+
+def time_duckdb(lake: str, out: str) -> float:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count()}")
+    t0 = time.monotonic()
+    con.execute(DUCKDB_SQL.format(lake=lake, out=out))
+    return time.monotonic() - t0
+
+
+def _naive_iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def naive_sequence(seq) -> int:
+    """The original method's shape: per object and frame, filter the sequence and rebuild the object's
+    full-length box vector, then compare frame i with i + 1 (a missing box is a zero box)."""
+    import numpy as np
+
+    n_frames = int(seq["frame_no"].max()) + 1
+    done = 0
+    for obj in seq["object_id"].unique():
+        for i in seq[seq["object_id"] == obj]["frame_no"].to_numpy()[:-1]:
+            rows = seq[seq["object_id"] == obj]
+            vec = np.zeros((n_frames + 1, 4))
+            vec[rows["frame_no"].to_numpy()] = rows[["left", "top", "width", "height"]].to_numpy()
+            a = [vec[i, 0], vec[i, 1], vec[i, 0] + vec[i, 2], vec[i, 1] + vec[i, 3]]
+            b = [vec[i + 1, 0], vec[i + 1, 1], vec[i + 1, 0] + vec[i + 1, 2], vec[i + 1, 1] + vec[i + 1, 3]]
+            _naive_iou(a, b)
+            done += 1
+    return done
+
+
+def time_naive(lake: str, budget_s: float = 20.0) -> tuple[float, int]:
+    import pyarrow.dataset as ds
+
+    boxes = ds.dataset(os.path.join(lake, "boxes"), format="parquet", partitioning="hive").to_table(
+        columns=["job_name", "sequence_id", "object_id", "frame_no", "left", "top", "width", "height"]).to_pandas()
+    boxes = boxes[boxes.object_id.notna()]
+    t0 = time.monotonic()
+    n = 0
+    for _, seq in boxes.groupby(["job_name", "sequence_id"], sort=True):
+        n += naive_sequence(seq)
+        if time.monotonic() - t0 > budget_s:
+            break
+    return time.monotonic() - t0, n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1M,4M")
+    ap.add_argument("--data", default=os.path.join(REPO, "bench-data"))
+    args = ap.parse_args()
+    from bench.bench_ingest import ensure_sample, time_ingest
+    from gtlake.spark import get_spark
+
+    spark = get_spark("gtlake-bench-quality")
+    results = []
+    for size in args.sizes.split(","):
+        lake = os.path.join(args.data, f"lake-{size}")
+        folder, _ = ensure_sample(args.data, size)
+        if not glob.glob(os.path.join(lake, "boxes", "*")):
+            print(f"  ingesting {size} first", flush=True)
+            time_ingest(spark, folder, lake)
+        n = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where("object_id IS NOT NULL").count()
+        print(f"[{size}] {n:,} tracked boxes", flush=True)
+        if not results:
+            time_quality(spark, lake)  # warm the JVM and the Python workers once
+        q = time_quality(spark, lake)
+        sw = time_spark_window(spark, lake, os.path.join(args.data, f"spark-window-{size}"))
+        dw = time_duckdb(lake, os.path.join(args.data, f"duckdb-window-{size}.parquet"))
+        nv_s, nv_n = time_naive(lake)
+        r = {"size": size, "tracked_boxes": n, "quality_s": round(q, 2), "quality_boxes_per_s": round(n / q),
+             "spark_window_s": round(sw, 2), "duckdb_window_s": round(dw, 2),
+             "naive_boxes_per_s": round(nv_n / nv_s, 1), "naive_boxes_timed": nv_n,
+             "quality_vs_spark_window": round(sw / q, 2), "quality_vs_duckdb": round(dw / q, 3),
+             "quality_vs_naive": round((n / q) / (nv_n / nv_s))}
+        results.append(r)
+        print(f"  quality {r['quality_boxes_per_s']:,} boxes/s ({q:.1f}s) | spark window {sw:.1f}s "
+              f"(quality/spark speed {r['quality_vs_spark_window']}) | duckdb window {dw:.1f}s "
+              f"(quality/duckdb speed {r['quality_vs_duckdb']}) | naive {r['naive_boxes_per_s']} boxes/s "
+              f"(quality is {r['quality_vs_naive']}x)", flush=True)
+    if len(results) == 2:
+        growth = results[1]["quality_s"] / results[0]["quality_s"]
+        scale = results[1]["tracked_boxes"] / results[0]["tracked_boxes"]
+        print(f"  growth: {scale:.2f}x boxes took {growth:.2f}x time")
+        results.append({"growth_boxes": round(scale, 2), "growth_time": round(growth, 2)})
+    with open(os.path.join(args.data, "quality-results.json"), "w") as f:
+        json.dump({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+                   "results": results}, f, indent=2)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
