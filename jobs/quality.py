@@ -63,8 +63,8 @@ def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
         out, missing = detect_sequence(pdf, cfg)
         out["kind"] = "box"
         missing["kind"] = "missing"
-        for c in ("job_name", "sequence_id", "label"):
-            missing[c] = pdf[c].iloc[0] if c != "label" else None
+        missing["job_name"] = pdf["job_name"].iloc[0]
+        missing["sequence_id"] = pdf["sequence_id"].iloc[0]
         out["gap_before"] = out["gap_before"].astype("int32")
         return pd.concat([out.reindex(columns=cols), missing.reindex(columns=cols)], ignore_index=True)
 
@@ -166,8 +166,9 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         ingested = lake.ledger("ingest")
         done = lake.ledger("quality")
         jobs = sorted(j for j in ingested if not j.startswith("_")
-                      and os.path.isdir(lake.path("boxes", f"job_name={j}"))
                       and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg))
+        # A job re-ingested without boxes keeps no quality rows: its partitions are replaced by nothing.
+        scored = [j for j in jobs if os.path.isdir(lake.path("boxes", f"job_name={j}"))]
         log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")
         if not jobs:
             row = _run_row(run_id, started, "no_new_input", config, counts, [])
@@ -175,31 +176,33 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
                         step="quality")
             return QualityResult(run_id, "no_new_input", counts, [], seconds=time.monotonic() - t0)
 
-        boxes = _table(spark, lake, "boxes", jobs)
-        metrics_path = lake.staging(run_id, "_work", "metrics")
-        box_metrics(boxes, cfg).write.parquet("file://" + metrics_path)
-        metrics = spark.read.parquet("file://" + metrics_path)
-        log(f"quality {run_id}: tracks scored in {time.monotonic() - t0:.1f}s")
-        staged = {"box_metrics": stage(metrics.where(F.col("kind") == "box"), BOX_METRICS, lake, run_id, log)}
-        tracks = track_summary(metrics, cfg)
-        staged["track_summary"] = stage(tracks, TRACK_SUMMARY, lake, run_id, log)
-        tracks = spark.read.parquet("file://" + staged["track_summary"])
-        queue = review_queue(metrics, tracks, _table(spark, lake, "frames", jobs),
-                             _table(spark, lake, "sequences", jobs))
-        staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
-
-        n_in = boxes.where(F.col("object_id").isNotNull()).count()
-        n_out = sum(staged_counts(spark, staged["box_metrics"], ["job_name"]).values())
-        counts.add("tracked_box", seen=n_in, out=n_out)
-        if counts.unbalanced():
-            raise RuntimeError(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
-        queued = sum(staged_counts(spark, staged["review_queue"], ["job_name"]).values())
+        staged: dict[str, str] = {}
+        queued = 0
+        if scored:
+            boxes = _table(spark, lake, "boxes", scored)
+            metrics_path = lake.staging(run_id, "_work", "metrics")
+            box_metrics(boxes, cfg).write.parquet("file://" + metrics_path)
+            metrics = spark.read.parquet("file://" + metrics_path)
+            log(f"quality {run_id}: tracks scored in {time.monotonic() - t0:.1f}s")
+            staged["box_metrics"] = stage(metrics.where(F.col("kind") == "box"), BOX_METRICS, lake, run_id, log)
+            staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
+            tracks = spark.read.parquet("file://" + staged["track_summary"])
+            queue = review_queue(metrics, tracks, _table(spark, lake, "frames", scored),
+                                 _table(spark, lake, "sequences", scored))
+            staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
+            n_in = boxes.where(F.col("object_id").isNotNull()).count()
+            n_out = sum(staged_counts(spark, staged["box_metrics"], ["job_name"]).values())
+            counts.add("tracked_box", seen=n_in, out=n_out)
+            if counts.unbalanced():
+                raise RuntimeError(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
+            queued = sum(staged_counts(spark, staged["review_queue"], ["job_name"]).values())
         moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs)),
                       lake.path("runs", f"{run_id}.parquet"))]
-        for name, path in staged.items():
+        for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
             for job in jobs:
-                src = os.path.join(path, f"job_name={job}")
-                moves.append(Move(src if os.path.isdir(src) else None, lake.path(name, f"job_name={job}")))
+                src = os.path.join(staged.get(table.name, ""), f"job_name={job}")
+                moves.append(Move(src if table.name in staged and os.path.isdir(src) else None,
+                                  lake.path(table.name, f"job_name={job}")))
         now = datetime.now(timezone.utc).isoformat()
         ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg), "run_id": run_id, "scored_at": now}
                   for j in jobs}

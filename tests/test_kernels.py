@@ -77,3 +77,13 @@ def test_robust_scale_and_mode():
     s = k.robust_scale(arr(1, -2, 3, 0, 0), track, floor=0.5)
     assert s == pytest.approx([2 * 1.4826] * 3 + [0.5, 0.5])
     assert k.track_mode(np.array([0, 0, 1, 5, 5]), np.array([1, 1, 1, 2, 2])).tolist() == [0, 0, 0, 5, 5]
+
+
+def test_same_key_pairs():
+    a, b = k.same_key_pairs(np.array([5, 1, 5, 5, 2, 1]))
+    assert sorted(zip(a.tolist(), b.tolist())) == sorted([(0, 2), (0, 3), (2, 3), (1, 5)])
+    assert k.same_key_pairs(np.array([7]))[0].size == 0
+
+
+def test_track_mode_ties_take_the_smallest():
+    assert k.track_mode(np.array(["b", "a", "b", "a", "c"]), np.array([1, 1, 1, 1, 2])).tolist() == ["a"] * 4 + ["c"]

@@ -107,3 +107,22 @@ def test_bad_config_is_an_argument_error(tmp_path, scored, content, message):
                        timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert message in r.stderr.strip().splitlines()[-1]
+
+
+def test_job_reingested_without_boxes_loses_its_quality_rows(spark, tmp_path, gt_tree):
+    from tests.conftest import box, frame
+
+    job = gt_tree("short-job")
+    frames = [frame(str(i), [box(left=10 + 2 * i), box(oid="b", left=300 + 2 * i)]) for i in range(12)]
+    frames[5]["annotations"][0]["width"] = 60  # something to queue
+    job.labels(0, {"tracking-annotations": frames}).manifest([job.line(0)])
+    lake = tmp_path / "lake"
+    ingest(spark, IngestConfig(input=str(gt_tree.root), lake=str(lake)), **QUIET)
+    quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    assert len(read_table(lake, "box_metrics")) == 24 and read_table(lake, "review_queue") is not None
+    job.labels(0, {"tracking-annotations": []})  # the job's labels are now empty
+    ingest(spark, IngestConfig(input=str(gt_tree.root), lake=str(lake)), **QUIET)
+    result = quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    assert result.jobs_processed == ["short-job"]
+    for table in ("box_metrics", "track_summary", "review_queue"):
+        assert read_table(lake, table) is None, table

@@ -12,8 +12,8 @@ class QualityConfig:
     iou_min: float = 0.5  # frame-to-frame IoU below this, and well below the track's own: the box jumped
     iou_drop: float = 0.2  # ... "well below": this much under the track's median IoU (fast objects have low IoU)
     size_change_max: float = 0.25  # size (area) off its rolling median by more than 25%: size jump
-    window: int = 5  # frames in the rolling median (the original method's rolling average)
-    baseline_window: int = 11  # frames in the wider robust baseline: catches mistakes lasting up to 5 frames
+    window: int = 5  # frames in the rolling median (the original method's rolling average); odd
+    baseline_window: int = 11  # frames in the wider robust baseline: catches mistakes lasting up to 5 frames; odd
     residual_rel: float = 0.15  # an edge off the line through its neighbours by this share of the box size...
     residual_px: float = 4.0  # ... plus this many pixels (annotators' pixel noise; dominates for small boxes)
     residual_track_k: float = 4.0  # ... and by this many times the track's own typical residual
@@ -49,4 +49,7 @@ class QualityConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and value != int(value)):
                 raise ValueError(f"{key} must be a number{' (whole)' if want is int else ''}, got {value!r}")
             out[key] = want(value)
+        for key in ("window", "baseline_window"):
+            if key in out and (out[key] < 3 or out[key] % 2 == 0):
+                raise ValueError(f"{key} must be an odd number of frames >= 3, got {out[key]}")
         return cls(**out)

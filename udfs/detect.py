@@ -56,11 +56,12 @@ def _edge_residual(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray, last:
     return r
 
 
-def _pairs_on_frames(df: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
-    """Pairs (a, b), a < b, of masked boxes on the same frame, with their row positions."""
-    cand = pd.DataFrame({"pos": np.flatnonzero(mask), "frame_no": df["frame_no"].to_numpy()[mask]})
-    pairs = cand.merge(cand, on="frame_no", suffixes=("_a", "_b"))
-    return pairs[pairs["pos_a"] < pairs["pos_b"]]
+def _pairs_on_frames(frame_no: np.ndarray, cls: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions (a, b) of pairs of masked boxes of one class on the same frame."""
+    pos = np.flatnonzero(mask)
+    cls_code = np.unique(cls[mask], return_inverse=True)[1]
+    a, b = k.same_key_pairs(frame_no[mask].astype(np.int64) * (cls_code.max(initial=0) + 1) + cls_code)
+    return pos[a], pos[b]
 
 
 def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -134,10 +135,9 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     # overlap only briefly); the shorter track's boxes are the suspects.
     n_boxes = pd.Series(track).map(pd.Series(track).value_counts()).to_numpy()
     duplicate = np.zeros(n, dtype=bool)
-    pairs = _pairs_on_frames(df, tracked)
-    if len(pairs):
-        a, b = pairs["pos_a"].to_numpy(), pairs["pos_b"].to_numpy()
-        heavy = (cls[a] == cls[b]) & (k.iou(tuple(x[a] for x in box), tuple(x[b] for x in box)) >= cfg.duplicate_iou)
+    a, b = _pairs_on_frames(f, cls, tracked)
+    if a.size:
+        heavy = k.iou(tuple(x[a] for x in box), tuple(x[b] for x in box)) >= cfg.duplicate_iou
         a, b = a[heavy], b[heavy]
         together = pd.Series(1, index=pd.MultiIndex.from_arrays([track[a], track[b]])).groupby(level=[0, 1]).transform("size")
         share = together.to_numpy() / np.minimum(n_boxes[a], n_boxes[b])
@@ -149,13 +149,12 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     # Identity swaps: among boxes that jumped, two on one frame that fit each other's previous box.
     jumped = tracked & (gap == 0) & ~first & (off_path | (iou_prev < typical_iou - cfg.iou_drop))
     id_swap = np.zeros(n, dtype=bool)
-    pairs = _pairs_on_frames(df, jumped)
-    if len(pairs):
-        a, b = pairs["pos_a"].to_numpy(), pairs["pos_b"].to_numpy()
+    a, b = _pairs_on_frames(f, cls, jumped)
+    if a.size:
         cur_a, cur_b = tuple(x[a] for x in box), tuple(x[b] for x in box)
         prev_a, prev_b = tuple(x[a] for x in pbox), tuple(x[b] for x in pbox)
         gain = (k.iou(prev_a, cur_b) + k.iou(prev_b, cur_a)) - (k.iou(prev_a, cur_a) + k.iou(prev_b, cur_b))
-        swapped = (gain > cfg.swap_gain) & (cls[a] == cls[b])
+        swapped = gain > cfg.swap_gain
         id_swap[a[swapped]] = id_swap[b[swapped]] = True
 
     flags_by_reason = {"off_path": off_path & tracked, "low_iou": low_iou & tracked, "size_jump": size_jump & tracked,
@@ -173,7 +172,11 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     out["aspect_change"] = np.where(tracked, k.log_ratio(W / H, pbox[2] / pbox[3]), np.nan)
     out["gap_before"] = np.where(tracked & ~first, gap, 0).astype("int32")
     out["residual"] = np.where(tracked, norm, np.nan)
-    out["flags"] = [list(names[row]) for row in matrix]
+    none: list[str] = []
+    flags = [none] * n  # almost no box is flagged: build lists only for those that are
+    for i in np.flatnonzero(matrix.any(axis=1)):
+        flags[i] = list(names[matrix[i]])
+    out["flags"] = flags
     out["score"] = score
 
     # Missing boxes: the frames inside short gaps, unless the track was a sliver at the image border on

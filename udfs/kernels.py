@@ -92,9 +92,20 @@ def rolling_median_deviation(x: np.ndarray, track: np.ndarray, window: int = 5, 
     """
     import pandas as pd
 
-    min_periods = window if full else 1
+    if full:
+        # Tracks are contiguous runs: a window lies inside one track when both its ends do, so one
+        # rolling median over the whole array (pandas' C loop) is right wherever it is kept.
+        if window % 2 == 0:
+            raise ValueError(f"window must be odd, got {window}")
+        med = pd.Series(x).rolling(window, center=True, min_periods=window).median().to_numpy()
+        h, n = window // 2, x.size
+        idx = np.arange(n)
+        inside = (idx >= h) & (idx + h < n)
+        inside[inside] = track[idx[inside] - h] == track[idx[inside] + h]
+        med[~inside] = np.nan
+        return np.abs(x - med)
     med = pd.Series(x).groupby(track, sort=False).transform(
-        lambda s: s.rolling(window, center=True, min_periods=min_periods).median())
+        lambda s: s.rolling(window, center=True, min_periods=1).median())
     return np.abs(x - med.to_numpy())
 
 
@@ -108,9 +119,27 @@ def robust_scale(x: np.ndarray, track: np.ndarray, floor: float) -> np.ndarray:
 
 def track_mode(values: np.ndarray, track: np.ndarray) -> np.ndarray:
     """Per box, the most frequent value of its track (ties: the smallest)."""
-    import pandas as pd
+    if values.size == 0:
+        return values.copy()
+    uniq, code = np.unique(values, return_inverse=True)  # codes in sorted order: argmax takes the smallest
+    tcode = np.unique(track, return_inverse=True)[1]
+    counts = np.zeros((tcode.max() + 1, uniq.size), dtype=np.int64)
+    np.add.at(counts, (tcode, code), 1)
+    return uniq[counts.argmax(axis=1)][tcode]
 
-    df = pd.DataFrame({"t": track, "v": values})
-    counts = df.groupby(["t", "v"], sort=True).size().reset_index(name="n")
-    best = counts.sort_values(["t", "n", "v"], ascending=[True, False, True]).drop_duplicates("t")
-    return df["t"].map(best.set_index("t")["v"]).to_numpy()
+
+def same_key_pairs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All index pairs (a, b), a < b in sorted order, of entries with equal keys (numpy only)."""
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    n = k.size
+    if n < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+    ends = np.r_[starts[1:], n]
+    group_end = np.repeat(ends, ends - starts)
+    later = group_end - np.arange(n) - 1  # partners after each entry in its group
+    a = np.repeat(np.arange(n), later)
+    first_of = np.repeat(np.cumsum(later) - later, later)
+    b = a + 1 + (np.arange(a.size) - first_of)
+    return order[a], order[b]
