@@ -191,6 +191,7 @@ BOX_METRICS = Table("box_metrics", "tracked box, with its frame-to-frame metrics
     _c("area_change", DOUBLE, "log(area / previous area): +0.22 is 25% larger"),
     _c("aspect_change", DOUBLE, "log(aspect ratio / previous aspect ratio)"),
     _c("gap_before", INT, "Frames the track was absent just before this box"),
+    _c("missing_before", INT, "Of those, frames where a box is missing (queued as missing_box); 0 for occlusions"),
     _c("residual", DOUBLE, "Largest edge deviation from the track's path, in units of its tolerance (> 1: off)"),
     FLAGS,
     _c("score", DOUBLE, "Suspicion: sum of the reasons' weights plus severity (README: review score)"),

@@ -28,11 +28,10 @@ from gtlake.lake import Lake, Move
 from gtlake.records import Counts
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
-from gtlake.udfs.detect import detect_sequence
+from gtlake.udfs.detect import REASON_WEIGHTS, detect_sequence
 
 TRACK_OUTLIER_SCORE = 1.0
-UDF_SCHEMA = T.StructType(
-    [f for f in BOX_METRICS.spark_schema().fields] + [T.StructField("kind", T.StringType())])
+UDF_SCHEMA = BOX_METRICS.spark_schema()
 
 
 @dataclass(frozen=True)
@@ -60,19 +59,14 @@ def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
     cols = [f.name for f in UDF_SCHEMA.fields]
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
-        out, missing = detect_sequence(pdf, cfg)
-        out["kind"] = "box"
-        missing["kind"] = "missing"
-        missing["job_name"] = pdf["job_name"].iloc[0]
-        missing["sequence_id"] = pdf["sequence_id"].iloc[0]
-        out["gap_before"] = out["gap_before"].astype("int32")
-        return pd.concat([out.reindex(columns=cols), missing.reindex(columns=cols)], ignore_index=True)
+        out, _ = detect_sequence(pdf, cfg)  # missing boxes travel as missing_before on the next box
+        return out.reindex(columns=cols)
 
     return apply
 
 
 def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
-    """Metrics and flags per tracked box, plus rows (kind = 'missing') for frames missing a box."""
+    """Metrics and flags per tracked box (one pandas group per sequence)."""
     cols = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
             "left", "top", "width", "height"]
     return (boxes.where(F.col("object_id").isNotNull()).select(*cols)
@@ -81,7 +75,7 @@ def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
 
 def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
     """One row per track: its IoU distribution, compared with the tracks of its class in the job."""
-    m = metrics.where(F.col("kind") == "box")
+    m = metrics
     tracks = m.groupBy("job_name", "sequence_id", "object_id").agg(
         F.first("object_name").alias("object_name"), F.mode("label").alias("label"),
         F.count(F.lit(1)).cast("int").alias("n_boxes"),
@@ -92,6 +86,7 @@ def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
         F.sum((F.size("flags") > 0).cast("int")).cast("int").alias("flagged_boxes"),
         F.array_sort(F.array_distinct(F.flatten(F.collect_list("flags")))).alias("box_flags"),
     ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int"))
+    tracks = tracks.persist()  # small (one row per track), used three times below
     # Peers: tracks of the same class in the same job, long enough to have a distribution.
     peers = tracks.where((F.col("n_boxes") >= 10) & F.col("iou_p10").isNotNull())
     med = peers.groupBy("job_name", "label").agg(F.percentile_approx("iou_p10", 0.5).alias("_med"),
@@ -110,14 +105,18 @@ def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
 
 def review_queue(metrics: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame) -> DataFrame:
     """Every suspect (frame, object), all its reasons merged, ranked by score within the job."""
-    boxes = metrics.where(F.col("kind") == "box")
+    boxes = metrics
     flagged = boxes.where(F.size("flags") > 0).select(
         "job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score")
     labels = tracks.select("job_name", "sequence_id", "object_id", F.col("label").alias("_track_label"))
-    missing = (metrics.where(F.col("kind") == "missing")
+    missing = (boxes.where(F.col("missing_before") > 0)
+               .select("job_name", "sequence_id", "object_id", "object_name",
+                       F.explode(F.sequence(F.col("frame_no") - F.col("missing_before"), F.col("frame_no") - 1))
+                       .alias("frame_no"))
                .join(labels, ["job_name", "sequence_id", "object_id"], how="left")
                .select("job_name", "sequence_id", "frame_no", "object_id", "object_name",
-                       F.col("_track_label").alias("label"), "flags", "score"))
+                       F.col("_track_label").alias("label"), F.array(F.lit("missing_box")).alias("flags"),
+                       F.lit(REASON_WEIGHTS["missing_box"]).alias("score")))
     worst = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy(F.col("iou_prev").asc_nulls_last(),
                                                                                 "frame_no")
     outliers = (boxes.join(tracks.where(F.array_contains("flags", "track_outlier"))
@@ -180,11 +179,9 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         queued = 0
         if scored:
             boxes = _table(spark, lake, "boxes", scored)
-            metrics_path = lake.staging(run_id, "_work", "metrics")
-            box_metrics(boxes, cfg).write.parquet("file://" + metrics_path)
-            metrics = spark.read.parquet("file://" + metrics_path)
-            log(f"quality {run_id}: tracks scored in {time.monotonic() - t0:.1f}s")
-            staged["box_metrics"] = stage(metrics.where(F.col("kind") == "box"), BOX_METRICS, lake, run_id, log)
+            staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
+            metrics = spark.read.option("basePath", "file://" + staged["box_metrics"]).parquet(
+                "file://" + staged["box_metrics"])
             staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
             tracks = spark.read.parquet("file://" + staged["track_summary"])
             queue = review_queue(metrics, tracks, _table(spark, lake, "frames", scored),

@@ -65,7 +65,8 @@ def _pairs_on_frames(frame_no: np.ndarray, cls: np.ndarray, mask: np.ndarray) ->
 
 
 def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(metrics per box, missing boxes) for one sequence's boxes.
+    """(metrics per box, missing boxes) for one sequence's boxes. A box's `missing_before` counts the
+    missing frames just before it (the rows of the second frame).
 
     `boxes` needs object_id, frame_no, class_id, left, top, width, height; other columns are carried.
     Boxes without an object_id (detection jobs) get metrics NaN and no track checks.
@@ -185,6 +186,7 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     med_h = pd.Series(H).groupby(track).transform("median").to_numpy()
     sliver = at_border & ((W < 0.35 * med_w) | (H < 0.35 * med_h))
     short = tracked & (gap >= 1) & (gap <= cfg.max_missing_gap) & ~sliver & ~np.r_[False, sliver[:-1]]
+    out["missing_before"] = np.where(short, gap, 0).astype("int32")
     idx = np.flatnonzero(short)
     reps = gap[idx]
     missing = pd.DataFrame({
