@@ -40,6 +40,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_quality.py
+	$(BIN)/python bench/bench_accuracy.py
 
 clean:
 	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

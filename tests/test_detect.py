@@ -91,9 +91,10 @@ def test_detection_boxes_without_object_id_get_no_track_checks():
     assert out["iou_prev"].isna().all() and flagged(out, missing) == set()
 
 
-def test_clean_labels_of_careful_workers_raise_almost_nothing():
-    """Simulated objects entering, leaving and occluded, labeled carefully, no mistakes planted."""
-    rng = np.random.default_rng(4)
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_entering_leaving_and_occlusion_raise_no_alarm(seed):
+    """Simulated objects entering, leaving and occluded for several frames, labeled carefully, no mistakes."""
+    rng = np.random.default_rng(seed)
     worker = Worker("w", "s", 4, 0.8, 3.0, 0.0)
     parts = []
     for i in range(60):
@@ -106,11 +107,10 @@ def test_clean_labels_of_careful_workers_raise_almost_nothing():
                                    "height": lab.height}))
     df = pd.concat(parts)
     out, missing = detect_sequence(df)
-    n_flagged = len(flagged(out, missing))
-    assert n_flagged <= 0.01 * len(df), n_flagged
+    assert (out.gap_before > QualityConfig().max_missing_gap).sum() > 5  # there are occlusions to survive
     ends = out.groupby("object_id")["frame_no"].agg(["min", "max"])
-    at_ends = out.join(ends, on="object_id").query("frame_no == min or frame_no == max")
-    assert at_ends["flags"].map(len).sum() <= 0.02 * len(at_ends)
+    assert (ends["min"] > 0).sum() > 5 and (ends["max"] < 249).sum() > 5  # and objects entering and leaving
+    assert flagged(out, missing) == set()
 
 
 def test_seed_notebook_queue_holds_the_known_mistakes(fixtures_dir):
