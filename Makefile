@@ -30,9 +30,12 @@ demo: setup
 	rm -rf $(DEMO)
 	$(BIN)/gtlake sample --out $(DEMO)/sample
 	$(BIN)/gtlake run --input $(DEMO)/sample/output --lake $(DEMO)/lake
+	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job vehicles-day-2026-10 --out $(DEMO)/audit-request
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
-	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs)"
+	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
+	@echo "      box_metrics track_summary review_queue)"
+	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 
 test: setup
 	$(BIN)/python -m pytest
