@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_accuracy.py
+	$(BIN)/python bench/bench_udf_shape.py
 
 clean:
 	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

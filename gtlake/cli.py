@@ -190,7 +190,7 @@ def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         return 0
     queue = ds.dataset(queue_dir, format="parquet").to_table().to_pandas()
     sequences = ds.dataset(seq_dir, format="parquet").to_table().to_pandas().assign(job_name=args.job)
-    prefix = args.s3_prefix or f"s3://REPLACE-ME-bucket/gtlake-audits"
+    prefix = args.s3_prefix or "s3://REPLACE-ME-bucket/gtlake-audits"
     settings = ar.AuditSettings(
         region=args.region,
         role_arn=args.role_arn or f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/REPLACE-ME-GroundTruthExecutionRole",

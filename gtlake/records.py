@@ -20,7 +20,6 @@ REASONS: dict[str, tuple[str, ...]] = {
     "worker_response_file": ("empty_file", "invalid_json", "unexpected_structure", "unexpected_path", "unreadable"),
     "worker_answer": ("not_an_object", "missing_worker_id", "invalid_timestamp", "invalid_duration"),
 }
-RECORD_KINDS = tuple(REASONS)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,3 @@ def spark_path(path: str) -> str:
         scheme = "s3" if os.environ.get("GLUE_VERSION") else "s3a"
         return f"{scheme}://{bucket}/{key}"
     return "file://" + os.path.abspath(path)
-
-
-def from_spark_path(path: str) -> str:
-    """Inverse of `spark_path` for a path Spark reports (file:/x, file:///x, s3a://b/k)."""
-    if path.startswith("file:"):
-        return unquote(urlparse(path).path)
-    if is_s3(path):
-        bucket, key = split_s3(path)
-        return f"s3://{bucket}/{unquote(key)}"
-    return path

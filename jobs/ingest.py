@@ -27,7 +27,7 @@ from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
 from gtlake.lake import Lake, Move
 from gtlake.records import Counts, Reject
-from gtlake.schemas import BOXES, FRAMES, REJECTED, SEQUENCES, SHAPES, WORKER_RESPONSES, Table
+from gtlake.schemas import BOXES, FRAMES, REJECTED, SEQUENCES, SHAPES, WORKER_RESPONSES
 
 WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED)
 

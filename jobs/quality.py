@@ -4,7 +4,7 @@
 
 Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas group
 (`applyInPandas`: the checks compare tracks of a sequence with each other, so a sequence is the
-unit). Tracks are then compared with the other tracks of their class in the job (track_outlier),
+unit; mapInPandas over sorted sequences measured no faster, see BENCHMARKS.md). Tracks are then compared with the other tracks of their class in the job (track_outlier),
 and all reasons for one (frame, object) are merged into one ranked review-queue entry.
 Only jobs whose boxes changed since the last quality run (or whose thresholds changed) are redone.
 """
@@ -21,7 +21,6 @@ from typing import Callable
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from gtlake.jobs.common import new_run_id, runs_file, stage, staged_counts
 from gtlake.lake import Lake, Move
@@ -75,8 +74,7 @@ def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
 
 def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
     """One row per track: its IoU distribution, compared with the tracks of its class in the job."""
-    m = metrics
-    tracks = m.groupBy("job_name", "sequence_id", "object_id").agg(
+    tracks = metrics.groupBy("job_name", "sequence_id", "object_id").agg(
         F.first("object_name").alias("object_name"), F.mode("label").alias("label"),
         F.count(F.lit(1)).cast("int").alias("n_boxes"),
         F.min("frame_no").alias("first_frame"), F.max("frame_no").alias("last_frame"),
@@ -103,9 +101,8 @@ def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
                              .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
 
 
-def review_queue(metrics: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame) -> DataFrame:
-    """Every suspect (frame, object), all its reasons merged, ranked by score within the job."""
-    boxes = metrics
+def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame) -> DataFrame:
+    """Every suspect (frame, object) of `box_metrics` rows, all its reasons merged, ranked by score within the job."""
     flagged = boxes.where(F.size("flags") > 0).select(
         "job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score")
     labels = tracks.select("job_name", "sequence_id", "object_id", F.col("label").alias("_track_label"))
@@ -183,6 +180,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             metrics = spark.read.option("basePath", "file://" + staged["box_metrics"]).parquet(
                 "file://" + staged["box_metrics"])
             staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
+            spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
             tracks = spark.read.parquet("file://" + staged["track_summary"])
             queue = review_queue(metrics, tracks, _table(spark, lake, "frames", scored),
                                  _table(spark, lake, "sequences", scored))

@@ -13,8 +13,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 
 from gtlake.jobs import audit_request as ar
-from tests.conftest import REPO
-from tests.test_s3 import FAKE_AWS, s3_endpoint  # noqa: F401 - the moto server fixture
+from tests.conftest import FAKE_AWS, REPO
 
 XSS = "<img src=x onerror=alert(1)>"
 SETTINGS = ar.AuditSettings(region="eu-west-1", role_arn="arn:aws:iam::123456789012:role/gt-audit",
@@ -123,7 +122,7 @@ def test_cli_writes_the_documents_and_sends_nothing(tmp_path):
     assert bad.returncode == 2 and "--submit needs --role-arn, --workteam-arn, --s3-prefix" in bad.stderr
 
 
-def test_submit_uploads_encrypted_files_then_asks_sagemaker(tmp_path, s3_endpoint):  # noqa: F811
+def test_submit_uploads_encrypted_files_then_asks_sagemaker(tmp_path, s3_endpoint):
     import boto3
 
     lake = _lake_with_queue(tmp_path)

@@ -2,52 +2,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from gtlake.sample.generate import SampleParams, generate
-from tests.conftest import REPO, read_table
+from tests.conftest import FAKE_AWS, REPO, read_table
 
 pytestmark = [pytest.mark.s3, pytest.mark.spark]
-
-# moto accepts any key pair; these name no real account.
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "gtlake-test-fake", "AWS_SECRET_ACCESS_KEY": "gtlake-test-fake",
-            "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on 127.0.0.1 for this module; stopped afterwards."""
-    port = _free_port()
-    server = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
 
 def _jars() -> str:
     folder = os.environ.get("GTLAKE_JARS") or str(REPO / ".jars")

@@ -28,7 +28,6 @@ REASON_WEIGHTS = {
     "id_swap": 4.0, "duplicate_box": 3.0, "class_flip": 3.0, "missing_box": 3.0,
     "off_path": 2.0, "size_jump": 2.0, "low_iou": 1.5, "track_outlier": 1.0,
 }
-METRIC_COLUMNS = ["iou_prev", "center_shift", "area_change", "aspect_change", "gap_before", "residual"]
 
 
 def _segment_bounds(first: np.ndarray, last: np.ndarray, gap_before: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:

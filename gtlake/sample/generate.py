@@ -28,7 +28,6 @@ from gtlake.sample.scene import FPS, IMAGE_HEIGHT, IMAGE_WIDTH, simulate_track
 
 INPUT_BUCKET = "gtlake-sample-input"
 OUTPUT_BUCKET = "gtlake-sample-output"
-LOG_BUCKET = "gtlake-sample-logs"
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 USER_POOL = f"{REGION}_gtlakeSMP"
