@@ -197,7 +197,11 @@ def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         workteam_arn=args.workteam_arn or
         f"arn:aws:sagemaker:{args.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/REPLACE-ME-auditors",
         s3_prefix=prefix, output_path=args.output_path or prefix.rstrip("/") + "/output", kms_key_id=args.kms_key_id)
-    docs = ar.build(args.job, queue, sequences, settings)
+    try:
+        docs = ar.build(args.job, queue, sequences, settings)
+    except ValueError as e:
+        print(f"gtlake audit-request: {e}", file=sys.stderr)
+        return 1
     ar.validate(docs["request"])
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "input.manifest"), "w", encoding="utf-8") as f:
@@ -245,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command_parser = parser.commands[args.command]
     from gtlake.lake import LakeBusy
-    from gtlake.jobs.ingest import UnbalancedRun
+    from gtlake.records import UnbalancedRun
 
     try:
         if args.command == "sample":

@@ -22,6 +22,10 @@ REASONS: dict[str, tuple[str, ...]] = {
 }
 
 
+class UnbalancedRun(RuntimeError):
+    """Records read != records written + records rejected: the run is not committed."""
+
+
 @dataclass(frozen=True)
 class Reject:
     """One refused input record: where it was, what kind, why, and the record itself (cut)."""

@@ -26,14 +26,10 @@ from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolv
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
 from gtlake.lake import Lake, Move
-from gtlake.records import Counts, Reject
+from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import BOXES, FRAMES, REJECTED, SEQUENCES, SHAPES, WORKER_RESPONSES
 
 WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED)
-
-
-class UnbalancedRun(RuntimeError):
-    """Records read != records written + records rejected: the run is not committed."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from gtlake.jobs.common import new_run_id, runs_file, stage, staged_counts
 from gtlake.lake import Lake, Move
-from gtlake.records import Counts
+from gtlake.records import Counts, UnbalancedRun
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.detect import REASON_WEIGHTS, detect_sequence
@@ -189,7 +189,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             n_out = sum(staged_counts(spark, staged["box_metrics"], ["job_name"]).values())
             counts.add("tracked_box", seen=n_in, out=n_out)
             if counts.unbalanced():
-                raise RuntimeError(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
+                raise UnbalancedRun(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
             queued = sum(staged_counts(spark, staged["review_queue"], ["job_name"]).values())
         moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs)),
                       lake.path("runs", f"{run_id}.parquet"))]

@@ -142,3 +142,17 @@ def test_submit_uploads_encrypted_files_then_asks_sagemaker(tmp_path, s3_endpoin
     # validation passed) and its refusal is reported in one line.
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("gtlake audit-request: AWS refused the job")
+
+
+def test_queue_without_the_jobs_own_sequences_is_a_one_line_error(tmp_path):
+    queue, sequences = _inputs()
+    lake = tmp_path / "lake"
+    for table, df in (("review_queue", queue.assign(sequence_id="other-job:9")),
+                      ("sequences", sequences.drop(columns=["job_name"]))):
+        (lake / table / "job_name=cars").mkdir(parents=True)
+        df.to_parquet(lake / table / "job_name=cars" / "part-0.parquet")
+    r = subprocess.run([sys.executable, "-m", "gtlake.cli", "audit-request", "--lake", str(lake), "--job", "cars",
+                        "--out", str(tmp_path / "audit")], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "gtlake audit-request: job 'cars' has no flagged sequences in the review queue"
