@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from gtlake.lake import Lake
 from gtlake.schemas import RUNS, Table
@@ -31,12 +32,15 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
     return path
 
 
-def staged_counts(spark: SparkSession, path: str, by: list[str]) -> dict[tuple, int]:
-    """Rows of a staged table, grouped by `by` (read back from the files, not trusted from the plan)."""
+def staged_counts(path: str, by: list[str]) -> dict[tuple, int]:
+    """Rows of a staged table, grouped by `by`: read back from the written files (Parquet footers and the
+    named columns only), not trusted from the plan."""
     if not os.path.isdir(path) or not any(n.startswith("job_name=") for n in os.listdir(path)):
         return {}
-    df = spark.read.parquet("file://" + path)
-    return {tuple(r[:-1]): r[-1] for r in df.groupBy(*by).count().collect()}
+    parts = ds.partitioning(pa.schema([("job_name", pa.string())]), flavor="hive")
+    table = ds.dataset(path, format="parquet", partitioning=parts).to_table(columns=by)
+    counts = table.group_by(by).aggregate([([], "count_all")])
+    return {tuple(row[c] for c in by): row["count_all"] for row in counts.to_pylist()}
 
 
 def runs_file(lake: Lake, run_id: str, row: dict) -> str:

@@ -265,8 +265,8 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         staged["rejected"] = stage(refused, REJECTED, lake, run_id, log)
 
         # Count what was actually written, and check it against what was read.
-        written = {t: sum(staged_counts(spark, p, ["job_name"]).values()) for t, p in staged.items()}
-        refused_by_kind = {k[0]: n for k, n in staged_counts(spark, staged["rejected"], ["record_kind"]).items()}
+        written = {t: sum(staged_counts(p, ["job_name"]).values()) for t, p in staged.items()}
+        refused_by_kind = {k[0]: n for k, n in staged_counts(staged["rejected"], ["record_kind"]).items()}
         for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                             ("worker_answer", "worker_responses")):
             counts.add(kind, out=written.get(table, 0))

@@ -186,11 +186,11 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
                                  _table(spark, lake, "sequences", scored))
             staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
             n_in = boxes.where(F.col("object_id").isNotNull()).count()
-            n_out = sum(staged_counts(spark, staged["box_metrics"], ["job_name"]).values())
+            n_out = sum(staged_counts(staged["box_metrics"], ["job_name"]).values())
             counts.add("tracked_box", seen=n_in, out=n_out)
             if counts.unbalanced():
                 raise UnbalancedRun(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
-            queued = sum(staged_counts(spark, staged["review_queue"], ["job_name"]).values())
+            queued = sum(staged_counts(staged["review_queue"], ["job_name"]).values())
         moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs)),
                       lake.path("runs", f"{run_id}.parquet"))]
         for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
