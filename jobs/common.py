@@ -38,7 +38,14 @@ def staged_counts(path: str, by: list[str]) -> dict[tuple, int]:
     if not os.path.isdir(path) or not any(n.startswith("job_name=") for n in os.listdir(path)):
         return {}
     parts = ds.partitioning(pa.schema([("job_name", pa.string())]), flavor="hive")
-    table = ds.dataset(path, format="parquet", partitioning=parts).to_table(columns=by)
+    dataset = ds.dataset(path, format="parquet", partitioning=parts)
+    if by == ["job_name"]:  # row counts from each file's footer: nothing is materialized
+        out: dict[tuple, int] = {}
+        for fragment in dataset.get_fragments():
+            key = (ds.get_partition_keys(fragment.partition_expression)["job_name"],)
+            out[key] = out.get(key, 0) + fragment.count_rows()
+        return out
+    table = dataset.to_table(columns=by)
     counts = table.group_by(by).aggregate([([], "count_all")])
     return {tuple(row[c] for c in by): row["count_all"] for row in counts.to_pylist()}
 
