@@ -97,8 +97,8 @@ def _attributes(raw_or_map: Column, typed: bool) -> tuple[Column, Column]:
 def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
     """Files exploded to one row per listed frame, with `frame_reason` (null if the frame is fine).
 
-    A file refused whole keeps one row, with `file_reason` set and no frame; a file whose list of
-    frames is empty leaves no row.
+    A file refused whole keeps one row, with `file_reason` set and no frame; so does a file whose
+    list of frames is empty (a video with nothing labeled), with neither: every file read leaves a row.
     """
     # Field extraction from an array of structs is native (a lambda here costs 5x the whole parse).
     nos = F.col("frames")["frame-no"].cast("array<double>")
@@ -109,7 +109,6 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
         .select(*SEQ_COLS, "_path", "_corrupt_record", "file_reason", "_nos", "_frame_dups",
                 F.posexplode_outer(F.when(F.col("file_reason").isNull(), F.col("frames")))
                 .alias("frame_idx", "f"))
-        .where(F.col("file_reason").isNotNull() | F.col("f").isNotNull())
     )
     fno = F.col("f")["frame-no"].cast("double")
     attrs_raw = F.col("f")["frame-attributes"]
@@ -144,8 +143,8 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
 
 
 def listed_frames(fr: DataFrame) -> DataFrame:
-    """The frame rows of files that were not refused whole."""
-    return fr.where(F.col("file_reason").isNull())
+    """The frame rows of files that were not refused whole (files listing no frame have none)."""
+    return fr.where(F.col("file_reason").isNull() & F.col("f").isNotNull())
 
 
 def frames_table(fr: DataFrame) -> DataFrame:

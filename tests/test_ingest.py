@@ -198,3 +198,14 @@ def test_documentation_example_and_real_image_job(spark, tmp_path, fixtures_dir)
     assert len(ic_seqs) == 302 and set(ic_seqs.task_type) == {"groundtruth/image-classification"}
     assert ic_seqs.labels_inline.notna().all()
     assert not math.isnan(float(ic_seqs.labels_inline.iloc[0]))
+
+
+def test_labels_file_with_no_frames_is_read_not_refused(spark, gt_tree, tmp_path):
+    job = gt_tree("quiet-job")
+    job.labels(0, {"tracking-annotations": []}).labels(1, {"detection-annotations": []})
+    job.manifest([job.line(0), job.line(1, task="groundtruth/video-object-detection")])
+    lake = tmp_path / "lake"
+    result = run(spark, IngestConfig(input=str(gt_tree.root), lake=str(lake)), log=lambda m: None)
+    assert result.counts.as_dict()["labels_file"] == {"in": 2, "out": 2, "rejected": 0}
+    assert read_table(lake, "rejected") is None and read_table(lake, "frames") is None
+    assert len(read_table(lake, "sequences")) == 2

@@ -176,3 +176,11 @@ def test_free_text_is_untrusted(sample):
                 notes.add(fr["frame-attributes"]["Notes"])
     assert any("<" in n for n in notes) or any(not n.isascii() for n in notes)
     assert os.path.getsize(sample / "planted.jsonl") > 0
+
+
+def test_videos_too_short_for_a_track_give_empty_labels(tmp_path):
+    summary = generate(str(tmp_path), SampleParams(sequences=2, frames=5, objects=3, workers=1, seed=1))
+    assert summary["boxes"] == 0 and summary["sequences"] > 0
+    labels = next((tmp_path / "output").rglob("SeqLabel.json"))
+    frames = json.loads(labels.read_text())
+    assert all(not f["annotations"] for f in next(iter(frames.values())))

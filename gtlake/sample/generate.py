@@ -372,7 +372,8 @@ def generate(out: str, p: SampleParams) -> dict:
         jobs = writer.jobs
         writer.write_inputs(jobs)
         for k, job in enumerate(jobs):
-            writer.write_job(job, k)
+            if job.sequences:  # a job given no videos has no output folder
+                writer.write_job(job, k)
         writer.write_activity_log()
     finally:
         writer.close()

@@ -24,6 +24,7 @@ CLASSES = (
 VEHICLE_TYPES = ("Car", "Car", "Car", "Van", "Truck", "Bus")
 MIN_VISIBLE_SHARE = 0.3  # below this share of its full box inside the image, an object is not labeled
 MIN_LABELED_HEIGHT = 16.0  # pixels: annotators skip objects smaller than this
+MIN_TRACK_FRAMES = 8  # shorter-lived objects are not simulated
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def _smooth_noise(rng: np.random.Generator, n: int, scale: float, span: int = 25
 
 def simulate_track(rng: np.random.Generator, n_frames: int) -> Track | None:
     """Simulate one object's true path over a video of `n_frames`; None if it is never labelable."""
+    if n_frames < MIN_TRACK_FRAMES:
+        return None
     shares = np.array([c[1] for c in CLASSES])
     label, _, (h_lo, h_hi), (a_lo, a_hi), (v_lo, v_hi) = CLASSES[rng.choice(len(CLASSES), p=shares)]
     full_h0 = rng.uniform(h_lo, h_hi)
@@ -56,11 +59,11 @@ def simulate_track(rng: np.random.Generator, n_frames: int) -> Track | None:
 
     # Life span in the scene: most objects are there from the start or appear part-way.
     start = 0 if rng.random() < 0.6 else int(rng.integers(0, max(1, n_frames // 2)))
-    length = int(rng.integers(max(8, n_frames // 4), n_frames + 1))
+    length = int(rng.integers(max(MIN_TRACK_FRAMES, n_frames // 4), n_frames + 1))
     end = min(n_frames, start + length)
     t = np.arange(start, end)
     n = t.size
-    if n < 8:
+    if n < MIN_TRACK_FRAMES:
         return None
 
     # Perspective: apparent size changes as the object approaches (>0) or recedes (<0), within
@@ -100,7 +103,7 @@ def simulate_track(rng: np.random.Generator, n_frames: int) -> Track | None:
         occluded[max(0, o_start - 4):o_start] = "partial"
         occluded[o_start + o_len:o_start + o_len + 4] = "partial"
 
-    if keep.sum() < 8:
+    if keep.sum() < MIN_TRACK_FRAMES:
         return None
     return Track(
         label=label,
