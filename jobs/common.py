@@ -1,6 +1,7 @@
 """What every job does the same way: run ids, staging a table, counting what was staged, the runs row."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -12,7 +13,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 
-from gtlake.lake import Lake
+from gtlake.lake import Lake, Move
+from gtlake.records import Counts
 from gtlake.schemas import RUNS, Table
 
 
@@ -50,9 +52,19 @@ def staged_counts(path: str, by: list[str]) -> dict[tuple, int]:
     return {tuple(row[c] for c in by): row["count_all"] for row in counts.to_pylist()}
 
 
-def runs_file(lake: Lake, run_id: str, row: dict) -> str:
-    """Stage the run's `runs` row as its own Parquet file; its path."""
+def run_row(job: str, run_id: str, started: datetime, status: str, input_uri: str, counts: Counts,
+            jobs: list[str], message: str | None = None) -> dict:
+    """The job's `runs` row: what it read, wrote and refused, and how it ended."""
+    n_in, n_out, n_rej = counts.totals()
+    return {"run_id": run_id, "job": job, "started_at": started, "finished_at": datetime.now(timezone.utc),
+            "records_in": n_in, "records_out": n_out, "records_rejected": n_rej, "status": status,
+            "input_uri": input_uri, "jobs_processed": jobs, "counts": json.dumps(counts.as_dict()),
+            "message": message}
+
+
+def run_move(lake: Lake, run_id: str, row: dict) -> Move:
+    """Stage the run's `runs` row as its own Parquet file; the move that puts it into the lake."""
     path = lake.staging(run_id, "runs", f"{run_id}.parquet")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(pa.Table.from_pylist([row], schema=RUNS.arrow_schema()), path)
-    return path
+    return Move(path, lake.path("runs", f"{run_id}.parquet"))

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs import seqlabel
-from gtlake.jobs.common import new_run_id, runs_file, stage, staged_counts
+from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
@@ -184,15 +184,6 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
     return rows, refused, seen
 
 
-def _run_row(run_id: str, started: datetime, status: str, config: IngestConfig, counts: Counts,
-             jobs: list[str], message: str | None = None) -> dict:
-    n_in, n_out, n_rej = counts.totals()
-    return {"run_id": run_id, "job": "ingest", "started_at": started, "finished_at": datetime.now(timezone.utc),
-            "records_in": n_in, "records_out": n_out, "records_rejected": n_rej, "status": status,
-            "input_uri": config.input, "jobs_processed": jobs, "counts": json.dumps(counts.as_dict()),
-            "message": message}
-
-
 def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = print) -> IngestResult:
     """Ingest every new or changed job folder under config.input into the lake at config.lake."""
     t0 = time.monotonic()
@@ -212,8 +203,8 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         log(f"ingest {run_id}: {len(files)} files, {len(all_jobs)} job folders under {input_root} "
             f"({len(todo)} new or changed, {len(unchanged)} unchanged)")
         if not todo and not input_changed:
-            row = _run_row(run_id, started, "no_new_input", config, counts, [])
-            lake.commit(run_id, [Move(runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
+            row = run_row("ingest", run_id, started, "no_new_input", config.input, counts, [])
+            lake.commit(run_id, [run_move(lake, run_id, row)], {})
             return IngestResult(run_id, "no_new_input", counts, [], unchanged, time.monotonic() - t0)
 
         counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
@@ -284,12 +275,11 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         jobs_done = [j.name for j in todo]
         if bad:
             detail = "; ".join(f"{k}: in {i} != out {o} + rejected {r}" for k, (i, o, r) in bad.items())
-            row = _run_row(run_id, started, "failed", config, counts, [], f"unbalanced counts: {detail}")
-            lake.commit(run_id, [Move(runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {})
+            row = run_row("ingest", run_id, started, "failed", config.input, counts, [], f"unbalanced counts: {detail}")
+            lake.commit(run_id, [run_move(lake, run_id, row)], {})
             raise UnbalancedRun(f"ingest {run_id} not committed: {detail}")
 
-        moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs_done)),
-                      lake.path("runs", f"{run_id}.parquet"))]
+        moves = [run_move(lake, run_id, run_row("ingest", run_id, started, "succeeded", config.input, counts, jobs_done))]
         partitions = jobs_done + [INPUT_PARTITION]
         for table in WRITTEN_TABLES:
             for job in partitions:

@@ -22,7 +22,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import new_run_id, runs_file, stage, staged_counts
+from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
 from gtlake.lake import Lake, Move
 from gtlake.records import Counts, UnbalancedRun
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
@@ -167,9 +167,8 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         scored = [j for j in jobs if os.path.isdir(lake.path("boxes", f"job_name={j}"))]
         log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")
         if not jobs:
-            row = _run_row(run_id, started, "no_new_input", config, counts, [])
-            lake.commit(run_id, [Move(runs_file(lake, run_id, row), lake.path("runs", f"{run_id}.parquet"))], {},
-                        step="quality")
+            row = run_row("quality", run_id, started, "no_new_input", config.lake, counts, [])
+            lake.commit(run_id, [run_move(lake, run_id, row)], {}, step="quality")
             return QualityResult(run_id, "no_new_input", counts, [], seconds=time.monotonic() - t0)
 
         staged: dict[str, str] = {}
@@ -191,8 +190,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             if counts.unbalanced():
                 raise UnbalancedRun(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
             queued = sum(staged_counts(staged["review_queue"], ["job_name"]).values())
-        moves = [Move(runs_file(lake, run_id, _run_row(run_id, started, "succeeded", config, counts, jobs)),
-                      lake.path("runs", f"{run_id}.parquet"))]
+        moves = [run_move(lake, run_id, run_row("quality", run_id, started, "succeeded", config.lake, counts, jobs))]
         for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
             for job in jobs:
                 src = os.path.join(staged.get(table.name, ""), f"job_name={job}")
@@ -203,13 +201,3 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
                   for j in jobs}
         lake.commit(run_id, moves, ledger, step="quality")
     return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0)
-
-
-def _run_row(run_id: str, started: datetime, status: str, config: QualityJobConfig, counts: Counts,
-             jobs: list[str]) -> dict:
-    n_in, n_out, n_rej = counts.totals()
-    return {"run_id": run_id, "job": "quality", "started_at": started, "finished_at": datetime.now(timezone.utc),
-            "records_in": n_in, "records_out": n_out, "records_rejected": n_rej, "status": status,
-            "input_uri": config.lake, "jobs_processed": jobs, "counts": json.dumps(counts.as_dict()),
-            "message": None}
-
