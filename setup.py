@@ -11,6 +11,7 @@ GLUE_RUNTIME = [
     "pandas==2.2.2",
     "numpy==1.26.4",
     "pyarrow==17.0.0",
+    "scipy==1.13.1",  # linear_sum_assignment for the audit's box matching (built for numpy 1.26)
     "boto3>=1.34",
 ]
 
@@ -20,6 +21,7 @@ DEV = [
     "duckdb>=1.1",
     "moto[server]>=5.0",
     "psutil>=5.9",
+    "motmetrics==1.4.0",  # reference CLEAR MOT / IDF1 implementation the audit job is tested against
 ]
 
 setup(

@@ -19,6 +19,10 @@ REASONS: dict[str, tuple[str, ...]] = {
     "shape": ("parent_rejected", "invalid_vertices", "unknown_class_id", "invalid_attributes"),
     "worker_response_file": ("empty_file", "invalid_json", "unexpected_structure", "unexpected_path", "unreadable"),
     "worker_answer": ("not_an_object", "missing_worker_id", "invalid_timestamp", "invalid_duration"),
+    "activity_file": ("unreadable", "invalid_gzip"),
+    "worker_event": ("invalid_line", "invalid_utf8", "invalid_json", "not_an_object", "missing_worker",
+                     "invalid_job_arn", "invalid_timestamp", "missing_event_type"),
+    "audit_sequence": ("source_not_in_lake", "source_labels_missing"),
 }
 
 
@@ -38,11 +42,11 @@ class Reject:
     detail: str
     record: str | None = None
 
-    def row(self, run_id: str) -> tuple:
-        """The row of the `rejected` table (column order of schemas.REJECTED)."""
+    def row(self, run_id: str, step: str = "ingest") -> tuple:
+        """The row of the `rejected` table (column order of schemas.REJECTED), refused by `step`."""
         rec = None if self.record is None else self.record[:RECORD_MAX_CHARS]
         return (run_id, self.source_uri, self.locator, self.record_kind, self.reason_code, self.detail, rec,
-                self.job_name)
+                self.job_name, step)
 
 
 @dataclass

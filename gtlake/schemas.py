@@ -153,12 +153,14 @@ REJECTED = Table("rejected", "input record refused, with the reason", (
     _c("run_id", STRING, "Run that refused the record"),
     SOURCE,
     _c("locator", STRING, "Where in the file: line, frame, object"),
-    _c("record_kind", STRING, "job_folder / sequence / labels_file / frame / box / shape / worker_response_file / worker_answer"),
+    _c("record_kind", STRING, "job_folder / sequence / labels_file / frame / box / shape / worker_response_file / "
+                              "worker_answer / activity_file / worker_event / audit_sequence"),
     _c("reason_code", STRING, "Why it was refused (see README: reason codes)"),
     _c("detail", STRING, "What was expected and what was found"),
     _c("record", STRING, "The refused record, raw (cut at 2000 characters)"),
-    JOB,
-), ("job_name",))
+    _c("job_name", STRING, "Labeling job the record belongs to; _input / _activity when it names none"),
+    _c("step", STRING, "Step that refused it: ingest, workers or audit (each step owns its partitions)"),
+), ("job_name", "step"))
 
 RUNS = Table("runs", "run of a gtlake job", (
     _c("run_id", STRING, "Run id: UTC start time and a random suffix"),
@@ -224,8 +226,110 @@ REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect fir
     JOB,
 ), ("job_name",))
 
+WORKER = _c("worker_id", STRING, "Worker: the workerId of worker responses (private.<region>.<id>) when the "
+                                 "Cognito sub is known there, else the log's worker_id")
+TS_ACCEPTED = _c("accepted_at", TIMESTAMP, "Task accepted (UTC)")
+TS_SUBMITTED = _c("submitted_at", TIMESTAMP, "Task submitted (UTC)")
+
+WORKER_EVENTS = Table("worker_events", "WorkerActivity log event", (
+    WORKER,
+    _c("log_worker_id", STRING, "worker_id as the log writes it"),
+    _c("cognito_sub", STRING, "cognito_sub_id: join key to worker_responses"),
+    _c("cognito_user_pool_id", STRING, "Cognito user pool of the work team"),
+    _c("workteam", STRING, "Work team name (last part of workteam_arn)"),
+    _c("workteam_arn", STRING, "workteam_arn as logged"),
+    _c("labeling_job_arn", STRING, "labeling_job_arn as logged"),
+    _c("event_type", STRING, "TasksSubmitted, TasksReturned, TasksDeclined, ... as logged"),
+    TS_ACCEPTED, TS_SUBMITTED,
+    _c("returned_at", TIMESTAMP, "Task returned (UTC)"),
+    _c("declined_at", TIMESTAMP, "Task declined (UTC)"),
+    _c("event_time", TIMESTAMP, "event_timestamp (epoch seconds) as UTC time"),
+    _c("job_reference_code", STRING, "job_reference_code as logged"),
+    _c("event_key", STRING, "sha256 of the raw message: one row per distinct event, however often it is read"),
+    _c("source_uri", STRING, "Export file, or cloudwatch://<log group>/<log stream>"),
+    _c("locator", STRING, "Line of the file, or the CloudWatch event id"),
+    JOB,
+), ("job_name",))
+
+WORKER_TASKS = Table("worker_tasks", "task a worker touched: an activity event and/or a worker response", (
+    WORKER,
+    _c("cognito_sub", STRING, "Cognito sub of the worker"),
+    _c("data_object_index", INT, "Data object of the job (null for returned/declined tasks: the log does not say)"),
+    SEQ,
+    _c("workteam", STRING, "Work team name"),
+    _c("outcome", STRING, "submitted / returned / declined (event type otherwise, lower case)"),
+    TS_ACCEPTED,
+    _c("finished_at", TIMESTAMP, "Submitted, returned or declined (UTC)"),
+    _c("wall_seconds", DOUBLE, "finished_at - accepted_at, seconds (the response's millisecond times when known)"),
+    _c("active_seconds", DOUBLE, "timeSpentInSeconds of the worker response: pauses excluded"),
+    _c("source", STRING, "log+response, log (no response matched) or response (the log missed it)"),
+    _c("event_key", STRING, "worker_events row of the task, if any"),
+    JOB,
+), ("job_name",))
+
+CHANGE_KINDS = ("unchanged", "moved", "resized", "relabeled", "reidentified", "added", "deleted")
+
+AUDIT_CHANGES = Table("audit_changes", "box of a worker or an auditor, paired across an audit", (
+    _c("source_job", STRING, "Job whose labels were audited"),
+    _c("sequence_id", STRING, "Sequence of the source job ('<source_job>:<index>')"),
+    _c("audit_sequence_id", STRING, "Sequence of the audit job"),
+    FRAME_NO,
+    _c("object_id", STRING, "Worker's object-id (null: the auditor added the box)"),
+    _c("audit_object_id", STRING, "Auditor's object-id (null: the auditor deleted the box)"),
+    _c("label", STRING, "Worker's class name"),
+    _c("audit_label", STRING, "Auditor's class name"),
+    _c("change", STRING, "unchanged / moved / resized / relabeled / reidentified / added / deleted"),
+    _c("moved", BOOLEAN, "Position changed (either edge beyond the tolerance)"),
+    _c("resized", BOOLEAN, "Width or height changed beyond the tolerance"),
+    _c("relabeled", BOOLEAN, "Class changed"),
+    _c("reidentified", BOOLEAN, "Paired by overlap with a box of another object-id"),
+    _c("attributes_changed", BOOLEAN, "label-category-attributes differ"),
+    _c("iou", DOUBLE, "IoU of the worker's and the auditor's box (null when one is missing)"),
+    _c("left", DOUBLE, "Worker's left edge"), _c("top", DOUBLE, "Worker's top edge"),
+    _c("width", DOUBLE, "Worker's width"), _c("height", DOUBLE, "Worker's height"),
+    _c("audit_left", DOUBLE, "Auditor's left edge"), _c("audit_top", DOUBLE, "Auditor's top edge"),
+    _c("audit_width", DOUBLE, "Auditor's width"), _c("audit_height", DOUBLE, "Auditor's height"),
+    _c("mot_gt", STRING, "CLEAR MOT event of the auditor's box: match / switch / miss (auditor = ground truth)"),
+    _c("mot_fp", BOOLEAN, "The worker's box is a CLEAR MOT false positive"),
+    _c("mot_iou", DOUBLE, "IoU of the CLEAR MOT match of the auditor's box"),
+    _c("mot_fragment", BOOLEAN, "The auditor's box starts a fragmentation (tracked, then missed, in its track)"),
+    _c("id_tp", BOOLEAN, "The auditor's box is an identity true positive (IDF1's global track assignment)"),
+    _c("flagged", BOOLEAN, "The quality job queued this (frame, object) for review"),
+    _c("labeler_id", STRING, "Worker who labeled the source sequence (worker_responses)"),
+    _c("auditor_id", STRING, "Worker who audited it"),
+    _c("adjustment_status", STRING, "adjusted / unadjusted, as the audit job wrote it"),
+    _c("audit_job", STRING, "Adjustment (audit) job"),
+), ("audit_job",))
+
+WORKER_QUALITY = Table("worker_quality", "worker x labeling job: how much auditors changed, CLEAR MOT and IDF1", (
+    WORKER,
+    _c("sequences", INT, "Sequences the worker labeled in the job"),
+    _c("boxes", BIGINT, "Tracked boxes the worker labeled in the job"),
+    _c("flagged_boxes", BIGINT, "Of those, boxes in the review queue"),
+    _c("flagged_rate", DOUBLE, "flagged_boxes / boxes"),
+    _c("audited_sequences", INT, "Sequences an audit job re-labeled"),
+    _c("audited_boxes", BIGINT, "Worker boxes in audited sequences"),
+    _c("adjusted_boxes", BIGINT, "Of those, boxes the auditor moved, resized, relabeled, re-identified or deleted"),
+    _c("added", BIGINT, "Boxes the auditor added"),
+    _c("deleted", BIGINT, "Worker boxes the auditor deleted"),
+    _c("adjustment_rate", DOUBLE, "(adjusted_boxes + added) / (audited_boxes + added): share of boxes the auditor "
+                                  "had to touch; null when nothing was audited"),
+    _c("gt_boxes", BIGINT, "Auditor's boxes (CLEAR MOT ground truth)"),
+    _c("matches", BIGINT, "CLEAR MOT matches (switches included)"),
+    _c("misses", BIGINT, "CLEAR MOT misses: auditor's boxes with no worker box"),
+    _c("false_positives", BIGINT, "CLEAR MOT false positives: worker boxes with no auditor box"),
+    _c("id_switches", BIGINT, "CLEAR MOT identity switches"),
+    _c("fragmentations", BIGINT, "Auditor tracks interrupted (tracked, missed, tracked again)"),
+    _c("mota", DOUBLE, "1 - (misses + false_positives + id_switches) / gt_boxes"),
+    _c("motp_iou", DOUBLE, "Mean IoU of the CLEAR MOT matches"),
+    _c("idtp", BIGINT, "Identity true positives"),
+    _c("idf1", DOUBLE, "2 idtp / (gt_boxes + worker boxes audited)"),
+    JOB,
+), ("job_name",))
+
 TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
-                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE)}
+                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, WORKER_EVENTS, WORKER_TASKS,
+                                                AUDIT_CHANGES, WORKER_QUALITY)}
 
 
 def markdown() -> str:

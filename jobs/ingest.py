@@ -163,7 +163,7 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
         F.lit(run_id).alias("run_id"), "source_uri", F.lit("file").alias("locator"),
         F.lit("labels_file").alias("record_kind"), F.lit("empty_file").alias("reason_code"),
         F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record"),
-        "job_name")
+        "job_name", F.lit("ingest").alias("step"))
     return ParsedLabels(parts, missing)
 
 
@@ -286,8 +286,11 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
                 if job == INPUT_PARTITION and table is not REJECTED:
                     continue
                 src = os.path.join(staged.get(table.name, ""), f"job_name={job}")
-                moves.append(Move(src if table.name in staged and os.path.isdir(src) else None,
-                                  lake.path(table.name, f"job_name={job}")))
+                if table is REJECTED:  # each step owns its own sub-partition of rejected
+                    src, dst = os.path.join(src, "step=ingest"), lake.path(table.name, f"job_name={job}", "step=ingest")
+                else:
+                    dst = lake.path(table.name, f"job_name={job}")
+                moves.append(Move(src if table.name in staged and os.path.isdir(src) else None, dst))
         now = datetime.now(timezone.utc).isoformat()
         new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now} for j in todo}
         new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}

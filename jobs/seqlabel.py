@@ -256,7 +256,7 @@ def refused(rows: DataFrame, kind: str, run_id: str) -> DataFrame:
     """Rows that failed, as `rejected` rows."""
     return rows.where(F.col("reason").isNotNull()).select(
         F.lit(run_id).alias("run_id"), "source_uri", "locator", F.lit(kind).alias("record_kind"),
-        F.col("reason").alias("reason_code"), "detail", "record", "job_name",
+        F.col("reason").alias("reason_code"), "detail", "record", "job_name", F.lit("ingest").alias("step"),
     ).select(*REJECTED.names)
 
 

@@ -1,0 +1,250 @@
+"""The workers job: the WorkerActivity log -> worker_events and, with worker_responses, worker_tasks.
+
+    run(spark, WorkersConfig(lake=..., activity="export folder or s3://...")        # an export
+    run(spark, WorkersConfig(lake=..., log_group="/aws/sagemaker/groundtruth/WorkerActivity"))
+
+Incremental both ways: export files already read (same path, same size and stamp) are skipped,
+and CloudWatch Logs is read from a stored watermark (minus a look-back for late deliveries).
+An event read twice is stored once (`event_key`, a hash of its message), so overlaps are harmless.
+The job partitions an event touches are rebuilt (old events + new) and swapped in by one commit;
+refused records go to `rejected` under `step=workers`. `worker_tasks` is rebuilt for every job
+whose events or worker responses changed since the last run.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from gtlake import storage
+from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
+from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
+from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
+from gtlake.lake import Lake, Move
+from gtlake.records import Counts, Reject, UnbalancedRun
+from gtlake.schemas import REJECTED, WORKER_EVENTS, WORKER_RESPONSES, WORKER_TASKS
+
+STEP = "workers"
+DEFAULT_LOOKBACK_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class WorkersConfig:
+    """Where the activity log is (an export, or a CloudWatch log group) and where the lake is."""
+
+    lake: str
+    activity: str | None = None
+    log_group: str | None = None
+    lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
+    run_id: str | None = None
+
+
+@dataclass
+class WorkersResult:
+    """What a run did."""
+
+    run_id: str
+    status: str
+    counts: Counts
+    jobs_processed: list[str] = field(default_factory=list)
+    new_events: int = 0
+    tasks: int = 0
+    seconds: float = 0.0
+
+
+def _key(kind: str, name: str) -> str:
+    return f"{kind}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+
+
+def _parse_files(items: Iterable[str]) -> list[tuple]:
+    """Read and parse export files on an executor: ('row', dict) / ('reject', Reject) / ('seen', kind, n)."""
+    out: list[tuple] = []
+    for path in items:
+        try:
+            data = storage.read_bytes(path)
+        except OSError as e:
+            out += [("seen", "activity_file", 1),
+                    ("reject", Reject(UNKNOWN_JOB, path, "file", "activity_file", "unreadable", str(e)))]
+            continue
+        rows, rejects, seen = parse_export(data, path)
+        if "activity_file" not in seen:
+            out.append(("seen", "activity_file", 1))
+            out.append(("seen", "activity_file_ok", 1))
+        out += [("seen", k, n) for k, n in seen.items()]
+        out += [("row", r) for r in rows] + [("reject", r) for r in rejects]
+    return out
+
+
+def fetch_log_events(log_group: str, start_ms: int | None, client=None) -> list[dict]:  # noqa: ANN001
+    """Every event of `log_group` from `start_ms` on (all pages of filter_log_events)."""
+    import boto3
+
+    client = client or boto3.client("logs")
+    kwargs: dict = {"logGroupName": log_group}
+    if start_ms is not None:
+        kwargs["startTime"] = int(start_ms)
+    events: list[dict] = []
+    for page in client.get_paginator("filter_log_events").paginate(**kwargs):
+        events += page.get("events", [])
+    return events
+
+
+def _event_frame(spark: SparkSession, rows: list[dict] | object) -> DataFrame:
+    cols = WORKER_EVENTS.names
+    if isinstance(rows, list):
+        return spark.createDataFrame([tuple(r.get(c) for c in cols) for r in rows], WORKER_EVENTS.spark_schema())
+    return spark.createDataFrame(rows.map(lambda r: tuple(r.get(c) for c in cols)), WORKER_EVENTS.spark_schema())
+
+
+def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], schema, sub: str = "") -> DataFrame:
+    """Committed rows of `table` for `jobs` (an empty frame when none)."""
+    paths = [lake.path(table, f"job_name={j}", sub) for j in jobs]
+    paths = [p for p in paths if os.path.isdir(p)]
+    if not paths:
+        return spark.createDataFrame([], schema)
+    # basePath: the partition values (job_name, step) come back from the folder names.
+    return (spark.read.schema(schema).option("basePath", "file://" + lake.table_path(table))
+            .parquet(*["file://" + p for p in paths]))
+
+
+def _directory(spark: SparkSession, lake: Lake) -> DataFrame:
+    """cognito_sub -> the worker_id worker responses use (the latest seen, if a sub ever had two)."""
+    path = lake.table_path("worker_responses")
+    if not os.path.isdir(path):
+        return spark.createDataFrame([], "cognito_sub string, _wid string")
+    wr = spark.read.parquet("file://" + path).where(F.col("cognito_sub").isNotNull())
+    return wr.groupBy("cognito_sub").agg(F.max_by("worker_id", "submitted_at").alias("_wid"))
+
+
+def _tasks_udf(events: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
+    if events.empty and responses.empty:
+        return pd.DataFrame(columns=TASK_COLUMNS)
+    return build_tasks(events, responses)
+
+
+def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] = print) -> WorkersResult:
+    """Read what is new in the activity log into worker_events, and rebuild worker_tasks where needed."""
+    if (config.activity is None) == (config.log_group is None):
+        raise ValueError("give exactly one of activity (an export) or log_group (CloudWatch Logs)")
+    t0 = time.monotonic()
+    started = datetime.now(timezone.utc)
+    run_id = config.run_id or new_run_id()
+    lake = Lake(config.lake)
+    counts = Counts()
+    source = config.activity or f"cloudwatch://{config.log_group}"
+    with lake.lock():
+        ledger = lake.ledger(STEP)
+        new_ledger: dict[str, dict] = {}
+        rejects: list[Reject] = []
+        if config.activity is not None:
+            root = config.activity.rstrip("/") if storage.is_s3(config.activity) else os.path.abspath(config.activity)
+            key = _key("files", root)
+            done = ledger.get(key, {}).get("files", {})
+            files = storage.list_files(root)
+            todo = [f for f in files if done.get(f.path) != f"{f.size}:{f.stamp}"]
+            log(f"workers {run_id}: {len(files)} export files under {root}, {len(todo)} new or changed")
+            sc = spark.sparkContext
+            tagged = sc.parallelize([f.path for f in todo], max(1, min(len(todo), sc.defaultParallelism * 4))) \
+                .mapPartitions(lambda it: _parse_files(list(it))).persist()
+            seen = dict(tagged.filter(lambda t: t[0] == "seen").map(lambda t: (t[1], t[2]))
+                        .reduceByKey(lambda a, b: a + b).collect()) if todo else {}
+            new_rows = _event_frame(spark, tagged.filter(lambda t: t[0] == "row").map(lambda t: t[1]))
+            rejects = tagged.filter(lambda t: t[0] == "reject").map(lambda t: t[1]).collect() if todo else []
+            counts.add("activity_file", seen=seen.get("activity_file", 0), out=seen.get("activity_file_ok", 0))
+            counts.add("worker_event", seen=seen.get("worker_event", 0))
+            new_ledger[key] = {"root": root, "files": {**done, **{f.path: f"{f.size}:{f.stamp}" for f in todo}},
+                               "run_id": run_id}
+        else:
+            key = _key("logs", config.log_group)
+            watermark = ledger.get(key, {}).get("watermark_ms")
+            start = None if watermark is None else max(0, watermark - config.lookback_minutes * 60_000)
+            events = fetch_log_events(config.log_group, start)
+            log(f"workers {run_id}: {len(events)} events from {config.log_group} since "
+                f"{'the beginning' if start is None else datetime.fromtimestamp(start / 1000, timezone.utc).isoformat()}")
+            rows = []
+            for e in events:
+                row, reject = parse_cloudwatch_event(e, config.log_group)
+                (rows.append(row) if row is not None else rejects.append(reject))
+            new_rows = _event_frame(spark, rows)
+            counts.add("worker_event", seen=len(events))
+            stamps = [e["timestamp"] for e in events if isinstance(e.get("timestamp"), int)]
+            new_ledger[key] = {"log_group": config.log_group, "watermark_ms": max(stamps + [watermark or 0]) or None,
+                               "run_id": run_id}
+        new_rows = new_rows.persist()
+        counts.add("activity_file", rejected=sum(r.record_kind == "activity_file" for r in rejects))
+        counts.add("worker_event", rejected=sum(r.record_kind == "worker_event" for r in rejects))
+
+        per_job = {r["job_name"]: r["n"] for r in new_rows.groupBy("job_name").agg(F.count(F.lit(1)).alias("n")).collect()}
+        counts.add("worker_event", out=sum(per_job.values()))
+        event_jobs = sorted(per_job)
+        reject_jobs = sorted({r.job_name for r in rejects})
+
+        # worker_tasks: jobs with new events, and jobs whose worker responses were re-ingested.
+        ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
+        had = ledger.get("tasks", {}).get("responses", {})
+        task_jobs = sorted(set(event_jobs) | {j for j, r in ingested.items() if had.get(j) != r}
+                           | {j for j in had if j not in ingested})
+        new_ledger["tasks"] = {"responses": ingested, "run_id": run_id}
+        if counts.unbalanced():
+            raise UnbalancedRun(f"workers {run_id}: {counts.unbalanced()}; not committed")
+        if not event_jobs and not reject_jobs and not task_jobs:
+            row = run_row(STEP, run_id, started, "no_new_input", source, counts, [])
+            lake.commit(run_id, [run_move(lake, run_id, row)], new_ledger, step=STEP)
+            return WorkersResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
+
+        staged: dict[str, str] = {}
+        directory = _directory(spark, lake)
+        old = _partition(spark, lake, "worker_events", event_jobs, WORKER_EVENTS.spark_schema())
+        merged = (old.unionByName(new_rows).dropDuplicates(["job_name", "event_key"])
+                  .join(directory, "cognito_sub", "left")
+                  .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
+        n_old = old.count()
+        n_fresh = new_rows.select("job_name", "event_key").distinct().join(
+            old.select("job_name", "event_key"), ["job_name", "event_key"], "left_anti").count()
+        staged["worker_events"] = stage(merged, WORKER_EVENTS, lake, run_id, log)
+        n_staged = sum(staged_counts(staged["worker_events"], ["job_name"]).values())
+        if n_staged != n_old + n_fresh:
+            raise UnbalancedRun(f"workers {run_id}: staged {n_staged} events != {n_old} kept + {n_fresh} new; "
+                                f"not committed")
+
+        if reject_jobs:
+            old_rej = _partition(spark, lake, "rejected", reject_jobs, REJECTED.spark_schema(), sub=f"step={STEP}")
+            new_rej = spark.createDataFrame([r.row(run_id, STEP) for r in rejects], REJECTED.spark_schema())
+            staged["rejected"] = stage(old_rej.unionByName(new_rej).dropDuplicates(
+                ["job_name", "source_uri", "locator", "reason_code"]), REJECTED, lake, run_id, log)
+
+        n_tasks = 0
+        if task_jobs:
+            ev_path = staged["worker_events"]
+            kept = [j for j in task_jobs if j not in per_job]
+            events = _partition(spark, lake, "worker_events", kept, WORKER_EVENTS.spark_schema())
+            if event_jobs:
+                events = events.unionByName(spark.read.option("basePath", "file://" + ev_path)
+                                            .parquet("file://" + ev_path))
+            events = (events.drop("worker_id").join(directory, "cognito_sub", "left")
+                      .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
+            responses = _partition(spark, lake, "worker_responses", task_jobs, WORKER_RESPONSES.spark_schema())
+            tasks = (events.groupBy("job_name").cogroup(responses.groupBy("job_name"))
+                     .applyInPandas(_tasks_udf, WORKER_TASKS.spark_schema()))
+            staged["worker_tasks"] = stage(tasks, WORKER_TASKS, lake, run_id, log)
+            n_tasks = sum(staged_counts(staged["worker_tasks"], ["job_name"]).values())
+
+        jobs_done = sorted(set(event_jobs) | set(task_jobs))
+        moves = [run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", source, counts, jobs_done))]
+        for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)):
+            for job in jobs:
+                src = os.path.join(staged.get(table, ""), f"job_name={job}")
+                moves.append(Move(src if table in staged and os.path.isdir(src) else None,
+                                  lake.path(table, f"job_name={job}")))
+        for job in reject_jobs:
+            src = os.path.join(staged["rejected"], f"job_name={job}", f"step={STEP}")
+            moves.append(Move(src, lake.path("rejected", f"job_name={job}", f"step={STEP}")))
+        lake.commit(run_id, moves, new_ledger, step=STEP)
+    return WorkersResult(run_id, "succeeded", counts, jobs_done, n_fresh, n_tasks, time.monotonic() - t0)
