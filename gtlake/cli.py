@@ -1,4 +1,4 @@
-"""The `gtlake` command: sample, ingest, run.
+"""The `gtlake` command: sample, ingest, workers, quality, audit, audit-request, run.
 
 A wrong argument or a missing input prints one line and the usage, and exits 2. A run that
 cannot proceed (lake locked, counts that do not balance) prints one line and exits 1.
@@ -30,6 +30,37 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
+def _pixels(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
+    if not 0.0 <= value < 100.0:
+        raise argparse.ArgumentTypeError(f"expected pixels in [0, 100), got {value}")
+    return value
+
+
+def _activity_args(c: argparse.ArgumentParser, required: bool) -> None:
+    g = c.add_mutually_exclusive_group(required=required)
+    g.add_argument("--activity", help="WorkerActivity log export: a folder or s3:// prefix of gzip files of "
+                                      "'<timestamp> <json>' lines")
+    g.add_argument("--log-group", help="read CloudWatch Logs directly, e.g. /aws/sagemaker/groundtruth/WorkerActivity "
+                                       "(region and endpoint from the AWS environment)")
+    c.add_argument("--lookback-minutes", type=_positive, default=60,
+                   help="with --log-group: re-read this much before the stored watermark, for late deliveries "
+                        "(default 60; events read twice are stored once)")
 
 
 def _seed(text: str) -> int:
@@ -67,6 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--config", help="JSON file of threshold overrides (see README: quality settings)")
     p.commands["quality"] = q
 
+    w = sub.add_parser("workers", help="ingest the WorkerActivity log into worker_events and worker_tasks",
+                       description="Read what is new in the WorkerActivity log (an export, or CloudWatch Logs from a "
+                                   "stored watermark) into worker_events, and match events with worker responses "
+                                   "into worker_tasks (wall and active time, outcome).")
+    w.add_argument("--lake", required=True, help="lake folder (worker_responses come from `gtlake ingest`)")
+    _activity_args(w, required=True)
+    p.commands["workers"] = w
+
+    au = sub.add_parser("audit", help="compare audit jobs with the jobs they audited: audit_changes, worker_quality",
+                        description="Pair every adjustment (audit) job's labels with the audited job's, classify each "
+                                    "box (unchanged, moved, resized, relabeled, reidentified, added, deleted), count "
+                                    "CLEAR MOT and IDF1 per worker, and write audit_changes and worker_quality.")
+    au.add_argument("--lake", required=True, help="lake folder written by `gtlake ingest` (and `gtlake quality`)")
+    au.add_argument("--match-iou", type=_unit, default=0.5, help="overlap for two boxes to be the same box (default 0.5)")
+    au.add_argument("--tolerance-px", type=_pixels, default=0.5,
+                    help="edge moves up to this many pixels count as unchanged (default 0.5)")
+    p.commands["audit"] = au
+
     a = sub.add_parser("audit-request", help="write (or submit) a directed Ground Truth audit job for a job's "
                                              "flagged sequences",
                        description="Write the input manifest (chained from the original labels), a label category "
@@ -88,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.commands["audit-request"] = a
 
     for name, help_ in (("ingest", "flatten Ground Truth output into the Parquet lake"),
-                        ("run", "run every pipeline step in order: ingest, quality")):
+                        ("run", "run every pipeline step in order: ingest, workers, quality, audit")):
         c = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ". Reads every job "
                            "folder under --input (a local folder mirroring S3, or s3://bucket/prefix); only new or "
                            "changed jobs are processed.")
@@ -96,18 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--lake", required=True, help="lake folder (created if missing)")
         if name == "run":
             c.add_argument("--config", help="JSON file of quality threshold overrides")
+            _activity_args(c, required=False)
         p.commands[name] = c
     return p
 
 
-def _check_input(parser: argparse.ArgumentParser, path: str) -> None:
+def _check_input(parser: argparse.ArgumentParser, path: str, flag: str = "--input") -> None:
     try:
         ok = storage.exists(path)
     except Exception as e:  # noqa: BLE001 - any client error means we cannot read it
-        parser.error(f"--input {path}: cannot list it ({type(e).__name__}: {e})")
+        parser.error(f"{flag} {path}: cannot list it ({type(e).__name__}: {e})")
     if not ok:
-        parser.error(f"--input {path}: no such folder" if not storage.is_s3(path) else
-                     f"--input {path}: no objects under this prefix")
+        parser.error(f"{flag} {path}: no such folder" if not storage.is_s3(path) else
+                     f"{flag} {path}: no objects under this prefix")
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -158,6 +208,48 @@ def _quality(args: argparse.Namespace, cfg) -> int:
         print(f"quality {result.run_id}: {len(result.jobs_processed)} jobs, {n_in} tracked boxes scored, "
               f"{result.queued} (frame, object) entries in the review queue, {result.seconds:.1f}s")
     print(f"review queue: {os.path.join(os.path.abspath(args.lake), 'review_queue')}")
+    return 0
+
+
+def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gtlake.jobs.workers import WorkersConfig, run
+    from gtlake.spark import get_spark
+
+    if args.activity is not None:
+        _check_input(parser, args.activity, "--activity")
+    spark = get_spark("gtlake-workers")
+    try:
+        result = run(spark, WorkersConfig(lake=args.lake, activity=args.activity, log_group=args.log_group,
+                                          lookback_minutes=args.lookback_minutes), log=lambda m: print(m, flush=True))
+    except (BotoCoreError, ClientError) as e:
+        print(f"gtlake workers: cannot read log group {args.log_group}: {e}", file=sys.stderr)
+        return 1
+    c = result.counts.as_dict().get("worker_event", {"in": 0, "out": 0, "rejected": 0})
+    print(f"workers {result.run_id}: events in {c['in']} = out {c['out']} + rejected {c['rejected']} "
+          f"({result.new_events} new), {result.tasks} tasks in {len(result.jobs_processed)} jobs, {result.seconds:.1f}s")
+    if c["rejected"]:
+        print(f"  refused events and their reasons: {os.path.join(os.path.abspath(args.lake), 'rejected')}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from gtlake.jobs.audit import AuditJobConfig, run
+    from gtlake.spark import get_spark
+    from gtlake.udfs.matching import AuditConfig
+
+    spark = get_spark("gtlake-audit")
+    cfg = AuditConfig(match_iou=getattr(args, "match_iou", 0.5), tolerance_px=getattr(args, "tolerance_px", 0.5))
+    result = run(spark, AuditJobConfig(lake=args.lake, audit=cfg), log=lambda m: print(m, flush=True))
+    if result.status == "no_new_input":
+        print(f"audit {result.run_id}: nothing changed since the last audit run; lake unchanged")
+    else:
+        seq = result.counts.as_dict().get("audit_sequence", {"in": 0, "out": 0, "rejected": 0})
+        print(f"audit {result.run_id}: {len(result.audit_jobs)} audit jobs, {seq['out']} sequences compared "
+              f"({seq['rejected']} without their audited labels), {result.changes} box rows; worker_quality of "
+              f"{len(result.quality_jobs)} jobs, {result.seconds:.1f}s")
+    print(f"worker quality: {os.path.join(os.path.abspath(args.lake), 'worker_quality')}")
     return 0
 
 
@@ -258,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
         if args.command == "audit-request":
             return _audit_request(args, command_parser)
+        if args.command in ("workers", "audit"):
+            if not os.path.isdir(os.path.join(args.lake, "sequences")):
+                command_parser.error(f"--lake {args.lake}: no sequences table here; run `gtlake ingest` first")
+            return _workers(args, command_parser) if args.command == "workers" else _audit(args)
         if args.command == "quality":
             cfg = _quality_config(command_parser, args.config)
             if not os.path.isdir(os.path.join(args.lake, "boxes")):
@@ -266,7 +362,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_input(command_parser, args.input)
         if args.command == "run":
             cfg = _quality_config(command_parser, args.config)
-            return _ingest(args) or _quality(args, cfg)
+            if args.activity is not None:
+                _check_input(command_parser, args.activity, "--activity")
+            steps = [lambda: _ingest(args)]
+            if args.activity is not None or args.log_group is not None:
+                steps.append(lambda: _workers(args, command_parser))
+            steps += [lambda: _quality(args, cfg), lambda: _audit(args)]
+            for step in steps:
+                code = step()
+                if code:
+                    return code
+            return 0
         return _ingest(args)
     except (LakeBusy, UnbalancedRun) as e:
         print(f"gtlake {args.command}: {e}", file=sys.stderr)

@@ -34,17 +34,17 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
     return path
 
 
-def staged_counts(path: str, by: list[str]) -> dict[tuple, int]:
+def staged_counts(path: str, by: list[str], partition: str = "job_name") -> dict[tuple, int]:
     """Rows of a staged table, grouped by `by`: read back from the written files (Parquet footers and the
-    named columns only), not trusted from the plan."""
-    if not os.path.isdir(path) or not any(n.startswith("job_name=") for n in os.listdir(path)):
+    named columns only), not trusted from the plan. `partition` is the table's (first) partition column."""
+    if not os.path.isdir(path) or not any(n.startswith(f"{partition}=") for n in os.listdir(path)):
         return {}
-    parts = ds.partitioning(pa.schema([("job_name", pa.string())]), flavor="hive")
+    parts = ds.partitioning(pa.schema([(partition, pa.string())]), flavor="hive")
     dataset = ds.dataset(path, format="parquet", partitioning=parts)
-    if by == ["job_name"]:  # row counts from each file's footer: nothing is materialized
+    if by == [partition]:  # row counts from each file's footer: nothing is materialized
         out: dict[tuple, int] = {}
         for fragment in dataset.get_fragments():
-            key = (ds.get_partition_keys(fragment.partition_expression)["job_name"],)
+            key = (ds.get_partition_keys(fragment.partition_expression)[partition],)
             out[key] = out.get(key, 0) + fragment.count_rows()
         return out
     table = dataset.to_table(columns=by)

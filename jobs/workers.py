@@ -82,7 +82,8 @@ def _parse_files(items: Iterable[str]) -> list[tuple]:
     return out
 
 
-def fetch_log_events(log_group: str, start_ms: int | None, client=None) -> list[dict]:  # noqa: ANN001
+def fetch_log_events(log_group: str, start_ms: int | None, client=None,  # noqa: ANN001
+                     page_size: int | None = None) -> list[dict]:
     """Every event of `log_group` from `start_ms` on (all pages of filter_log_events)."""
     import boto3
 
@@ -90,6 +91,8 @@ def fetch_log_events(log_group: str, start_ms: int | None, client=None) -> list[
     kwargs: dict = {"logGroupName": log_group}
     if start_ms is not None:
         kwargs["startTime"] = int(start_ms)
+    if page_size is not None:
+        kwargs["PaginationConfig"] = {"PageSize": page_size}
     events: list[dict] = []
     for page in client.get_paginator("filter_log_events").paginate(**kwargs):
         events += page.get("events", [])

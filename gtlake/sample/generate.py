@@ -23,7 +23,7 @@ from typing import IO
 import numpy as np
 
 from gtlake.sample.annotate import Worker, annotate
-from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes
+from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes, refine
 from gtlake.sample.scene import FPS, IMAGE_HEIGHT, IMAGE_WIDTH, simulate_track
 
 INPUT_BUCKET = "gtlake-sample-input"
@@ -72,14 +72,18 @@ def _job_specs(p: SampleParams) -> list[JobSpec]:
     videos = list(range(p.sequences))
     split = [videos[i::3] for i in range(3)]
     std = {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist"}
-    return [
-        JobSpec("vehicles-day-2026-10", "vehicles-ref", "groundtruth/video-object-tracking", std, tuple(split[0])),
-        JobSpec("street-tracking-b2", "street-objects", "groundtruth/video-object-tracking",
-                {"0": "Pedestrian", "1": "Vehicle", "2": "Cyclist"}, tuple(split[1])),
-        JobSpec("urban-mot-night", "tracking-2026-ref", "groundtruth/video-object-tracking",
-                {"2": "Vehicle", "5": "Pedestrian", "7": "Cyclist"}, tuple(split[2])),
-        JobSpec("vehicles-day-2026-10-audit", "vehicles-audit-ref", "groundtruth/video-object-tracking", std,
-                tuple(split[0]), audit_of="vehicles-day-2026-10"),
+    tracking = "groundtruth/video-object-tracking"
+    first = [
+        JobSpec("vehicles-day-2026-10", "vehicles-ref", tracking, std, tuple(split[0])),
+        JobSpec("street-tracking-b2", "street-objects", tracking, {"0": "Pedestrian", "1": "Vehicle", "2": "Cyclist"},
+                tuple(split[1])),
+        JobSpec("urban-mot-night", "tracking-2026-ref", tracking, {"2": "Vehicle", "5": "Pedestrian", "7": "Cyclist"},
+                tuple(split[2])),
+    ]
+    # Every tracking job is audited by a chained adjustment job (its own attribute name, as teams do).
+    audits = [JobSpec(f"{j.name}-audit", f"{j.attribute.removesuffix('-ref')}-audit-ref", tracking, j.class_map,
+                      j.sequences, audit_of=j.name) for j in first]
+    return first[:1] + audits[:1] + first[1:] + audits[1:] + [
         JobSpec("road-signs-detect", "signs-ref", "groundtruth/video-object-detection",
                 {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist"}, tuple(videos[: max(1, p.sequences // 4)])),
     ]
@@ -178,6 +182,19 @@ def _seq_label(job: JobSpec, scene: _Scene, boxes: Boxes, names: list[str], ids:
     return {key: frames}
 
 
+def _truth(scene: _Scene) -> dict[int, Boxes]:
+    """The true box of every identity on every frame it is labelable, clipped to the image as labels are."""
+    out = {}
+    for i, t in enumerate(scene.tracks):
+        x1 = np.clip(t.left, 0, IMAGE_WIDTH - 2)
+        y1 = np.clip(t.top, 0, IMAGE_HEIGHT - 2)
+        x2 = np.clip(t.left + t.width, x1 + 2, IMAGE_WIDTH)
+        y2 = np.clip(t.top + t.height, y1 + 2, IMAGE_HEIGHT)
+        n = t.frame_no.size
+        out[i] = Boxes(t.frame_no, np.full(n, i), np.zeros(n, np.int64), x1, y1, x2 - x1, y2 - y1, np.zeros(n, object))
+    return out
+
+
 def _class_ids(job: JobSpec, scene: _Scene, boxes: Boxes) -> np.ndarray:
     """Each box's class-id under the job's class map (class maps differ across jobs)."""
     by_label = {v: int(k) for k, v in job.class_map.items()}
@@ -240,7 +257,9 @@ class _Writer:
     def _write_sequence(self, job: JobSpec, job_index: int, i: int, video: int, created: datetime,
                         clock: dict[str, datetime]) -> dict:
         p = self.p
-        labeler = self.labelers[(video * 7 + self._first_level_index(job)) % len(self.labelers)]
+        # Tracking videos are shared out evenly (each is in one tracking job); detection work goes round differently.
+        turn = video if job.task_type.endswith("tracking") else video * 7 + job_index
+        labeler = self.labelers[turn % len(self.labelers)]
         scene = _Scene(p, video, labeler)
         rng = np.random.default_rng([p.seed, 4, job_index, video])
         names = [f"{t.label}:{k + 1}" for k, t in enumerate(scene.tracks)]
@@ -264,7 +283,12 @@ class _Writer:
             boxes = planted
             if job.audit_of:
                 boxes = correct(planted, plants, keep)
-                status = "adjusted" if any(keep) else "unadjusted"
+                left_alone = {x for plant, k in zip(plants, keep) if not k for x in plant.idents}
+                boxes = refine(boxes, _truth(scene), left_alone, fix_rng)
+                changed = len(boxes) != len(planted) or any(
+                    not np.array_equal(getattr(boxes, c), getattr(planted, c))
+                    for c in ("frame_no", "ident", "cls", "left", "top", "width", "height"))
+                status = "adjusted" if changed else "unadjusted"
                 worker = self.auditors[video % len(self.auditors)]
             else:
                 self._plants(job, i, video, plants, ids, names, keep if audit else None, audit)
@@ -281,9 +305,10 @@ class _Writer:
         line: dict = {"source-ref": f"s3://{INPUT_BUCKET}/videos/drive-{video:04d}/seq.json"}
         if job.audit_of:
             parent = f"s3://{OUTPUT_BUCKET}/{job.audit_of}/annotations/consolidated-annotation/output/{i}/SeqLabel.json"
-            line["vehicles-ref"] = parent
+            parent_attr = self.jobs[self._first_level_index(job)].attribute
+            line[parent_attr] = parent
             parent_created = START + timedelta(days=self._first_level_index(job), hours=8)
-            line["vehicles-ref-metadata"] = dict(meta, **{"job-name": f"labeling-job/{job.audit_of}",
+            line[f"{parent_attr}-metadata"] = dict(meta, **{"job-name": f"labeling-job/{job.audit_of}",
                                                           "creation-date": parent_created.strftime("%Y-%m-%dT%H:%M:%S.%f")})
             meta["adjustment-status"] = status
         line[job.attribute] = f"s3://{OUTPUT_BUCKET}/{job.name}/annotations/consolidated-annotation/output/{i}/SeqLabel.json"
@@ -328,7 +353,8 @@ class _Writer:
                                                       "sub": worker.cognito_sub}}}
         name = end.strftime("%Y-%m-%d_%H:%M:%S") + ".json"
         self._write_json(f"output/{job.name}/annotations/worker-response/iteration-1/{i}/{name}", {"answers": [answer]})
-        self.events.append(self._event(job, worker, "TasksSubmitted", start, end, None, None))
+        if rng.random() >= 0.03:  # the activity log is best-effort delivery: a few events never arrive
+            self.events.append(self._event(job, worker, "TasksSubmitted", start, end, None, None))
 
     def _event(self, job: JobSpec, w: Worker, kind: str, accepted: datetime | None, submitted: datetime | None,
                returned: datetime | None, declined: datetime | None) -> dict:
@@ -378,7 +404,10 @@ def generate(out: str, p: SampleParams) -> dict:
     finally:
         writer.close()
     summary = {"params": p.__dict__, "image": [IMAGE_WIDTH, IMAGE_HEIGHT], "fps": FPS,
-               "jobs": [j.name for j in jobs], **writer.counts}
+               "jobs": [j.name for j in jobs], **writer.counts,
+               # The truth about the labelers, for measuring worker metrics (not part of Ground Truth's output).
+               "labelers": [{"worker_id": w.worker_id, "cognito_sub": w.cognito_sub, "carelessness": w.carelessness,
+                             "keyframe_every": w.keyframe_every, "jitter_px": w.jitter_px} for w in writer.labelers]}
     with open(os.path.join(out, "sample.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     return summary
