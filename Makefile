@@ -29,12 +29,12 @@ $(JARS)/.installed: scripts/fetch-s3a-jars.sh | $(VENV)/.installed
 demo: setup
 	rm -rf $(DEMO)
 	$(BIN)/gtlake sample --out $(DEMO)/sample
-	$(BIN)/gtlake run --input $(DEMO)/sample/output --lake $(DEMO)/lake
+	$(BIN)/gtlake run --input $(DEMO)/sample/output --activity $(DEMO)/sample/worker-activity --lake $(DEMO)/lake
 	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job vehicles-day-2026-10 --out $(DEMO)/audit-request
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
-	@echo "      box_metrics track_summary review_queue)"
+	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 
 test: setup
@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_udf_shape.py
+	$(BIN)/python bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

@@ -87,18 +87,37 @@ class PeakRSS:
 
 def ensure_sample(data: str, size: str) -> tuple[str, int]:
     """The sample tree for a size (generated once) and its number of boxes."""
-    from gtlake.sample.generate import SampleParams, generate
+    from gtlake.sample.generate import GENERATOR_VERSION, SampleParams, generate
 
     folder = os.path.join(data, f"sample-{size}")
     marker = os.path.join(folder, "sample.json")
     params = SIZES[size]
-    if os.path.exists(marker) and json.load(open(marker))["params"] == params:
-        return folder, json.load(open(marker))["boxes"]
+    if os.path.exists(marker):
+        old = json.load(open(marker))
+        if old["params"] == params and old.get("generator") == GENERATOR_VERSION:
+            return folder, old["boxes"]
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.monotonic()
     summary = generate(folder, SampleParams(**params))
     print(f"  generated {summary['boxes']:,} boxes in {time.monotonic() - t0:.0f}s -> {folder}", flush=True)
     return folder, summary["boxes"]
+
+
+def ensure_lake(spark, data: str, size: str) -> str:
+    """The lake of a size's sample, ingested and scored; rebuilt when the sample was regenerated."""
+    folder, _ = ensure_sample(data, size)
+    lake = os.path.join(data, f"lake-{size}")
+    marker = os.path.join(lake, "_bench_sample.json")
+    sample = open(os.path.join(folder, "sample.json")).read()
+    if not os.path.exists(marker) or open(marker).read() != sample:
+        from gtlake.jobs.quality import QualityJobConfig, run
+
+        print(f"  ingesting and scoring the {size} sample first", flush=True)
+        time_ingest(spark, folder, lake)
+        run(spark, QualityJobConfig(lake=lake), log=lambda m: None)
+        with open(marker, "w") as f:
+            f.write(sample)
+    return lake
 
 
 def time_ingest(spark, folder: str, lake: str) -> tuple[float, PeakRSS, int]:

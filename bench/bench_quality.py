@@ -17,7 +17,6 @@ Prints boxes/s, the ratios the targets speak of, and the time growth from 1M to 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -138,17 +137,13 @@ def main() -> int:
     ap.add_argument("--sizes", default="1M,4M")
     ap.add_argument("--data", default=os.path.join(REPO, "bench-data"))
     args = ap.parse_args()
-    from bench.bench_ingest import ensure_sample, time_ingest
+    from bench.bench_ingest import ensure_lake
     from gtlake.spark import get_spark
 
     spark = get_spark("gtlake-bench-quality")
     results = []
     for size in args.sizes.split(","):
-        lake = os.path.join(args.data, f"lake-{size}")
-        folder, _ = ensure_sample(args.data, size)
-        if not glob.glob(os.path.join(lake, "boxes", "*")):
-            print(f"  ingesting {size} first", flush=True)
-            time_ingest(spark, folder, lake)
+        lake = ensure_lake(spark, args.data, size)
         n = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where("object_id IS NOT NULL").count()
         print(f"[{size}] {n:,} tracked boxes", flush=True)
         if not results:

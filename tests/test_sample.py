@@ -53,7 +53,7 @@ def test_same_seed_same_bytes_other_seed_other_tree(sample, tmp_path):
 
 def test_layout_is_ground_truths(sample):
     jobs = sorted(p.name for p in (sample / "output").iterdir())
-    assert len(jobs) == 5
+    assert len(jobs) == 7  # three tracking jobs, an audit of each, a detection job
     attrs = set()
     for job in jobs:
         lines = (sample / "output" / job / "manifests/output/output.manifest").read_text().splitlines()
@@ -64,7 +64,7 @@ def test_layout_is_ground_truths(sample):
             attrs.add(own[0])
             assert obj[own[0]].endswith(f"/{job}/annotations/consolidated-annotation/output/{i}/SeqLabel.json")
             assert list((sample / "output" / job / f"annotations/worker-response/iteration-1/{i}").glob("*:*.json"))
-    assert len(attrs) == 5  # label attribute names differ across jobs
+    assert len(attrs) == 7  # label attribute names differ across jobs
     assert (sample / "planted.jsonl").exists() and not list((sample / "output").rglob("planted*"))
 
 

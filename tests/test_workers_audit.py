@@ -207,3 +207,18 @@ def test_cli_workers_and_audit(lake, tmp_path):
     ok = subprocess.run(cmd + ["audit", "--lake", str(lake["lake"])], capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert "nothing changed since the last audit run" in ok.stdout
+
+
+def test_gtlake_run_with_the_activity_log_runs_every_step(tmp_path):
+    generate(str(tmp_path / "s"), SampleParams(sequences=3, frames=30, objects=4, workers=3, seed=5))
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    r = subprocess.run([sys.executable, "-m", "gtlake.cli", "run", "--input", str(tmp_path / "s" / "output"),
+                        "--activity", str(tmp_path / "s" / "worker-activity"), "--lake", str(tmp_path / "lake")],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    for step in ("ingest", "workers", "quality", "audit"):
+        assert f"\n{step} 2" in "\n" + r.stdout, step  # each step's summary line names its run id
+    for table in ("worker_events", "worker_tasks", "box_metrics", "audit_changes", "worker_quality"):
+        assert read_table(tmp_path / "lake", table) is not None, table
+    runs = read_table(tmp_path / "lake", "runs")
+    assert sorted(runs["job"]) == ["audit", "ingest", "quality", "workers"] and set(runs["status"]) == {"succeeded"}

@@ -33,6 +33,7 @@ REGION = "us-east-1"
 USER_POOL = f"{REGION}_gtlakeSMP"
 WORKTEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/gtlake-sample-team"
 START = datetime(2026, 10, 5, 7, 30, tzinfo=timezone.utc)
+GENERATOR_VERSION = 3  # bump when the same parameters give a different tree (cached benchmark samples are redone)
 FREE_TEXT_NOTES = (
     "wet road, glare from headlights",
     "Straße nass — Blendung",
@@ -333,7 +334,7 @@ class _Writer:
         """One worker-response file with timings, and the activity events around that task."""
         start = max(clock.get(worker.worker_id, created), created) + timedelta(seconds=float(rng.uniform(20, 900)))
         # Some tasks are first returned (or declined) by another labeler before this one takes them.
-        if rng.random() < 0.12 and job.audit_of is None:
+        if job.audit_of is None and (i == 0 or rng.random() < 0.12):  # every job sees at least one
             other = self.labelers[int(rng.integers(len(self.labelers)))]
             kind = "TasksReturned" if rng.random() < 0.6 else "TasksDeclined"
             t0 = start - timedelta(minutes=float(rng.uniform(5, 40)))
@@ -403,7 +404,7 @@ def generate(out: str, p: SampleParams) -> dict:
         writer.write_activity_log()
     finally:
         writer.close()
-    summary = {"params": p.__dict__, "image": [IMAGE_WIDTH, IMAGE_HEIGHT], "fps": FPS,
+    summary = {"params": p.__dict__, "generator": GENERATOR_VERSION, "image": [IMAGE_WIDTH, IMAGE_HEIGHT], "fps": FPS,
                "jobs": [j.name for j in jobs], **writer.counts,
                # The truth about the labelers, for measuring worker metrics (not part of Ground Truth's output).
                "labelers": [{"worker_id": w.worker_id, "cognito_sub": w.cognito_sub, "carelessness": w.carelessness,
