@@ -15,6 +15,8 @@ import pandas as pd
 from gtlake.jobs.activity import OUTCOMES
 
 MATCH_TOLERANCE_S = 2.0
+EVENT_TIMES = ("accepted_at", "submitted_at", "returned_at", "declined_at", "event_time")
+RESPONSE_TIMES = ("accepted_at", "submitted_at")
 TASK_COLUMNS = ["worker_id", "cognito_sub", "data_object_index", "sequence_id", "workteam", "outcome", "accepted_at",
                 "finished_at", "wall_seconds", "active_seconds", "source", "event_key", "job_name"]
 
@@ -36,12 +38,16 @@ def build_tasks(events: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
     MATCH_TOLERANCE_S, same Cognito sub) and each response with at most one event.
     """
     ev = events.copy()
+    resp = responses.reset_index(drop=True).copy()
+    for frame, cols in ((ev, EVENT_TIMES), (resp, RESPONSE_TIMES)):  # empty groups may arrive untyped
+        for c in cols:
+            frame[c] = pd.to_datetime(frame[c], utc=True) if c in frame else pd.Series(pd.NaT, index=frame.index,
+                                                                                       dtype="datetime64[ns, UTC]")
     ev["outcome"] = _outcome(ev["event_type"].astype("string"))
     ev["finished_at"] = ev["submitted_at"].where(ev["outcome"] == "submitted")
     for outcome, col in (("returned", "returned_at"), ("declined", "declined_at")):
         ev["finished_at"] = ev["finished_at"].where(ev["outcome"] != outcome, ev[col])
     ev["finished_at"] = ev["finished_at"].fillna(ev["event_time"])
-    resp = responses.reset_index(drop=True).copy()
     resp["_r"] = np.arange(len(resp))
 
     sub = ev[(ev["outcome"] == "submitted") & ev["cognito_sub"].notna()]
@@ -61,9 +67,9 @@ def build_tasks(events: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
     ev["active_seconds"] = np.nan
     ev.loc[has, "data_object_index"] = r.loc[idx, "data_object_index"].to_numpy()
     ev.loc[has, "sequence_id"] = r.loc[idx, "sequence_id"].to_numpy()
-    ev.loc[has, "active_seconds"] = r.loc[idx, "active_seconds"].to_numpy()
+    ev.loc[has, "active_seconds"] = r.loc[idx, "active_seconds"].to_numpy(float)
     # The response's millisecond times are the better measure where it has them.
-    resp_wall = pd.Series(r.loc[idx, "wall_seconds"].to_numpy(), index=idx.index)
+    resp_wall = pd.Series(r.loc[idx, "wall_seconds"].to_numpy(float), index=idx.index)
     ev["wall_seconds"] = _seconds(ev["finished_at"], ev["accepted_at"])
     ev.loc[has, "wall_seconds"] = resp_wall.fillna(ev.loc[has, "wall_seconds"])
     for col, src in (("accepted_at", "accepted_at"), ("finished_at", "submitted_at")):

@@ -129,6 +129,9 @@ def _directory(spark: SparkSession, lake: Lake) -> DataFrame:
 def _tasks_udf(events: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
     if events.empty and responses.empty:
         return pd.DataFrame(columns=TASK_COLUMNS)
+    # A job with rows on one side only gets an empty frame for the other, possibly without columns.
+    events = events if len(events.columns) else pd.DataFrame(columns=WORKER_EVENTS.names)
+    responses = responses if len(responses.columns) else pd.DataFrame(columns=WORKER_RESPONSES.names)
     return build_tasks(events, responses)
 
 

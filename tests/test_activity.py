@@ -156,3 +156,15 @@ def test_tasks_from_responses_alone_and_events_alone():
     events = pd.DataFrame([_ev("e1", "A", "TasksSubmitted", "2026-10-05 08:00:00", "2026-10-05 08:10:00")])
     assert build_tasks(events.iloc[0:0], responses)["source"].tolist() == ["response"]
     assert build_tasks(events, responses.iloc[0:0])["source"].tolist() == ["log"]
+
+
+def test_tasks_from_untyped_empty_groups():
+    from gtlake.schemas import WORKER_RESPONSES
+
+    responses = pd.DataFrame([_resp(0, "A", "2026-10-05 08:00:00", "2026-10-05 08:10:00", 480.0)])
+    out = build_tasks(pd.DataFrame(columns=WORKER_EVENTS.names), responses)
+    assert out["source"].tolist() == ["response"] and out["wall_seconds"].tolist() == [600.0]
+    events = pd.DataFrame([_ev("e1", "A", "TasksDeclined", "2026-10-05 08:00:00", "2026-10-05 08:10:00")])
+    out = build_tasks(events.assign(declined_at=pd.Timestamp("2026-10-05 08:10:00", tz="UTC")),
+                      pd.DataFrame(columns=WORKER_RESPONSES.names))
+    assert out["outcome"].tolist() == ["declined"] and out["wall_seconds"].tolist() == [600.0]

@@ -222,3 +222,29 @@ def test_gtlake_run_with_the_activity_log_runs_every_step(tmp_path):
         assert read_table(tmp_path / "lake", table) is not None, table
     runs = read_table(tmp_path / "lake", "runs")
     assert sorted(runs["job"]) == ["audit", "ingest", "quality", "workers"] and set(runs["status"]) == {"succeeded"}
+
+
+@pytest.mark.s3
+def test_an_export_on_s3_reads_like_the_local_one(lake, s3_endpoint, tmp_path):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **{k.lower(): v for k, v in FAKE_AWS.items()
+                                                         if k != "AWS_DEFAULT_REGION"}, region_name="us-east-1")
+    s3.create_bucket(Bucket="gt-logs")
+    local = lake["sample"] / "worker-activity"
+    for path in local.rglob("*.gz"):
+        s3.upload_file(str(path), "gt-logs", "exports/" + str(path.relative_to(local)))
+    own = tmp_path / "lake"
+    shutil.copytree(lake["lake"], own)
+    shutil.rmtree(own / "worker_events")
+    shutil.rmtree(own / "_gtlake" / "ledger" / "workers")
+    env = dict(os.environ, **FAKE_AWS, AWS_ENDPOINT_URL=s3_endpoint, PYTHONPATH=str(REPO),
+               PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    r = subprocess.run([sys.executable, "-m", "gtlake.cli", "workers", "--lake", str(own), "--activity",
+                        "s3://gt-logs/exports"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    n = len(export_lines(local))
+    assert f"events in {n} = out {n} + rejected 0 ({n} new)" in r.stdout
+    remote = read_table(own, "worker_events").sort_values("event_key").reset_index(drop=True)
+    assert remote["source_uri"].str.startswith("s3://gt-logs/exports/").all()
+    assert len(remote) == n and remote["event_key"].is_unique
