@@ -31,11 +31,13 @@ demo: setup
 	$(BIN)/gtlake sample --out $(DEMO)/sample
 	$(BIN)/gtlake run --input $(DEMO)/sample/output --activity $(DEMO)/sample/worker-activity --lake $(DEMO)/lake
 	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job vehicles-day-2026-10 --out $(DEMO)/audit-request
+	$(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
 	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
+	@echo "demo: query it, e.g. $(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard"
 
 test: setup
 	$(BIN)/python -m pytest

@@ -15,10 +15,14 @@ GLUE_RUNTIME = [
     "boto3>=1.34",
 ]
 
-DEV = [
+LOCAL = [  # the embedded SQL engine (`gtlake sql`); not needed on Glue
+    "duckdb>=1.1",
+    "sqlglot==30.30.0",
+]
+
+DEV = LOCAL + [
     "pytest>=8",
     "chispa>=0.10",
-    "duckdb>=1.1",
     "moto[server]>=5.0",
     "psutil>=5.9",
     "motmetrics==1.4.0",  # reference CLEAR MOT / IDF1 implementation the audit job is tested against
@@ -29,10 +33,10 @@ setup(
     version="0.1.0",
     description="Label-quality data lake for SageMaker Ground Truth video labeling jobs",
     python_requires=">=3.11,<3.12",
-    packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs"],
-    package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs"},
-    package_data={"gtlake": ["log4j2.properties"]},
+    packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs", "gtlake.athena_sql"],
+    package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs", "gtlake.athena_sql": "sql"},
+    package_data={"gtlake": ["log4j2.properties"], "gtlake.athena_sql": ["views/*.sql", "tables/*.sql"]},
     install_requires=GLUE_RUNTIME,
-    extras_require={"dev": DEV},
+    extras_require={"local": LOCAL, "dev": DEV},
     entry_points={"console_scripts": ["gtlake=gtlake.cli:main"]},
 )

@@ -116,6 +116,31 @@ def build_parser() -> argparse.ArgumentParser:
                     help="edge moves up to this many pixels count as unchanged (default 0.5)")
     p.commands["audit"] = au
 
+    sq = sub.add_parser("sql", help="query the lake with SQL (DuckDB, the views of sql/views)",
+                        description="Run a view, a query or a SQL file against the lake with DuckDB. Every lake "
+                                    "table is a table of that name; every view of sql/views (Athena dialect, "
+                                    "transpiled) is there too.")
+    sq.add_argument("--lake", required=True, help="lake folder")
+    what = sq.add_mutually_exclusive_group(required=True)
+    what.add_argument("--view", help="a view's name (see README: views)")
+    what.add_argument("--query", help="a SELECT in DuckDB's dialect")
+    what.add_argument("--file", help="a file holding one SELECT")
+    sq.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
+    sq.add_argument("--limit", type=_positive, default=None, help="at most this many rows (table format: 50)")
+    p.commands["sql"] = sq
+
+    at = sub.add_parser("athena", help="deploy the lake's tables and views to Amazon Athena",
+                        description="Create the database, the lake's tables (partitions registered) and every view "
+                                    "in Athena with boto3, one statement at a time; idempotent.")
+    at_sub = at.add_subparsers(dest="athena_command", metavar="ACTION", parser_class=_Parser)
+    at_sub.required = True
+    dep = at_sub.add_parser("deploy", help="create or update the database, tables and views")
+    dep.add_argument("--database", required=True, help="Glue/Athena database (lower case, digits, underscores)")
+    dep.add_argument("--workgroup", required=True, help="Athena workgroup (its result location and encryption apply)")
+    dep.add_argument("--lake", required=True, help="s3://bucket/prefix of the lake")
+    dep.add_argument("--dry-run", action="store_true", help="print the statements, call nothing")
+    p.commands["athena"] = dep
+
     a = sub.add_parser("audit-request", help="write (or submit) a directed Ground Truth audit job for a job's "
                                              "flagged sequences",
                        description="Write the input manifest (chained from the original labels), a label category "
@@ -253,6 +278,80 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import duckdb
+
+    from gtlake.lakesql import connect, views
+
+    if not os.path.isdir(args.lake):
+        parser.error(f"--lake {args.lake}: no such folder")
+    if args.view is not None and args.view not in views():
+        parser.error(f"--view {args.view}: no such view; one of {', '.join(views())}")
+    if args.file is not None:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                query = f.read()
+        except OSError as e:
+            parser.error(f"--file {args.file}: {e.strerror}")
+    else:
+        query = args.query if args.query is not None else f"SELECT * FROM {args.view}"
+    con = connect(args.lake)
+    try:
+        rel = con.sql(query)
+    except duckdb.Error as e:
+        print(f"gtlake sql: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if rel is None:
+        return 0
+    limit = args.limit or (50 if args.format == "table" else None)
+    df = (rel.limit(limit + 1) if limit else rel).df()
+    more = limit is not None and len(df) > limit
+    df = df.head(limit) if limit else df
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", date_format="iso", lines=True))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+            print(df.to_string(index=False) if len(df) else "(no rows)")
+        if more:
+            print(f"(first {len(df)} rows; --limit N or --format csv for more)")
+    return 0
+
+
+def _athena(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gtlake import athena
+
+    try:
+        statements = athena.plan(args.database, args.lake)
+        reqs = athena.requests(args.database, args.workgroup, statements)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.dry_run:
+        for st, req in zip(statements, reqs):
+            print(f"-- {st.what} (workgroup {req['WorkGroup']})\n{st.sql.rstrip()};\n")
+        print(f"athena deploy: {len(statements)} statements; nothing was sent (--dry-run)")
+        return 0
+    import boto3
+
+    client = boto3.client("athena")
+    print(f"athena deploy: {len(statements)} statements to database {args.database} via workgroup {args.workgroup}")
+    try:
+        athena.run_statements(client, reqs, statements, log=lambda m: print(m, flush=True))
+    except athena.AthenaError as e:
+        print(f"gtlake athena deploy: {e}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as e:
+        print(f"gtlake athena deploy: AWS refused the call: {e}", file=sys.stderr)
+        return 1
+    print(f"athena deploy: database {args.database} has {len(athena.TABLES)} tables and {len(athena.views())} views")
+    return 0
+
+
 PLACEHOLDER_ACCOUNT = "111122223333"
 
 
@@ -346,6 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sample":
             return _sample(args)
+        if args.command == "athena":
+            return _athena(args, command_parser)
+        if args.command == "sql":
+            return _sql(args, command_parser)
         if args.lake.startswith(("s3://", "s3a://")):
             command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
         if args.command == "audit-request":

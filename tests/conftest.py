@@ -156,3 +156,35 @@ def s3_endpoint():
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def pipeline_lake(spark, tmp_path_factory):
+    """A sample (every tracking job audited) ingested, scored, with its activity export read and audits compared.
+
+    Shared by the worker/audit and the SQL tests; tests that add input to it run after the SQL tests (file order).
+    """
+    import shutil
+
+    from gtlake.jobs.audit import AuditJobConfig
+    from gtlake.jobs.audit import run as audit_run
+    from gtlake.jobs.ingest import IngestConfig
+    from gtlake.jobs.ingest import run as ingest_run
+    from gtlake.jobs.quality import QualityJobConfig
+    from gtlake.jobs.quality import run as quality_run
+    from gtlake.jobs.workers import WorkersConfig
+    from gtlake.jobs.workers import run as workers_run
+    from gtlake.sample.generate import SampleParams, generate
+
+    quiet = {"log": lambda m: None}
+    tmp = tmp_path_factory.mktemp("pipeline")
+    summary = generate(str(tmp / "sample"), SampleParams(sequences=12, frames=80, objects=8, workers=6, seed=2))
+    lake = tmp / "lake"
+    ingest_run(spark, IngestConfig(input=str(tmp / "sample" / "output"), lake=str(lake)), **quiet)
+    quality_run(spark, QualityJobConfig(lake=str(lake)), **quiet)
+    activity = tmp / "activity"
+    shutil.copytree(tmp / "sample" / "worker-activity", activity)
+    workers = workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **quiet)
+    audit = audit_run(spark, AuditJobConfig(lake=str(lake)), **quiet)
+    return {"tmp": tmp, "lake": lake, "sample": tmp / "sample", "activity": activity, "summary": summary,
+            "workers": workers, "audit": audit}

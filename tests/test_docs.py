@@ -33,3 +33,11 @@ def test_readme_explains_every_quality_reason_and_setting():
     assert rows == set(REASON_WEIGHTS)
     settings = section.split("**Settings.**")[1].split("**Accuracy.**")[0]
     assert {f.name for f in fields(QualityConfig)} == set(re.findall(r"`([a-z_]+)`", settings))
+
+
+def test_readme_lists_every_view():
+    from gtlake.lakesql import markdown as views_markdown
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- views:begin -->")[1].split("<!-- views:end -->")[0]
+    assert section.strip() == views_markdown().strip(), "run: python -c 'from gtlake.lakesql import markdown; print(markdown())'"

@@ -31,19 +31,9 @@ QUIET = {"log": lambda m: None}
 
 
 @pytest.fixture(scope="module")
-def lake(spark, tmp_path_factory):
-    """A sample (every tracking job audited) ingested, scored, with its activity export read and audits compared."""
-    tmp = tmp_path_factory.mktemp("wa")
-    summary = generate(str(tmp / "sample"), SampleParams(sequences=12, frames=80, objects=8, workers=6, seed=2))
-    lake = tmp / "lake"
-    ingest_run(spark, IngestConfig(input=str(tmp / "sample" / "output"), lake=str(lake)), **QUIET)
-    quality_run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
-    activity = tmp / "activity"
-    shutil.copytree(tmp / "sample" / "worker-activity", activity)
-    workers = workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **QUIET)
-    audit = audit_run(spark, AuditJobConfig(lake=str(lake)), **QUIET)
-    return {"tmp": tmp, "lake": lake, "sample": tmp / "sample", "activity": activity, "summary": summary,
-            "workers": workers, "audit": audit}
+def lake(pipeline_lake):
+    """The session's sample lake with every step run (conftest.pipeline_lake)."""
+    return pipeline_lake
 
 
 def export_lines(folder: Path) -> list[str]:

@@ -1,0 +1,141 @@
+"""The lake's SQL: Athena DDL generated from the schemas, the views in sql/views, and DuckDB to run them locally.
+
+    python -m gtlake.lakesql            # rewrite sql/tables/*.sql from gtlake.schemas (a test keeps them in sync)
+
+Views are written once, in Athena's dialect (engine v3, Trino), as one SELECT per file over bare table
+names. Locally they are transpiled to DuckDB with sqlglot and run over the lake's Parquet folders; on AWS
+`gtlake athena deploy` creates them as `CREATE OR REPLACE VIEW`. They avoid the functions whose meaning
+differs between the two (`date_diff`, weighted `approx_percentile`, `format_datetime`): durations are
+precomputed columns, days are `CAST(... AS date)` of UTC timestamps.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from gtlake.schemas import TABLES, Table
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+_DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
+               "timestamp": "TIMESTAMPTZ", "map<string,string>": "MAP(VARCHAR, VARCHAR)", "array<string>": "VARCHAR[]",
+               "array<struct<x:double,y:double>>": "STRUCT(x DOUBLE, y DOUBLE)[]"}
+
+
+def identifier(name: str, what: str = "identifier") -> str:
+    """`name` if it is a safe SQL identifier (lower case letters, digits, underscores), else ValueError."""
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        raise ValueError(f"{what} {name!r} must be lower-case letters, digits and underscores (at most 128)")
+    return name
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _comment(text: str) -> str:
+    # Athena DDL is Hive's: a quote inside a literal is escaped differently from Trino's, so none is written.
+    return "'" + text.replace("'", '"').replace("\\", "/") + "'"
+
+
+def table_ddl(table: Table, location: str = "${lake}") -> str:
+    """CREATE EXTERNAL TABLE for Athena: columns with comments, Hive partitions, Parquet at `location`/<table>/."""
+    cols = [c for c in table.columns if c.name not in table.partition_by]
+    parts = [c for c in table.columns if c.name in table.partition_by]
+    lines = [f"CREATE EXTERNAL TABLE IF NOT EXISTS `{table.name}` ("]
+    lines += [f"  `{c.name}` {c.type.ddl} COMMENT {_comment(c.comment)}{',' if k < len(cols) - 1 else ''}"
+              for k, c in enumerate(cols)]
+    lines.append(")")
+    lines.append(f"COMMENT {_comment('One row per ' + table.row)}")
+    if parts:
+        lines.append("PARTITIONED BY (" + ", ".join(f"`{c.name}` {c.type.ddl} COMMENT {_comment(c.comment)}"
+                                                    for c in parts) + ")")
+    lines.append("STORED AS PARQUET")
+    lines.append(f"LOCATION '{location.rstrip('/')}/{table.name}/'")
+    lines.append("TBLPROPERTIES ('parquet.compression' = 'SNAPPY')")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class View:
+    """One view: its name, one-line description and SELECT (Athena dialect)."""
+
+    name: str
+    description: str
+    select: str
+
+    def athena(self) -> str:
+        """The Athena statement creating it (idempotent)."""
+        return f"CREATE OR REPLACE VIEW {identifier(self.name, 'view')} AS\n{self.select}"
+
+    def duckdb(self) -> str:
+        """The SELECT transpiled to DuckDB."""
+        import sqlglot
+
+        return sqlglot.transpile(self.select, read="athena", write="duckdb")[0]
+
+
+def views() -> dict[str, View]:
+    """Every view of sql/views, by name (file order)."""
+    out = {}
+    folder = resources.files("gtlake.athena_sql").joinpath("views")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        text = entry.read_text(encoding="utf-8")
+        head, _, body = text.partition("\n")
+        if not head.startswith("-- "):
+            raise ValueError(f"sql/views/{entry.name}: the first line must be '-- <description>'")
+        name = identifier(entry.name[:-4], "view file name")
+        out[name] = View(name, head[3:].strip(), body.strip().rstrip(";"))
+    return out
+
+
+def connect(lake: str):  # noqa: ANN201 - duckdb connection
+    """DuckDB over the lake: a view per table (empty, typed, when the table is not there yet) and every view."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for t in TABLES.values():
+        root = os.path.join(os.path.abspath(lake), t.name)
+        files = []
+        if os.path.isdir(root):
+            for dirpath, _, names in os.walk(root):
+                files += [os.path.join(dirpath, n) for n in names if n.endswith(".parquet")]
+        if files:
+            depth = "/".join(["*"] * (len(t.partition_by) + 1))
+            hive = ", ".join(f"'{p}': 'VARCHAR'" for p in t.partition_by)
+            opts = f", hive_partitioning = true, hive_types = {{{hive}}}" if t.partition_by else ""
+            con.execute(f"CREATE VIEW {t.name} AS SELECT * FROM read_parquet({_quote(root + '/' + depth + '.parquet')}"
+                        f", union_by_name = true{opts})")
+        else:
+            cols = ", ".join(f'"{c.name}" {_DUCK_TYPES[c.type.ddl]}' for c in t.columns)
+            con.execute(f"CREATE TABLE {t.name} ({cols})")
+    for v in views().values():
+        con.execute(f"CREATE VIEW {v.name} AS {v.duckdb()}")
+    return con
+
+
+def markdown() -> str:
+    """The views as a Markdown list (README's view reference is this text)."""
+    return "\n".join(f"* `{v.name}`: {v.description}" for v in views().values())
+
+
+def write_ddl(folder: str) -> list[str]:
+    """Write sql/tables/<table>.sql for every table; the paths written."""
+    os.makedirs(folder, exist_ok=True)
+    out = []
+    for t in TABLES.values():
+        path = os.path.join(folder, f"{t.name}.sql")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"-- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.\n{table_ddl(t)}")
+        out.append(path)
+    return out
+
+
+if __name__ == "__main__":
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sql", "tables")
+    for p in write_ddl(here):
+        print(p)

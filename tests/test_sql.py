@@ -1,0 +1,257 @@
+"""The SQL layer: DDL from the schemas, every view against pandas over the same lake, the CLI, Athena deploy."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlglot
+
+from gtlake import athena
+from gtlake.lakesql import connect, table_ddl, views
+from gtlake.schemas import TABLES
+from tests.conftest import FAKE_AWS, REPO, read_table
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def db(pipeline_lake):
+    """(DuckDB connection over the lake, the lake's tables as pandas frames)."""
+    lake = pipeline_lake["lake"]
+    tables = {t: read_table(lake, t) for t in TABLES}
+    return connect(str(lake)), tables
+
+
+def view(con, name: str, keys: list[str]) -> pd.DataFrame:
+    return con.execute(f"SELECT * FROM {name}").df().sort_values(keys).reset_index(drop=True)
+
+
+def same(got: pd.DataFrame, want: pd.DataFrame, keys: list[str], approx: tuple[str, ...] = (), tol: float = 1e-9):
+    """Equal frames on want's columns; `approx` columns within `tol` (approx_percentile)."""
+    want = want.sort_values(keys).reset_index(drop=True)
+    assert len(got) == len(want) > 0
+    for c in want.columns:
+        g, w = got[c], want[c]
+        if c in approx:
+            assert np.allclose(g.astype(float), w.astype(float), atol=tol, equal_nan=True), c
+        elif pd.api.types.is_numeric_dtype(w) and not pd.api.types.is_bool_dtype(w):
+            assert np.allclose(g.astype(float), w.astype(float), rtol=1e-9, equal_nan=True), c
+        else:
+            assert g.astype(str).tolist() == w.astype(str).tolist(), c
+
+
+def test_ddl_files_are_generated_from_the_schemas_and_parse_as_athena():
+    for t in TABLES.values():
+        text = (REPO / "sql" / "tables" / f"{t.name}.sql").read_text()
+        assert text.split("\n", 1)[1] == table_ddl(t), "run: python -m gtlake.lakesql"
+        sqlglot.parse_one(table_ddl(t, "s3://bucket/lake"), read="athena")
+        for c in t.columns:
+            assert f"`{c.name}` {c.type.ddl} COMMENT" in text
+    for v in views().values():
+        sqlglot.parse_one(v.athena(), read="athena")
+        assert v.description and "date_diff" not in v.select.lower() and "format_datetime" not in v.select.lower()
+
+
+def test_label_quality_by_class(db):
+    con, t = db
+    m = t["box_metrics"].assign(flagged=lambda d: d["flags"].map(len) > 0, track=lambda d: d.sequence_id + "/" + d.object_id)
+    g = m.groupby(["job_name", "label"])
+    want = pd.DataFrame({"boxes": g.size(), "tracks": g["track"].nunique(), "flagged_boxes": g["flagged"].sum(),
+                         "iou_median": g["iou_prev"].median()}).reset_index()
+    want["flagged_share"] = want["flagged_boxes"] / want["boxes"]
+    got = view(con, "label_quality_by_class", ["job_name", "label"])
+    same(got, want, ["job_name", "label"], approx=("iou_median",), tol=0.02)  # approx_percentile: within 0.02 IoU
+
+
+def test_track_quality(db):
+    con, t = db
+    ts = t["track_summary"]
+    want = ts[["job_name", "sequence_id", "object_id", "n_boxes", "missing_frames", "flagged_boxes"]].assign(
+        flagged_share=ts["flagged_boxes"] / ts["n_boxes"], flags=ts["flags"].map(lambda f: ",".join(f)),
+        flagged=ts["flags"].map(len) > 0)
+    same(view(con, "track_quality", ["job_name", "sequence_id", "object_id"]), want,
+         ["job_name", "sequence_id", "object_id"])
+
+
+def _job_created(t):
+    s = t["sequences"]
+    own = s[~s["inherited"].astype(bool)]
+    return own.groupby("job_name")["creation_time"].min().dt.date.rename("job_created").reset_index()
+
+
+def test_review_queue_for_audit(db):
+    con, t = db
+    q = t["review_queue"].merge(_job_created(t), on="job_name", how="left")
+    want = q[["job_name", "rank", "sequence_id", "frame_no", "frame_file", "object_id", "source_ref", "job_created"]].assign(
+        reasons=q["reasons"].map(lambda r: ",".join(r)))
+    same(view(con, "review_queue_for_audit", ["job_name", "rank"]), want, ["job_name", "rank"])
+
+
+def test_flags_over_time(db):
+    con, t = db
+    m = t["box_metrics"].assign(flagged=lambda d: d["flags"].map(len) > 0).merge(_job_created(t), on="job_name")
+    g = m.groupby(["job_created", "job_name"])
+    want = pd.DataFrame({"boxes": g.size(), "flagged_boxes": g["flagged"].sum()}).reset_index()
+    want["flagged_share"] = want["flagged_boxes"] / want["boxes"]
+    same(view(con, "flags_over_time", ["job_created", "job_name"]), want, ["job_created", "job_name"])
+
+
+def test_worker_daily_tasks(db):
+    con, t = db
+    w = t["worker_tasks"].dropna(subset=["finished_at"])
+    w = w.assign(day=w["finished_at"].dt.tz_convert("UTC").dt.date)
+    g = w.groupby(["worker_id", "day"])
+    want = pd.DataFrame({"tasks": g.size(), "submitted": g["outcome"].apply(lambda o: (o == "submitted").sum()),
+                         "returned": g["outcome"].apply(lambda o: (o == "returned").sum()),
+                         "active_hours": g["active_seconds"].sum() / 3600}).reset_index()
+    same(view(con, "worker_daily_tasks", ["worker_id", "day"]), want, ["worker_id", "day"])
+
+
+def test_worker_task_times(db):
+    con, t = db
+    w = t["worker_tasks"][t["worker_tasks"]["outcome"] == "submitted"]
+    g = w.groupby("worker_id")
+    both = w.dropna(subset=["active_seconds"])
+    want = pd.DataFrame({"tasks": g.size(), "wall_median_s": g["wall_seconds"].median(),
+                         "active_share": both.groupby("worker_id")["active_seconds"].sum()
+                         / both.groupby("worker_id")["wall_seconds"].sum()}).reset_index()
+    got = view(con, "worker_task_times", ["worker_id"])
+    # approx_percentile of a few values: within the spread of the middle values (not interpolated like pandas)
+    lo, hi = g["wall_seconds"].quantile(0.25).to_numpy(), g["wall_seconds"].quantile(0.75).to_numpy()
+    assert ((got["wall_median_s"] >= lo - 1e-6) & (got["wall_median_s"] <= hi + 1e-6)).all()
+    same(got, want.drop(columns=["wall_median_s"]), ["worker_id"])
+
+
+def test_worker_outcomes(db):
+    con, t = db
+    g = t["worker_tasks"].groupby(["worker_id", "job_name"])
+    want = pd.DataFrame({"tasks": g.size(), "returned_rate": g["outcome"].apply(lambda o: (o == "returned").mean()),
+                         "declined_rate": g["outcome"].apply(lambda o: (o == "declined").mean())}).reset_index()
+    same(view(con, "worker_outcomes", ["worker_id", "job_name"]), want, ["worker_id", "job_name"])
+
+
+def _quality_sums(t):
+    q = t["worker_quality"].dropna(subset=["worker_id"]).groupby("worker_id")
+    s = q[["boxes", "flagged_boxes", "audited_boxes", "adjusted_boxes", "added", "id_switches", "misses",
+           "false_positives", "gt_boxes", "idtp"]].sum()
+    return pd.DataFrame({"boxes": s["boxes"], "flagged_rate": s["flagged_boxes"] / s["boxes"],
+                         "adjustment_rate": (s["adjusted_boxes"] + s["added"]) / (s["audited_boxes"] + s["added"]),
+                         "id_switches": s["id_switches"],
+                         "mota": 1 - (s["misses"] + s["false_positives"] + s["id_switches"]) / s["gt_boxes"],
+                         "idf1": 2 * s["idtp"] / (s["gt_boxes"] + s["audited_boxes"])}).reset_index()
+
+
+def test_worker_quality_summary(db):
+    con, t = db
+    same(view(con, "worker_quality_summary", ["worker_id"]), _quality_sums(t), ["worker_id"])
+
+
+def test_worker_leaderboard(db):
+    con, t = db
+    q = _quality_sums(t)[["worker_id", "boxes", "adjustment_rate", "idf1"]]
+    w = t["worker_tasks"][t["worker_tasks"]["outcome"] == "submitted"].groupby("worker_id")["active_seconds"].sum()
+    want = q.merge(w.rename("active").reset_index(), on="worker_id", how="left")
+    want["boxes_per_hour"] = want["boxes"] / (want["active"] / 3600)
+    want = want.drop(columns=["active"])
+    want["quality_rank"] = want.sort_values(["adjustment_rate", "worker_id"]).reset_index().index.to_series().pipe(
+        lambda r: pd.Series(r.to_numpy() + 1, index=want.sort_values(["adjustment_rate", "worker_id"]).index))
+    same(view(con, "worker_leaderboard", ["worker_id"]), want, ["worker_id"])
+
+
+def test_audit_views(db):
+    con, t = db
+    c = t["audit_changes"].assign(cls=lambda d: d["label"].fillna(d["audit_label"]),
+                                  touched=lambda d: d["change"] != "unchanged")
+    g = c.groupby(["source_job", "cls"])
+    want = pd.DataFrame({"worker_boxes": g["object_id"].count(), "touched": g["touched"].sum(),
+                         "adjustment_rate": g["touched"].mean()}).reset_index().rename(
+        columns={"source_job": "job_name", "cls": "label"})
+    same(view(con, "audit_adjustment_by_class", ["job_name", "label"]), want, ["job_name", "label"])
+    k = c.groupby(["audit_job", "source_job", "change"]).size().rename("boxes").reset_index()
+    k["share"] = k["boxes"] / k.groupby("audit_job")["boxes"].transform("sum")
+    same(view(con, "audit_change_kinds", ["audit_job", "change"]), k, ["audit_job", "change"])
+
+
+def test_views_bind_on_an_empty_lake(tmp_path):
+    con = connect(str(tmp_path))
+    for name in views():
+        assert con.execute(f"SELECT * FROM {name}").df().empty
+
+
+def test_cli_sql(pipeline_lake, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "gtlake.cli", "sql", "--lake", str(pipeline_lake["lake"])]
+    for name in views():
+        r = subprocess.run(cmd + ["--view", name, "--format", "csv"], capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0 and r.stdout.count("\n") >= 2, (name, r.stderr)
+    r = subprocess.run(cmd + ["--query", "SELECT count(*) AS n FROM boxes", "--format", "json"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0 and '"n":' in r.stdout
+    bad = subprocess.run(cmd + ["--view", "nope"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "no such view" in bad.stderr and "Traceback" not in bad.stderr
+    wrong = subprocess.run(cmd + ["--query", "SELECT nope FROM boxes"], capture_output=True, text=True, env=env, timeout=120)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("gtlake sql: ") and "Traceback" not in wrong.stderr
+
+
+def test_athena_requests_validate_against_botocore():
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    model = botocore.session.get_session().get_service_model("athena")
+    shape = model.operation_model("StartQueryExecution").input_shape
+    statements = athena.plan("gtlake", "s3://my-lake-bucket/lake")
+    reqs = athena.requests("gtlake", "primary", statements)
+    assert len(reqs) == 1 + len(TABLES) + sum(bool(t.partition_by) for t in TABLES.values()) + len(views())
+    for req in reqs:
+        report = ParamValidator().validate(req, shape)
+        assert not report.has_errors(), report.generate_report()
+    for bad in (("Gtlake", "s3://b-1/l"), ("gt;drop", "s3://b-1/l"), ("gtlake", "https://x"), ("gtlake", "s3://B/x")):
+        with pytest.raises(ValueError):
+            athena.plan(*bad)
+    with pytest.raises(ValueError):
+        athena.requests("gtlake", "work group", statements)
+
+
+def test_athena_failed_statement_stops_with_its_reason():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("athena", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    statements = athena.plan("gtlake", "s3://my-lake-bucket/lake")[:2]
+    reqs = athena.requests("gtlake", "primary", statements)
+    with Stubber(client) as stub:  # botocore checks each request against the service model
+        stub.add_response("start_query_execution", {"QueryExecutionId": "q1"}, reqs[0])
+        stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "RUNNING"}}},
+                          {"QueryExecutionId": "q1"})
+        stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
+                          {"QueryExecutionId": "q1"})
+        stub.add_response("start_query_execution", {"QueryExecutionId": "q2"}, reqs[1])
+        stub.add_response("get_query_execution", {"QueryExecution": {"Status": {
+            "State": "FAILED", "StateChangeReason": "line 1:8: mismatched input"}}}, {"QueryExecutionId": "q2"})
+        with pytest.raises(athena.AthenaError, match="table sequences failed .q2.: line 1:8: mismatched input"):
+            athena.run_statements(client, reqs, statements, log=lambda m: None, poll_s=0.0)
+
+
+@pytest.mark.s3
+def test_athena_deploy_against_a_local_endpoint(s3_endpoint):
+    import boto3
+
+    env = dict(os.environ, **FAKE_AWS, AWS_ENDPOINT_URL=s3_endpoint, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "gtlake.cli", "athena", "deploy", "--database", "gtlake_test",
+                        "--workgroup", "primary", "--lake", "s3://my-lake-bucket/lake"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    client = boto3.client("athena", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+    ids = client.list_query_executions(WorkGroup="primary")["QueryExecutionIds"]
+    sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
+    expected = [s.sql for s in athena.plan("gtlake_test", "s3://my-lake-bucket/lake")]
+    assert sorted(sent) == sorted(expected)
+    dry = subprocess.run([sys.executable, "-m", "gtlake.cli", "athena", "deploy", "--database", "gtlake_test",
+                          "--workgroup", "primary", "--lake", "s3://my-lake-bucket/lake", "--dry-run"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert dry.returncode == 0 and "nothing was sent" in dry.stdout and "CREATE OR REPLACE VIEW" in dry.stdout
