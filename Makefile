@@ -10,7 +10,7 @@ export GTLAKE_JARS    := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 setup: $(VENV)/.installed $(JARS)/.installed
 
@@ -26,20 +26,27 @@ $(JARS)/.installed: scripts/fetch-s3a-jars.sh | $(VENV)/.installed
 	PIP=$(BIN)/pip scripts/fetch-s3a-jars.sh $(JARS)
 	@touch $@
 
+# The dashboard test opens the page in a real browser: Debian's chromium (needs root for apt-get, as on CI).
+browser:
+	@command -v chromium >/dev/null || (echo "installing Debian's chromium for the dashboard test" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 demo: setup
 	rm -rf $(DEMO)
 	$(BIN)/gtlake sample --out $(DEMO)/sample
 	$(BIN)/gtlake run --input $(DEMO)/sample/output --activity $(DEMO)/sample/worker-activity --lake $(DEMO)/lake
 	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job vehicles-day-2026-10 --out $(DEMO)/audit-request
 	$(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard
+	$(BIN)/gtlake dashboard --lake $(DEMO)/lake --out $(DEMO)/report.html
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
 	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 	@echo "demo: query it, e.g. $(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard"
+	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -18,6 +18,7 @@ GLUE_RUNTIME = [
 LOCAL = [  # the embedded SQL engine (`gtlake sql`); not needed on Glue
     "duckdb>=1.1",
     "sqlglot==30.30.0",
+    "plotly==5.23.0",  # the dashboard page (Glue ships the same version)
 ]
 
 DEV = LOCAL + [

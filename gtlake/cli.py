@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--limit", type=_positive, default=None, help="at most this many rows (table format: 50)")
     p.commands["sql"] = sq
 
+    db = sub.add_parser("dashboard", help="write the Label quality and Worker performance sheets as one HTML page",
+                        description="Write one self-contained HTML page (plotly inlined, no network needed to view "
+                                    "it) with the Label quality and Worker performance sheets, from the lake's SQL views.")
+    db.add_argument("--lake", required=True, help="lake folder")
+    db.add_argument("--out", required=True, help="HTML file to write")
+    p.commands["dashboard"] = db
+
     at = sub.add_parser("athena", help="deploy the lake's tables and views to Amazon Athena",
                         description="Create the database, the lake's tables (partitions registered) and every view "
                                     "in Athena with boto3, one statement at a time; idempotent.")
@@ -321,6 +328,23 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from gtlake.dashboard import build
+
+    if not os.path.isdir(args.lake):
+        parser.error(f"--lake {args.lake}: no such folder")
+    text = build(args.lake)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        parser.error(f"--out {args.out}: folder {folder} does not exist")
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args.out)
+    print(f"dashboard: {os.path.abspath(args.out)} ({len(text) / 1e6:.1f} MB, opens offline)")
+    return 0
+
+
 def _athena(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -449,6 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _athena(args, command_parser)
         if args.command == "sql":
             return _sql(args, command_parser)
+        if args.command == "dashboard":
+            return _dashboard(args, command_parser)
         if args.lake.startswith(("s3://", "s3a://")):
             command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
         if args.command == "audit-request":

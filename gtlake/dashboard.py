@@ -1,0 +1,238 @@
+"""`gtlake dashboard`: the Label quality and Worker performance sheets as one self-contained HTML page.
+
+Data comes from the SQL views (DuckDB over the lake, `gtlake.lakesql`), charts are plotly with its JavaScript
+inlined (no network when the page is viewed). Everything from the lake is untrusted: table cells are
+HTML-escaped, chart data travels as JSON with `<`, `>` and `&` escaped, and chart labels are escaped for
+plotly's own HTML-like markup. Large lakes stay viewable: distributions are aggregated in SQL, the heat map
+shows one sequence with at most HEAT_OBJECTS tracks and HEAT_FRAMES frame columns, tables are capped, and the
+page says when something was cut.
+"""
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+
+QUEUE_ROWS = 200
+HEAT_OBJECTS = 40
+HEAT_FRAMES = 400
+MAX_WORKERS = 30
+# Low IoU red, high green (ColorBrewer RdYlGn; plotly.js has no such named scale, so it is spelled out).
+_RED_TO_GREEN = [[0.0, "rgb(165,0,38)"], [0.25, "rgb(244,109,67)"], [0.5, "rgb(254,224,139)"],
+                 [0.75, "rgb(166,217,106)"], [1.0, "rgb(0,104,55)"]]
+
+
+def _label(text: object) -> str:
+    """A string for plotly labels: its pseudo-HTML (<b>, <a>, ...) shown as text."""
+    return html.escape("" if text is None else str(text), quote=False)
+
+
+def _js(obj: object) -> str:
+    return json.dumps(obj, default=str, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace(
+        "&", "\\u0026")
+
+
+def _clean(values) -> list:  # noqa: ANN001
+    out = []
+    for v in values:
+        try:
+            bad = v is None or v != v  # NaN
+        except (TypeError, ValueError):
+            bad = False
+        out.append(None if bad else (v.item() if hasattr(v, "item") else v))
+    return out
+
+
+def _num(v: object, fmt: str) -> str:
+    return "–" if v is None or v != v else format(v, fmt)
+
+
+class _Page:
+    def __init__(self) -> None:
+        self.charts: list[tuple[str, dict]] = []
+        self.parts: list[str] = []
+
+    def chart(self, cid: str, title: str, data: list[dict], layout: dict | None = None, note: str = "") -> None:
+        lay = {"title": {"text": title}, "margin": {"l": 60, "r": 20, "t": 50, "b": 60}, "height": 380, **(layout or {})}
+        self.charts.append((cid, {"data": data, "layout": lay}))
+        extra = f'<p class="note">{html.escape(note)}</p>' if note else ""
+        self.parts.append(f'<div class="card chart"><div id="{cid}" class="plot" data-chart="{cid}"></div>{extra}</div>')
+
+    def empty(self, title: str, why: str) -> None:
+        self.parts.append(f'<div class="card"><h3>{html.escape(title)}</h3><p class="note">{html.escape(why)}</p></div>')
+
+
+def _kpis(items: list[tuple[str, str, object, str]]) -> str:
+    cells = "".join(
+        f'<div class="kpi" data-kpi="{key}" data-value="{html.escape(_js(_clean([v])[0]))}"><div class="kpi-value">'
+        f'{html.escape(shown)}</div><div class="kpi-label">{html.escape(label)}</div></div>'
+        for key, label, v, shown in items)
+    return f'<div class="kpis">{cells}</div>'
+
+
+def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
+    """The dashboard page for the lake at `lake`, as HTML text."""
+    from gtlake.lakesql import connect
+
+    con = connect(lake)
+    q = lambda sql: con.execute(sql).df()  # noqa: E731
+    page = _Page()
+
+    # -- Label quality --------------------------------------------------------------------------------
+    k = q("SELECT * FROM label_quality_kpis").iloc[0]
+    page.parts.append('<section id="label-quality"><h2>Label quality</h2>')
+    page.parts.append(_kpis([
+        ("boxes", "boxes scored", int(k["boxes"]), f"{int(k['boxes']):,}"),
+        ("sequences", "sequences", int(k["sequences"]), f"{int(k['sequences']):,}"),
+        ("flagged_share", "share of boxes flagged", k["flagged_share"], _num(k["flagged_share"], ".2%")),
+        ("iou_median", "median frame-to-frame IoU", k["iou_median"], _num(k["iou_median"], ".3f")),
+    ]))
+    hist = q("""SELECT label, least(floor(iou_prev * 50), 49) / 50.0 AS bin, count(*) AS n
+                FROM box_metrics WHERE iou_prev IS NOT NULL GROUP BY ALL ORDER BY label, bin""")
+    if len(hist):
+        page.chart("iou-by-class", "Frame-to-frame IoU by class (share of boxes per 0.02 bin)", [
+            {"type": "scatter", "mode": "lines", "name": _label(lab), "x": _clean(g["bin"]),
+             "y": _clean(g["n"] / g["n"].sum())} for lab, g in hist.groupby("label")],
+            {"xaxis": {"title": {"text": "IoU with the previous box"}}, "yaxis": {"title": {"text": "share"}}})
+    else:
+        page.empty("Frame-to-frame IoU by class", "No scored boxes yet: run gtlake quality.")
+    trend = q("SELECT * FROM flags_over_time ORDER BY job_created, job_name")
+    if len(trend):
+        page.chart("flagged-over-time", "Share of boxes flagged, by job creation date", [{
+            "type": "scatter", "mode": "markers+lines", "x": _clean(trend["job_created"].astype(str)),
+            "y": _clean(trend["flagged_share"]), "text": [_label(j) for j in trend["job_name"]],
+            "hovertemplate": "%{text}<br>%{x}: %{y:.2%}<extra></extra>"}],
+            {"yaxis": {"tickformat": ".1%"}})
+    n_queue = int(q("SELECT count(*) AS n FROM review_queue_for_audit")["n"][0])
+    queue = q(f"SELECT * FROM review_queue_for_audit ORDER BY score DESC, job_name, rank LIMIT {QUEUE_ROWS}")
+    cols = ["job_name", "rank", "score", "reasons", "sequence_id", "frame_no", "frame_file", "object_name", "label"]
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>"
+                   for _, r in queue.iterrows())
+    cut = (f'<p class="note">Showing the {len(queue)} highest scores of {n_queue:,} entries; '
+           f'the rest: gtlake sql --view review_queue_for_audit.</p>' if n_queue > len(queue) else "")
+    page.parts.append(f'<div class="card"><h3>Review queue ({n_queue:,} frame/object entries)</h3>{cut}'
+                      f'<div class="scroll"><table id="review-queue"><thead><tr>'
+                      + "".join(f"<th>{c}</th>" for c in cols) + f"</tr></thead><tbody>{rows}</tbody></table></div></div>")
+    top = q("""SELECT job_name, sequence_id, count(*) AS n FROM review_queue GROUP BY ALL
+               ORDER BY n DESC, job_name, sequence_id LIMIT 1""")
+    if len(top):
+        job, seq = top["job_name"][0], top["sequence_id"][0]
+        cells = con.execute("""SELECT object_name, object_id, frame_no, iou_prev FROM box_metrics
+                               WHERE job_name = ? AND sequence_id = ? ORDER BY object_name, frame_no""", [job, seq]).df()
+        objs = list(dict.fromkeys(cells["object_id"]))[:HEAT_OBJECTS]
+        cells = cells[cells["object_id"].isin(objs)]
+        lo, hi = int(cells["frame_no"].min()), int(cells["frame_no"].max())
+        step = max(1, -(-(hi - lo + 1) // HEAT_FRAMES))
+        cells = cells.assign(col=(cells["frame_no"] - lo) // step)
+        grid = cells.groupby(["object_id", "col"])["iou_prev"].min().unstack()  # the worst IoU of each column
+        names = cells.drop_duplicates("object_id").set_index("object_id")["object_name"]
+        notes = []
+        if step > 1:
+            notes.append(f"each column is {step} frames (their lowest IoU)")
+        if len(objs) == HEAT_OBJECTS:
+            notes.append(f"first {HEAT_OBJECTS} tracks")
+        page.chart("iou-heatmap", f"IoU over frames, per object: {_label(seq)} (most queued sequence)", [{
+            "type": "heatmap", "z": [_clean(grid.loc[o].reindex(range(int(cells['col'].max()) + 1))) for o in grid.index],
+            "x": [lo + c * step for c in range(int(cells["col"].max()) + 1)],
+            "y": [_label(names[o]) for o in grid.index], "colorscale": _RED_TO_GREEN, "zmin": 0, "zmax": 1,
+            "colorbar": {"title": {"text": "IoU"}}}],
+            {"height": max(380, 22 * len(grid) + 120), "xaxis": {"title": {"text": "frame"}}},
+            note="; ".join(notes))
+    page.parts.append("</section>")
+
+    # -- Worker performance ---------------------------------------------------------------------------
+    w = q("SELECT * FROM worker_kpis").iloc[0]
+    page.parts.append('<section id="worker-performance"><h2>Worker performance</h2>')
+    page.parts.append(_kpis([
+        ("workers", "workers", int(w["workers"]), f"{int(w['workers']):,}"),
+        ("tasks", "tasks", int(w["tasks"]), f"{int(w['tasks']):,}"),
+        ("wall_median_s", "median wall time per task", w["wall_median_s"], _num((w["wall_median_s"] or 0) / 60, ".1f") + " min"),
+        ("adjustment_rate", "boxes auditors touched", w["adjustment_rate"], _num(w["adjustment_rate"], ".1%")),
+    ]))
+    busiest = q(f"""SELECT worker_id FROM worker_daily_tasks GROUP BY worker_id ORDER BY sum(tasks) DESC, worker_id
+                    LIMIT {MAX_WORKERS}""")["worker_id"].tolist()
+    daily = q("SELECT * FROM worker_daily_tasks ORDER BY day")
+    if len(daily):
+        daily = daily[daily["worker_id"].isin(busiest)]
+        page.chart("tasks-per-day", "Tasks per worker per day", [
+            {"type": "bar", "name": _label(wid), "x": _clean(g["day"].astype(str)), "y": _clean(g["tasks"])}
+            for wid, g in daily.groupby("worker_id")], {"barmode": "stack"},
+            note=f"the {MAX_WORKERS} busiest workers" if len(busiest) == MAX_WORKERS else "")
+    else:
+        page.empty("Tasks per worker per day", "No worker tasks yet: run gtlake workers.")
+    times = q(f"SELECT * FROM worker_task_times ORDER BY tasks DESC, worker_id LIMIT {MAX_WORKERS}")
+    if len(times):
+        ids = [_label(x) for x in times["worker_id"]]
+        page.chart("wall-vs-active", "Time per submitted task: wall vs active (median, minutes)", [
+            {"type": "bar", "name": "wall", "x": ids, "y": _clean(times["wall_median_s"] / 60)},
+            {"type": "bar", "name": "active", "x": ids, "y": _clean(times["active_median_s"] / 60)}],
+            {"barmode": "group"})
+    qual = q(f"SELECT * FROM worker_quality_summary ORDER BY adjustment_rate DESC NULLS LAST, worker_id LIMIT {MAX_WORKERS}")
+    if len(qual):
+        ids = [_label(x) for x in qual["worker_id"]]
+        page.chart("adjustment-per-worker", "Share of boxes auditors touched, and identity switches, per worker", [
+            {"type": "bar", "name": "adjustment rate", "x": ids, "y": _clean(qual["adjustment_rate"])},
+            {"type": "scatter", "mode": "markers", "name": "identity switches", "x": ids, "y": _clean(qual["id_switches"]),
+             "yaxis": "y2"}],
+            {"yaxis": {"tickformat": ".0%", "title": {"text": "adjustment rate"}},
+             "yaxis2": {"overlaying": "y", "side": "right", "title": {"text": "identity switches"}}})
+    board = q("SELECT * FROM worker_leaderboard WHERE boxes_per_hour IS NOT NULL")
+    if len(board):
+        page.chart("speed-vs-quality", "Speed vs quality: boxes per active hour against adjustment rate", [{
+            "type": "scatter", "mode": "markers+text", "x": _clean(board["boxes_per_hour"]),
+            "y": _clean(board["adjustment_rate"]), "text": [_label(x)[-6:] for x in board["worker_id"]],
+            "textposition": "top center", "hovertext": [_label(x) for x in board["worker_id"]]}],
+            {"xaxis": {"title": {"text": "boxes per active hour"}}, "yaxis": {"title": {"text": "adjustment rate"},
+                                                                             "tickformat": ".0%"}})
+    outcomes = q(f"""SELECT worker_id, sum(tasks) AS tasks, sum(returned_rate * tasks) / sum(tasks) AS returned_rate,
+                            sum(declined_rate * tasks) / sum(tasks) AS declined_rate
+                     FROM worker_outcomes GROUP BY worker_id ORDER BY tasks DESC, worker_id LIMIT {MAX_WORKERS}""")
+    if len(outcomes):
+        ids = [_label(x) for x in outcomes["worker_id"]]
+        page.chart("returned-declined", "Returned and declined tasks, per worker", [
+            {"type": "bar", "name": "returned", "x": ids, "y": _clean(outcomes["returned_rate"])},
+            {"type": "bar", "name": "declined", "x": ids, "y": _clean(outcomes["declined_rate"])}],
+            {"barmode": "group", "yaxis": {"tickformat": ".0%"}})
+    page.parts.append("</section>")
+    return _html(title, page)
+
+
+def _html(title: str, page: _Page) -> str:
+    from plotly.offline import get_plotlyjs
+
+    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    specs = _js({cid: spec for cid, spec in page.charts})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<script>window.gtlakeErrors = []; window.addEventListener("error", function (e) {{
+  window.gtlakeErrors.push(String(e.message)); var n = document.getElementById("js-errors");
+  if (n) {{ n.textContent = window.gtlakeErrors.join("\\n"); }} }});</script>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0 24px 40px; color: #222; background: #f6f7f9; }}
+nav a {{ margin-right: 16px; }} h2 {{ margin-top: 32px; }}
+.kpis {{ display: flex; gap: 16px; flex-wrap: wrap; }}
+.kpi {{ background: #fff; border-radius: 8px; padding: 16px 20px; min-width: 180px; box-shadow: 0 1px 3px #0002; }}
+.kpi-value {{ font-size: 28px; font-weight: 600; }} .kpi-label {{ color: #666; }}
+.card {{ background: #fff; border-radius: 8px; margin: 16px 0; padding: 8px 12px; box-shadow: 0 1px 3px #0002; }}
+.scroll {{ max-height: 420px; overflow: auto; }} table {{ border-collapse: collapse; font-size: 13px; }}
+td, th {{ border-bottom: 1px solid #eee; padding: 3px 8px; text-align: left; white-space: nowrap; }}
+.note {{ color: #666; font-size: 13px; }}
+</style>
+<script>{get_plotlyjs()}</script>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<nav><a href="#label-quality">Label quality</a><a href="#worker-performance">Worker performance</a>
+<span class="note">made {made} from the lake's SQL views</span></nav>
+<pre id="js-errors"></pre>
+{"".join(page.parts)}
+<script>
+(function () {{
+  var specs = {specs}; var drawn = 0;
+  Object.keys(specs).forEach(function (id) {{
+    Plotly.newPlot(id, specs[id].data, specs[id].layout, {{displaylogo: false, responsive: true}});
+    drawn += 1; }});
+  document.body.setAttribute("data-charts-drawn", String(drawn));
+}})();
+</script>
+</body></html>
+"""
