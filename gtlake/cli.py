@@ -148,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--dry-run", action="store_true", help="print the statements, call nothing")
     p.commands["athena"] = dep
 
+    qs = sub.add_parser("quicksight", help="deploy the dashboards to Amazon QuickSight (data source, datasets, "
+                                           "analysis, dashboard)",
+                        description="Create or update the Athena data source, one dataset per view, and the analysis "
+                                    "and dashboard with the Label quality and Worker performance sheets.")
+    qs_sub = qs.add_subparsers(dest="quicksight_command", metavar="ACTION", parser_class=_Parser)
+    qs_sub.required = True
+    qd = qs_sub.add_parser("deploy", help="create or update every QuickSight resource")
+    qd.add_argument("--account-id", required=True, help="AWS account id (12 digits)")
+    qd.add_argument("--region", required=True, help="QuickSight region, e.g. eu-west-1")
+    qd.add_argument("--database", default="gtlake", help="Athena database of the views (default gtlake)")
+    qd.add_argument("--workgroup", default="primary", help="Athena workgroup QuickSight queries through (default primary)")
+    qd.add_argument("--principal-arn", help="QuickSight user or group ARN given read access to everything deployed")
+    qd.add_argument("--dry-run", action="store_true", help="print the requests, call nothing")
+    p.commands["quicksight"] = qd
+
     a = sub.add_parser("audit-request", help="write (or submit) a directed Ground Truth audit job for a job's "
                                              "flagged sequences",
                        description="Write the input manifest (chained from the original labels), a label category "
@@ -345,6 +360,35 @@ def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+def _quicksight(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gtlake import quicksight
+
+    try:
+        reqs = quicksight.requests(args.account_id, args.region, args.database, args.workgroup, args.principal_arn)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.dry_run:
+        for op, params in reqs:
+            print(f"-- {op}\n{json.dumps(params, indent=1)}\n")
+        print(f"quicksight deploy: {len(reqs)} resources; nothing was sent (--dry-run)")
+        return 0
+    import boto3
+
+    client = boto3.client("quicksight", region_name=args.region)
+    print(f"quicksight deploy: {len(reqs)} resources to account {args.account_id} in {args.region}")
+    try:
+        quicksight.deploy(client, reqs, log=lambda m: print(m, flush=True))
+    except (BotoCoreError, ClientError) as e:
+        print(f"gtlake quicksight deploy: AWS refused a call: {e}", file=sys.stderr)
+        return 1
+    print(f"quicksight deploy: dashboard {quicksight.PREFIX}-dashboard is up to date")
+    return 0
+
+
 def _athena(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -471,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         if args.command == "athena":
             return _athena(args, command_parser)
+        if args.command == "quicksight":
+            return _quicksight(args, command_parser)
         if args.command == "sql":
             return _sql(args, command_parser)
         if args.command == "dashboard":
