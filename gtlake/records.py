@@ -22,7 +22,7 @@ REASONS: dict[str, tuple[str, ...]] = {
     "activity_file": ("unreadable", "invalid_gzip"),
     "worker_event": ("invalid_line", "invalid_utf8", "invalid_json", "not_an_object", "missing_worker",
                      "invalid_job_arn", "invalid_timestamp", "missing_event_type"),
-    "audit_sequence": ("source_not_in_lake", "source_labels_missing"),
+    "audit_sequence": ("source_not_in_lake",),
 }
 
 
