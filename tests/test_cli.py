@@ -53,3 +53,29 @@ def test_spark_submit_entry_script(gt_tree, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "records in 7 = out 7 + rejected 0" in r.stdout  # job folder, sequence, labels file, 2 frames, 2 boxes
     assert len(read_table(lake, "boxes")) == 2
+
+
+def test_glue_entry_scripts_keep_only_their_own_arguments():
+    from gtlake.glue_entry import own_args
+
+    argv = ["--JOB_NAME", "x", "--lake", "s3://b/l", "--enable-metrics", "true", "--config=c.json", "--TempDir", "t"]
+    assert own_args(argv, {"--lake", "--config"}) == ["--lake", "s3://b/l", "--config=c.json"]
+    assert own_args(["--dry-run", "--lake", "l"], {"--lake"}, frozenset({"--dry-run"})) == ["--dry-run", "--lake", "l"]
+
+
+@pytest.mark.spark
+def test_spark_submit_workers_quality_audit(spark, tmp_path):
+    from gtlake.jobs.ingest import IngestConfig, run
+    from gtlake.sample.generate import SampleParams, generate
+
+    generate(str(tmp_path / "s"), SampleParams(sequences=3, frames=30, objects=3, workers=3, seed=4))
+    lake = tmp_path / "lake"
+    run(spark, IngestConfig(input=str(tmp_path / "s" / "output"), lake=str(lake)), log=lambda m: None)
+    spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    for script, extra in (("workers.py", ["--activity", str(tmp_path / "s" / "worker-activity")]),
+                          ("quality.py", []), ("audit.py", ["--tolerance-px", "0.5"])):
+        r = subprocess.run([spark_submit, "--master", "local[1]", str(REPO / "glue" / script), "--JOB_NAME", "glue",
+                            "--lake", str(lake), *extra], capture_output=True, text=True, env=ENV, timeout=300)
+        assert r.returncode == 0, (script, r.stderr[-2000:])
+    for table in ("worker_tasks", "box_metrics", "audit_changes", "worker_quality"):
+        assert read_table(lake, table) is not None, table

@@ -1,0 +1,12 @@
+"""Entry script of the audit job for spark-submit (and Glue).
+
+    spark-submit glue/audit.py --lake PATH [--match-iou X] [--tolerance-px X]
+
+Arguments it does not know (Glue adds --JOB_NAME and others) are ignored.
+"""
+import sys
+
+from gtlake.glue_entry import entry
+
+if __name__ == "__main__":
+    sys.exit(entry("audit", {"--lake", "--match-iou", "--tolerance-px"}))

@@ -1,0 +1,12 @@
+"""Entry script of the quality job for spark-submit (and Glue).
+
+    spark-submit glue/quality.py --lake PATH [--config FILE]
+
+Arguments it does not know (Glue adds --JOB_NAME and others) are ignored.
+"""
+import sys
+
+from gtlake.glue_entry import entry
+
+if __name__ == "__main__":
+    sys.exit(entry("quality", {"--lake", "--config"}))
