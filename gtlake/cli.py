@@ -32,24 +32,23 @@ def _positive(text: str) -> int:
     return value
 
 
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
-    return value
+def _float_in(ok, span: str, what: str = "a number"):  # noqa: ANN001, ANN202
+    """An argparse type: a float for which `ok(value)` holds, described as `span` in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {span}, got {value}")
+        return value
+
+    return parse
 
 
-def _pixels(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
-    if not 0.0 <= value < 100.0:
-        raise argparse.ArgumentTypeError(f"expected pixels in [0, 100), got {value}")
-    return value
+_unit = _float_in(lambda v: 0.0 < v <= 1.0, "a number in (0, 1]")
+_pixels = _float_in(lambda v: 0.0 <= v < 100.0, "pixels in [0, 100)", "a number of pixels")
 
 
 def _activity_args(c: argparse.ArgumentParser, required: bool) -> None:

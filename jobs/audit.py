@@ -27,8 +27,8 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
-from gtlake.lake import Lake, Move
+from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage
+from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import AUDIT_CHANGES, REJECTED, WORKER_QUALITY
 from gtlake.udfs.matching import AuditConfig, compare_sequence
@@ -185,15 +185,6 @@ def _fingerprint(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _read(spark: SparkSession, lake: Lake, table: str, part: str, values: list[str], schema=None) -> DataFrame | None:
-    root = lake.table_path(table)
-    paths = [p for p in (os.path.join(root, f"{part}={v}") for v in values) if os.path.isdir(p)]
-    if not paths:
-        return None
-    reader = spark.read.option("basePath", "file://" + root)
-    return (reader.schema(schema) if schema is not None else reader).parquet(*["file://" + p for p in paths])
-
-
 def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] = print) -> AuditResult:
     """Compare every changed audit job with its source, and rebuild worker_quality of the jobs it touches."""
     t0 = time.monotonic()
@@ -237,7 +228,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
         staged: dict[str, str] = {}
         boxes = spark.read.parquet("file://" + lake.table_path("boxes")).where(
             F.col("job_name").isin(sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))))
-        responses = _read(spark, lake, "worker_responses", "job_name", sorted(ingested))
+        responses = read_partitions(spark, lake, "worker_responses", sorted(ingested))
         labelers = (_labelers(responses) if responses is not None
                     else spark.createDataFrame([], "job_name string, sequence_id string, worker_id string"))
         my_pairs = pairs[pairs["audit_job"].isin(todo_audits)] if len(pairs) else pairs
@@ -247,7 +238,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             pairs_df = spark.createDataFrame(my_pairs.astype(object).where(my_pairs.notna(), None),
                                              "audit_job string, audit_sequence_id string, adjustment_status string, "
                                              "source_job string, sequence_id string")
-            queue = _read(spark, lake, "review_queue", "job_name", sorted(set(my_pairs["source_job"])))
+            queue = read_partitions(spark, lake, "review_queue", sorted(set(my_pairs["source_job"])))
             if queue is None:
                 queue = spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, object_id string")
             changes = audit_changes(boxes, pairs_df, queue, labelers, config.audit)
@@ -276,7 +267,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
         if q_jobs:
             per_seq = (boxes.where(F.col("job_name").isin(q_jobs) & F.col("object_id").isNotNull())
                        .groupBy("job_name", "sequence_id").agg(F.count(F.lit(1)).alias("boxes")))
-            metrics = _read(spark, lake, "box_metrics", "job_name", q_jobs)
+            metrics = read_partitions(spark, lake, "box_metrics", q_jobs)
             if metrics is not None:
                 flagged = metrics.groupBy("job_name", "sequence_id").agg(
                     F.sum((F.size("flags") > 0).cast("long")).alias("flagged_boxes"))
@@ -285,7 +276,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
                 per_seq = per_seq.withColumn("flagged_boxes", F.lit(None).cast("long"))
             audits_of = sorted(set(pairs.loc[pairs["source_job"].isin(q_jobs), "audit_job"])) if len(pairs) else []
             kept = [a for a in audits_of if a not in todo_audits]
-            parts = [d for d in (_read(spark, lake, "audit_changes", "audit_job", kept, AUDIT_CHANGES.spark_schema()),
+            parts = [d for d in (read_partitions(spark, lake, "audit_changes", kept, "audit_job", AUDIT_CHANGES.spark_schema()),
                                  spark.read.option("basePath", "file://" + staged["audit_changes"]).schema(
                                      AUDIT_CHANGES.spark_schema()).parquet("file://" + staged["audit_changes"])
                                  if "audit_changes" in staged else None) if d is not None]
@@ -297,14 +288,11 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
 
         moves = [run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", config.lake, counts,
                                                 todo_audits + q_jobs))]
-        def move(table: str, *parts: str) -> Move:
-            src = os.path.join(staged[table], *parts) if table in staged else None
-            return Move(src if src and os.path.isdir(src) else None, lake.path(table, *parts))
-
         for job in todo_audits + gone:
-            moves += [move("audit_changes", f"audit_job={job}"), move("rejected", f"job_name={job}", f"step={STEP}")]
+            moves += [partition_move(lake, staged.get("audit_changes"), "audit_changes", f"audit_job={job}"),
+                      partition_move(lake, staged.get("rejected"), "rejected", f"job_name={job}", f"step={STEP}")]
         for job in sorted(set(q_jobs) | set(gone)):
-            moves.append(move("worker_quality", f"job_name={job}"))
+            moves.append(partition_move(lake, staged.get("worker_quality"), "worker_quality", f"job_name={job}"))
         for j in gone:
             ledger[j] = {"fingerprint": None, "run_id": run_id, "removed": True}
         lake.commit(run_id, moves, ledger, step=STEP)

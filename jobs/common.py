@@ -52,6 +52,27 @@ def staged_counts(path: str, by: list[str], partition: str = "job_name") -> dict
     return {tuple(row[c] for c in by): row["count_all"] for row in counts.to_pylist()}
 
 
+def read_partitions(spark, lake: Lake, table: str, values: list[str], part: str = "job_name",  # noqa: ANN001
+                    schema=None, sub: tuple[str, ...] = ()) -> DataFrame | None:  # noqa: ANN001
+    """Committed rows of `table` in the partitions `part=<value>` (and `sub` below them); None when none exists.
+
+    Read with the table root as basePath, so the partition columns come back from the folder names.
+    """
+    root = lake.table_path(table)
+    paths = [p for p in (os.path.join(root, f"{part}={v}", *sub) for v in values) if os.path.isdir(p)]
+    if not paths:
+        return None
+    reader = spark.read.option("basePath", "file://" + root)
+    return (reader.schema(schema) if schema is not None else reader).parquet(*["file://" + p for p in paths])
+
+
+def partition_move(lake: Lake, staged: str | None, table: str, *parts: str) -> Move:
+    """The move putting a staged partition folder (`staged`/`parts`) in place of the lake's `table`/`parts`;
+    when the run staged none there, the move clears the lake's (the partition's new content is nothing)."""
+    src = os.path.join(staged, *parts) if staged else None
+    return Move(src if src and os.path.isdir(src) else None, lake.path(table, *parts))
+
+
 def run_row(job: str, run_id: str, started: datetime, status: str, input_uri: str, counts: Counts,
             jobs: list[str], message: str | None = None) -> dict:
     """The job's `runs` row: what it read, wrote and refused, and how it ended."""

@@ -21,11 +21,11 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs import seqlabel
-from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import new_run_id, partition_move, run_move, run_row, stage, staged_counts
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
-from gtlake.lake import Lake, Move
+from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import BOXES, FRAMES, REJECTED, SEQUENCES, SHAPES, WORKER_RESPONSES
 
@@ -285,12 +285,8 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             for job in partitions:
                 if job == INPUT_PARTITION and table is not REJECTED:
                     continue
-                src = os.path.join(staged.get(table.name, ""), f"job_name={job}")
-                if table is REJECTED:  # each step owns its own sub-partition of rejected
-                    src, dst = os.path.join(src, "step=ingest"), lake.path(table.name, f"job_name={job}", "step=ingest")
-                else:
-                    dst = lake.path(table.name, f"job_name={job}")
-                moves.append(Move(src if table.name in staged and os.path.isdir(src) else None, dst))
+                step = ("step=ingest",) if table is REJECTED else ()  # each step owns its sub-partition of rejected
+                moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}", *step))
         now = datetime.now(timezone.utc).isoformat()
         new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now} for j in todo}
         new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}

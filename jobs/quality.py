@@ -22,8 +22,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
-from gtlake.lake import Lake, Move
+from gtlake.jobs.common import new_run_id, partition_move, run_move, run_row, stage, staged_counts
+from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
@@ -193,9 +193,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         moves = [run_move(lake, run_id, run_row("quality", run_id, started, "succeeded", config.lake, counts, jobs))]
         for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
             for job in jobs:
-                src = os.path.join(staged.get(table.name, ""), f"job_name={job}")
-                moves.append(Move(src if table.name in staged and os.path.isdir(src) else None,
-                                  lake.path(table.name, f"job_name={job}")))
+                moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}"))
         now = datetime.now(timezone.utc).isoformat()
         ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg), "run_id": run_id, "scored_at": now}
                   for j in jobs}

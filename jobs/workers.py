@@ -25,9 +25,9 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
-from gtlake.jobs.common import new_run_id, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
-from gtlake.lake import Lake, Move
+from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import REJECTED, WORKER_EVENTS, WORKER_RESPONSES, WORKER_TASKS
 
@@ -106,15 +106,10 @@ def _event_frame(spark: SparkSession, rows: list[dict] | object) -> DataFrame:
     return spark.createDataFrame(rows.map(lambda r: tuple(r.get(c) for c in cols)), WORKER_EVENTS.spark_schema())
 
 
-def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], schema, sub: str = "") -> DataFrame:
+def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], schema, sub: tuple[str, ...] = ()) -> DataFrame:
     """Committed rows of `table` for `jobs` (an empty frame when none)."""
-    paths = [lake.path(table, f"job_name={j}", sub) for j in jobs]
-    paths = [p for p in paths if os.path.isdir(p)]
-    if not paths:
-        return spark.createDataFrame([], schema)
-    # basePath: the partition values (job_name, step) come back from the folder names.
-    return (spark.read.schema(schema).option("basePath", "file://" + lake.table_path(table))
-            .parquet(*["file://" + p for p in paths]))
+    df = read_partitions(spark, lake, table, jobs, schema=schema, sub=sub)
+    return df if df is not None else spark.createDataFrame([], schema)
 
 
 def _directory(spark: SparkSession, lake: Lake) -> DataFrame:
@@ -221,7 +216,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
                                 f"not committed")
 
         if reject_jobs:
-            old_rej = _partition(spark, lake, "rejected", reject_jobs, REJECTED.spark_schema(), sub=f"step={STEP}")
+            old_rej = _partition(spark, lake, "rejected", reject_jobs, REJECTED.spark_schema(), sub=(f"step={STEP}",))
             new_rej = spark.createDataFrame([r.row(run_id, STEP) for r in rejects], REJECTED.spark_schema())
             staged["rejected"] = stage(old_rej.unionByName(new_rej).dropDuplicates(
                 ["job_name", "source_uri", "locator", "reason_code"]), REJECTED, lake, run_id, log)
@@ -244,13 +239,9 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
 
         jobs_done = sorted(set(event_jobs) | set(task_jobs))
         moves = [run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", source, counts, jobs_done))]
-        for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)):
-            for job in jobs:
-                src = os.path.join(staged.get(table, ""), f"job_name={job}")
-                moves.append(Move(src if table in staged and os.path.isdir(src) else None,
-                                  lake.path(table, f"job_name={job}")))
-        for job in reject_jobs:
-            src = os.path.join(staged["rejected"], f"job_name={job}", f"step={STEP}")
-            moves.append(Move(src, lake.path("rejected", f"job_name={job}", f"step={STEP}")))
+        moves += [partition_move(lake, staged.get(table), table, f"job_name={job}")
+                  for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)) for job in jobs]
+        moves += [partition_move(lake, staged["rejected"], "rejected", f"job_name={job}", f"step={STEP}")
+                  for job in reject_jobs]
         lake.commit(run_id, moves, new_ledger, step=STEP)
     return WorkersResult(run_id, "succeeded", counts, jobs_done, n_fresh, n_tasks, time.monotonic() - t0)

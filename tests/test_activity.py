@@ -17,7 +17,7 @@ ARN = "arn:aws:sagemaker:us-east-2:111122223333:labeling-job/metrics-demo"
 
 
 def event(**over) -> dict:
-    e = {"worker_id": "cd449a289e129409", "cognito_user_pool_id": "us-east-2_IpicJXXXX",
+    e = {"worker_id": "cd449a289e129409", "cognito_user_pool_id": "us-east-2_IpicJexmp",
          "cognito_sub_id": "d6947aeb-0650-447a-ab5d-894db61017fd",
          "task_accepted_time": "Wed Aug 14 16:00:59 UTC 2019", "task_submitted_time": "Wed Aug 14 16:01:04 UTC 2019",
          "task_returned_time": "", "task_declined_time": "",

@@ -19,8 +19,6 @@ from gtlake.jobs.audit import AuditJobConfig
 from gtlake.jobs.audit import run as audit_run
 from gtlake.jobs.ingest import IngestConfig
 from gtlake.jobs.ingest import run as ingest_run
-from gtlake.jobs.quality import QualityJobConfig
-from gtlake.jobs.quality import run as quality_run
 from gtlake.jobs.workers import WorkersConfig, fetch_log_events
 from gtlake.jobs.workers import run as workers_run
 from gtlake.sample.generate import SampleParams, generate

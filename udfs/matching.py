@@ -141,13 +141,14 @@ def compare_sequence(worker: pd.DataFrame, auditor: pd.DataFrame, cfg: AuditConf
     wf, af = _frames(w["frame_no"].to_numpy()), _frames(a["frame_no"].to_numpy())
     empty = np.zeros(0, int)
 
-    row_w: list[int] = []
-    row_a: list[int] = []
-    row_iou: list[float] = []
+    row_w: list[np.ndarray] = []  # per frame: worker row, auditor row (-1: none) and IoU of each output row
+    row_a: list[np.ndarray] = []
+    row_iou: list[np.ndarray] = []
     gt_event = np.zeros(len(a), np.int8)
     gt_iou = np.full(len(a), np.nan)
     fp = np.ones(len(w), bool)
-    valid_pairs: list[tuple[int, object]] = []  # (auditor row, worker id) overlapping >= match_iou: IDF1's co-occurrences
+    valid_a: list[np.ndarray] = []  # auditor rows and worker rows overlapping >= match_iou: IDF1's co-occurrences
+    valid_w: list[np.ndarray] = []
     clear = _Clear()
     for f in sorted(set(wf) | set(af)):
         wi, ai = wf.get(f, empty), af.get(f, empty)
@@ -159,20 +160,17 @@ def compare_sequence(worker: pd.DataFrame, auditor: pd.DataFrame, cfg: AuditConf
         has = partner >= 0
         gt_iou[ai[has]] = iou[np.flatnonzero(has), partner[has]]
         fp[wi[h_used]] = False
-        for r, c in zip(*np.nonzero(ok)):
-            valid_pairs.append((int(ai[r]), w_ids[wi[c]]))
+        r, c = np.nonzero(ok)
+        valid_a.append(ai[r])
+        valid_w.append(wi[c])
         # What the auditor changed: pairs, then the worker's unpaired (deleted) and the auditor's (added).
-        pairs = _pair_boxes(w_ids[wi], a_ids[ai], iou.T, cfg.match_iou)
-        paired_w = {i for i, _ in pairs}
-        paired_a = {j for _, j in pairs}
-        for i, j in pairs:
-            row_w.append(int(wi[i])), row_a.append(int(ai[j])), row_iou.append(float(iou[j, i]))
-        for i in range(wi.size):
-            if i not in paired_w:
-                row_w.append(int(wi[i])), row_a.append(-1), row_iou.append(np.nan)
-        for j in range(ai.size):
-            if j not in paired_a:
-                row_w.append(-1), row_a.append(int(ai[j])), row_iou.append(np.nan)
+        pairs = np.array(_pair_boxes(w_ids[wi], a_ids[ai], iou.T, cfg.match_iou), int).reshape(-1, 2)
+        pw, pa = pairs[:, 0], pairs[:, 1]
+        lone_w = np.setdiff1d(np.arange(wi.size), pw)
+        lone_a = np.setdiff1d(np.arange(ai.size), pa)
+        row_w += [wi[pw], wi[lone_w], np.full(lone_a.size, -1)]
+        row_a += [ai[pa], np.full(lone_w.size, -1), ai[lone_a]]
+        row_iou += [iou[pa, pw], np.full(lone_w.size + lone_a.size, np.nan)]
 
     # Fragmentations: within an auditor track's tracked span, each switch from tracked to missed.
     frag = np.zeros(len(a), bool)
@@ -190,26 +188,25 @@ def compare_sequence(worker: pd.DataFrame, auditor: pd.DataFrame, cfg: AuditConf
 
     # IDF1: the one-to-one track assignment with the most co-occurring overlaps.
     id_tp = np.zeros(len(a), bool)
-    if valid_pairs:
-        vp = pd.DataFrame(valid_pairs, columns=["a_row", "h"])
-        vp["o"] = a_ids[vp["a_row"].to_numpy()]
+    a_rows = np.concatenate(valid_a) if valid_a else np.zeros(0, int)
+    if a_rows.size:
+        vp = pd.DataFrame({"a_row": a_rows, "h": w_ids[np.concatenate(valid_w)], "o": a_ids[a_rows]})
         tps = vp.groupby(["o", "h"]).size()
         os_, hs = tps.index.get_level_values(0).unique(), tps.index.get_level_values(1).unique()
         mat = np.zeros((len(os_), len(hs)))
         mat[os_.get_indexer(tps.index.get_level_values(0)), hs.get_indexer(tps.index.get_level_values(1))] = tps.to_numpy()
         r, c = linear_sum_assignment(mat, maximize=True)
-        assigned = set(zip(os_[r], hs[c]))
-        id_tp[vp["a_row"].to_numpy()[[(o, h) in assigned for o, h in zip(vp["o"], vp["h"])]]] = True
+        assigned = pd.DataFrame({"o": os_[r], "h": hs[c]})
+        hit = vp.merge(assigned, on=["o", "h"], how="left", indicator=True)["_merge"].eq("both").to_numpy()
+        id_tp[a_rows[hit]] = True
 
-    rw, ra = np.asarray(row_w, int), np.asarray(row_a, int)
+    rw = np.concatenate(row_w).astype(int) if row_w else np.zeros(0, int)
+    ra = np.concatenate(row_a).astype(int) if row_a else np.zeros(0, int)
     has_w, has_a = rw >= 0, ra >= 0
     both = has_w & has_a
 
     def take(df: pd.DataFrame, idx: np.ndarray, col: str) -> np.ndarray:
-        vals = df[col].to_numpy(object if df[col].dtype == object else float)
-        out = np.full(idx.size, None if vals.dtype == object else np.nan, dtype=vals.dtype)
-        out[idx >= 0] = vals[idx[idx >= 0]]
-        return out
+        return _pick(df[col].to_numpy(object if df[col].dtype == object else float), idx)
 
     out = pd.DataFrame({"frame_no": np.where(has_w, take(w, rw, "frame_no"), take(a, ra, "frame_no")).astype(np.int64)})
     out["object_id"] = take(w, rw, "object_id")
@@ -238,7 +235,7 @@ def compare_sequence(worker: pd.DataFrame, auditor: pd.DataFrame, cfg: AuditConf
         out["attributes_changed"] = both & np.array([_norm(x) != _norm(y) for x, y in zip(wa, aa)], bool)
     else:
         out["attributes_changed"] = False
-    out["iou"] = np.asarray(row_iou, float)
+    out["iou"] = np.concatenate(row_iou).astype(float) if row_iou else np.zeros(0)
     ev = _pick(gt_event.astype(float), ra)
     out["mot_gt"] = np.select([ev == 0, ev == 1, ev == 2], list(("miss", "match", "switch")), None)
     out["mot_fp"] = pd.array(_pick(fp, rw), dtype="boolean")
