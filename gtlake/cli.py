@@ -196,6 +196,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _open_lake(parser: argparse.ArgumentParser, root: str):  # noqa: ANN202 - gtlake.lake.Lake
+    """The lake at `root` (a folder or s3://bucket/prefix); a bad S3 location is a one-line argument error."""
+    from gtlake.lake import Lake
+
+    try:
+        lake = Lake(root)
+        if lake.remote:
+            lake.isdir(lake.root)  # reach the bucket now: a missing bucket or no credentials is an argument error
+    except (ValueError, OSError) as e:
+        parser.error(f"--lake {root}: {e}")
+    return lake
+
+
+def _where(lake: str, table: str | None = None) -> str:
+    """A lake (or one of its tables) as a person reads it: an absolute folder or an s3:// URI."""
+    base = lake.rstrip("/") if storage.is_s3(lake) else os.path.abspath(lake)
+    return base if table is None else f"{base}/{table}"
+
+
 def _check_input(parser: argparse.ArgumentParser, path: str, flag: str = "--input") -> None:
     try:
         ok = storage.exists(path)
@@ -222,8 +241,8 @@ def _ingest(args: argparse.Namespace) -> int:
         for kind, c in result.counts.as_dict().items():
             print(f"  {kind:<22} in {c['in']:>10}  out {c['out']:>10}  rejected {c['rejected']:>8}")
         if n_rej:
-            print(f"  refused records and their reasons: {os.path.join(os.path.abspath(args.lake), 'rejected')}")
-    print(f"lake: {os.path.abspath(args.lake)}")
+            print(f"  refused records and their reasons: {_where(args.lake, 'rejected')}")
+    print(f"lake: {_where(args.lake)}")
     return 0
 
 
@@ -253,7 +272,7 @@ def _quality(args: argparse.Namespace, cfg) -> int:
         n_in, n_out, _ = result.counts.totals()
         print(f"quality {result.run_id}: {len(result.jobs_processed)} jobs, {n_in} tracked boxes scored, "
               f"{result.queued} (frame, object) entries in the review queue, {result.seconds:.1f}s")
-    print(f"review queue: {os.path.join(os.path.abspath(args.lake), 'review_queue')}")
+    print(f"review queue: {_where(args.lake, 'review_queue')}")
     return 0
 
 
@@ -276,7 +295,7 @@ def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"workers {result.run_id}: events in {c['in']} = out {c['out']} + rejected {c['rejected']} "
           f"({result.new_events} new), {result.tasks} tasks in {len(result.jobs_processed)} jobs, {result.seconds:.1f}s")
     if c["rejected"]:
-        print(f"  refused events and their reasons: {os.path.join(os.path.abspath(args.lake), 'rejected')}")
+        print(f"  refused events and their reasons: {_where(args.lake, 'rejected')}")
     return 0
 
 
@@ -295,7 +314,7 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"audit {result.run_id}: {len(result.audit_jobs)} audit jobs, {seq['out']} sequences compared "
               f"({seq['rejected']} without their audited labels), {result.changes} box rows; worker_quality of "
               f"{len(result.quality_jobs)} jobs, {result.seconds:.1f}s")
-    print(f"worker quality: {os.path.join(os.path.abspath(args.lake), 'worker_quality')}")
+    print(f"worker quality: {_where(args.lake, 'worker_quality')}")
     return 0
 
 
@@ -422,7 +441,7 @@ def _athena(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 PLACEHOLDER_ACCOUNT = "111122223333"
 
 
-def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser, lake) -> int:  # noqa: ANN001
     import json
 
     import pyarrow.dataset as ds
@@ -439,15 +458,15 @@ def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     if args.region not in ar.GT_LAMBDA_ACCOUNTS:
         parser.error(f"--region {args.region}: Ground Truth video adjustment jobs are offered in "
                      f"{', '.join(sorted(ar.GT_LAMBDA_ACCOUNTS))}")
-    queue_dir = os.path.join(args.lake, "review_queue", f"job_name={args.job}")
-    seq_dir = os.path.join(args.lake, "sequences", f"job_name={args.job}")
-    if not os.path.isdir(seq_dir):
+    queue_dir = lake.path("review_queue", f"job_name={args.job}")
+    seq_dir = lake.path("sequences", f"job_name={args.job}")
+    if not lake.isdir(seq_dir):
         parser.error(f"--job {args.job}: not in the lake at {args.lake}")
-    if not os.path.isdir(queue_dir):
+    if not lake.isdir(queue_dir):
         print(f"audit-request: nothing flagged in {args.job}; no audit job needed")
         return 0
-    queue = ds.dataset(queue_dir, format="parquet").to_table().to_pandas()
-    sequences = ds.dataset(seq_dir, format="parquet").to_table().to_pandas().assign(job_name=args.job)
+    queue = ds.dataset(queue_dir, format="parquet", filesystem=lake.fs).to_table().to_pandas()
+    sequences = ds.dataset(seq_dir, format="parquet", filesystem=lake.fs).to_table().to_pandas().assign(job_name=args.job)
     prefix = args.s3_prefix or "s3://REPLACE-ME-bucket/gtlake-audits"
     settings = ar.AuditSettings(
         region=args.region,
@@ -520,17 +539,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sql(args, command_parser)
         if args.command == "dashboard":
             return _dashboard(args, command_parser)
-        if args.lake.startswith(("s3://", "s3a://")):
-            command_parser.error("--lake: a lake on S3 is not supported yet; give a local folder")
+        lake = _open_lake(command_parser, args.lake)
         if args.command == "audit-request":
-            return _audit_request(args, command_parser)
+            return _audit_request(args, command_parser, lake)
         if args.command in ("workers", "audit"):
-            if not os.path.isdir(os.path.join(args.lake, "sequences")):
+            if not lake.isdir(lake.table_path("sequences")):
                 command_parser.error(f"--lake {args.lake}: no sequences table here; run `gtlake ingest` first")
             return _workers(args, command_parser) if args.command == "workers" else _audit(args)
         if args.command == "quality":
             cfg = _quality_config(command_parser, args.config)
-            if not os.path.isdir(os.path.join(args.lake, "boxes")):
+            if not lake.isdir(lake.table_path("boxes")):
                 command_parser.error(f"--lake {args.lake}: no boxes table here; run `gtlake ingest` first")
             return _quality(args, cfg)
         _check_input(command_parser, args.input)

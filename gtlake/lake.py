@@ -1,6 +1,6 @@
-"""The lake on disk: table folders, a run's staging area, an atomic commit, and the ledger.
+"""The lake: table folders, a run's staging area, a commit that never leaves it half-done, and the ledger.
 
-Layout under the lake root:
+A lake is a local folder or an `s3://bucket/prefix`. Layout under its root:
 
     <table>/job_name=<job>/part-*.parquet   Hive-style partitions, what readers see
     runs/<run_id>.parquet                    one file per run
@@ -9,23 +9,34 @@ Layout under the lake root:
     _gtlake/ledger/<step>/<job>.json         what each step has already processed, per labeling job
     _gtlake/lock                             one writer at a time
 
-A commit first writes the journal (one atomic rename): from then on the run is decided, and the
-swaps it lists (staged partition folders into place, old ones aside) are applied; any later
-command rolls an interrupted commit forward before doing anything else. A run killed before its
-journal exists leaves only staging files behind, which the next run deletes: the lake is as it was.
+A commit first writes the journal (one atomic rename locally, one PUT on S3): from then on the run is
+decided, and the moves it lists (staged partitions into place) are applied; any later command rolls an
+interrupted commit forward before doing anything else. A run killed before its journal exists leaves only
+staging files behind, which the next run deletes: the lake is as it was.
+
+Locally a move is a folder rename (old folder aside, new one in), so readers see the old or the new
+partition. S3 has no rename: a move copies the staged objects over and then deletes the partition's
+other objects, and the staged objects stay until every move is done, so rolling forward again is always
+safe. A reader listing a partition during those seconds can see old and new files together; that is
+the usual contract of Hive-style tables on S3 (readers that need more use a table format).
 """
 from __future__ import annotations
 
 import errno
 import json
 import os
+import posixpath
 import shutil
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from gtlake import storage
+
 META = "_gtlake"
+LOCK_TTL_S = 3 * 3600  # an S3 lock older than this is a dead run's (Glue jobs time out after 2 hours)
 
 
 class LakeBusy(RuntimeError):
@@ -59,16 +70,31 @@ class Move:
 
 
 class Lake:
-    """A local lake folder (S3 lakes arrive with the Glue deployment)."""
+    """A lake in a local folder or under an `s3://` prefix.
+
+    Paths handed out (`path`, `staging`, `table_path`) are the lake file system's own: absolute local
+    paths, or `bucket/key` on S3; `uri` turns one into what Spark reads and writes, `display` into
+    what a person reads.
+    """
 
     def __init__(self, root: str):
-        if root.startswith(("s3://", "s3a://")):
-            raise ValueError("a lake on S3 is not supported yet; use a local folder for --lake")
-        self.root = os.path.abspath(root)
+        self.remote = storage.is_s3(root)
+        if self.remote:
+            bucket, key = storage.split_s3(root)
+            if not bucket:
+                raise ValueError(f"not an S3 prefix: {root}")
+            self.root = posixpath.join(bucket, key.strip("/")).rstrip("/")
+            self.fs = storage.s3_filesystem()
+        else:
+            from pyarrow import fs
 
+            self.root = os.path.abspath(root)
+            self.fs = fs.LocalFileSystem()
+
+    # -- paths -----------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
         """A path inside the lake."""
-        return os.path.join(self.root, *parts)
+        return posixpath.join(self.root, *parts) if self.remote else os.path.join(self.root, *parts)
 
     def table_path(self, table: str) -> str:
         """Folder of a table."""
@@ -78,11 +104,116 @@ class Lake:
         """A path in the run's staging area."""
         return self.path(META, "staging", run_id, *parts)
 
+    def uri(self, path: str) -> str:
+        """`path` as Spark's Hadoop file systems want it (file:// locally; s3a:// here, s3:// on Glue)."""
+        return storage.spark_path("s3://" + path) if self.remote else "file://" + path
+
+    def display(self, path: str | None = None) -> str:
+        """`path` (default: the root) as a person reads it: a local path or an s3:// URI."""
+        path = self.root if path is None else path
+        return "s3://" + path if self.remote else path
+
+    # -- small file-system operations ------------------------------------------------------
+    def isdir(self, path: str) -> bool:
+        """True if `path` is a folder (on S3: a prefix holding at least one object)."""
+        if not self.remote:
+            return os.path.isdir(path)
+        from pyarrow import fs
+
+        return self.fs.get_file_info(path).type == fs.FileType.Directory
+
+    def exists(self, path: str) -> bool:
+        """True if `path` is a file or a folder."""
+        if not self.remote:
+            return os.path.exists(path)
+        from pyarrow import fs
+
+        return self.fs.get_file_info(path).type != fs.FileType.NotFound
+
+    def listdir(self, path: str) -> list[str]:
+        """Names directly under the folder `path`, sorted; empty when it does not exist."""
+        if not self.remote:
+            return sorted(os.listdir(path)) if os.path.isdir(path) else []
+        from pyarrow import fs
+
+        infos = self.fs.get_file_info(fs.FileSelector(path, allow_not_found=True))
+        return sorted(posixpath.basename(i.path) for i in infos)
+
+    def files(self, path: str) -> list[str]:
+        """Every file under `path` (itself if it is a file), as paths relative to it ('' for itself)."""
+        if not self.remote:
+            if os.path.isfile(path):
+                return [""]
+            return sorted(os.path.relpath(os.path.join(d, n), path)
+                          for d, _, names in os.walk(path) for n in names)
+        from pyarrow import fs
+
+        info = self.fs.get_file_info(path)
+        if info.type == fs.FileType.File:
+            return [""]
+        if info.type == fs.FileType.NotFound:
+            return []
+        infos = self.fs.get_file_info(fs.FileSelector(path, recursive=True))
+        return sorted(posixpath.relpath(i.path, path) for i in infos if i.type == fs.FileType.File)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a whole file at once (atomically: a rename locally, a single PUT on S3)."""
+        if not self.remote:
+            _atomic_write(path, data)
+            return
+        with self.fs.open_output_stream(path) as f:
+            f.write(data)
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole content of a file."""
+        with self.fs.open_input_stream(path) as f:
+            return f.read()
+
+    def remove(self, path: str) -> None:
+        """Delete a file or a whole folder; nothing when it does not exist."""
+        if not self.remote:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.unlink(path)
+            return
+        bucket, key = path.split("/", 1)
+        keys = [key] if self.files(path) == [""] else []
+        for page in storage.s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key + "/"):
+            keys += [o["Key"] for o in page.get("Contents", [])]  # folder markers ("x/") included
+        self._s3_delete([f"{bucket}/{k}" for k in keys])
+
+    def _s3_copy(self, src: str, dst: str) -> None:
+        """Server-side copy of one object (boto3's managed copy: multipart above 8 MB)."""
+        sb, sk = src.split("/", 1)
+        db, dk = dst.split("/", 1)
+        storage.s3_client().copy({"Bucket": sb, "Key": sk}, db, dk)
+
+    def _s3_delete(self, paths: list[str]) -> None:
+        """Delete objects in batches of 1000 (unlike pyarrow's delete, leaves no folder marker behind)."""
+        client = storage.s3_client()
+        for i in range(0, len(paths), 1000):
+            batch = paths[i:i + 1000]
+            bucket = batch[0].split("/", 1)[0]
+            resp = client.delete_objects(Bucket=bucket, Delete={
+                "Objects": [{"Key": p.split("/", 1)[1]} for p in batch], "Quiet": True})
+            if resp.get("Errors"):
+                err = resp["Errors"][0]
+                raise OSError(f"cannot delete s3://{bucket}/{err['Key']}: {err['Code']} {err.get('Message', '')}")
+
     # -- lock ------------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the lake's writer lock; a lock left by a dead process is taken over."""
+        """Hold the lake's writer lock (a dead holder's lock is taken over), recover, then run the block."""
         path = self.path(META, "lock")
+        (self._take_s3_lock if self.remote else self._take_local_lock)(path)
+        try:
+            self.recover()
+            yield
+        finally:
+            self.remove(path)
+
+    def _take_local_lock(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         for _ in range(2):
             try:
@@ -100,62 +231,91 @@ class Lake:
             raise LakeBusy(f"could not lock lake {self.root}")
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
-        try:
-            self.recover()
-            yield
-        finally:
-            os.unlink(path)
+
+    def _take_s3_lock(self, path: str) -> None:
+        """A conditional PUT (If-None-Match) creates the lock object only if none exists."""
+        from botocore.exceptions import ClientError
+
+        bucket, key = path.split("/", 1)
+        body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "taken_at": time.time()}).encode()
+        client = storage.s3_client()
+        for _ in range(2):
+            try:  # the lock's body says who holds it; the object's existence is the lock
+                client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+                return
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise
+            try:
+                held = json.loads(self.read_bytes(path))
+            except (OSError, ValueError):
+                held = {"holder": "unknown", "taken_at": 0}
+            age = time.time() - float(held.get("taken_at", 0))
+            if age < LOCK_TTL_S:
+                raise LakeBusy(f"lake {self.display()} is locked by {held.get('holder')} "
+                               f"(for {age / 60:.0f} min; a lock older than {LOCK_TTL_S // 3600} h is taken over)")
+            self.remove(path)
+        raise LakeBusy(f"could not lock lake {self.display()}")
 
     # -- commit and recovery ---------------------------------------------------------------
     def commit(self, run_id: str, moves: list[Move], ledger: dict[str, dict], step: str = "ingest") -> None:
         """Atomically decide the run (journal), then apply its moves and the step's ledger updates."""
         journal = {"run_id": run_id, "moves": [[m.src, m.dst] for m in moves], "ledger": ledger, "step": step,
                    "written_at": time.time()}
-        _atomic_write(self.path(META, "journal.json"), json.dumps(journal).encode())
+        self.write_bytes(self.path(META, "journal.json"), json.dumps(journal).encode())
         self._apply(journal)
 
     def recover(self) -> str | None:
         """Roll forward an interrupted commit and delete what killed runs left; the run id rolled forward."""
         journal_path = self.path(META, "journal.json")
         rolled = None
-        if os.path.exists(journal_path):
-            with open(journal_path, encoding="utf-8") as f:
-                journal = json.load(f)
+        if self.exists(journal_path):
+            journal = json.loads(self.read_bytes(journal_path))
             self._apply(journal)
             rolled = journal["run_id"]
         for leftover in ("staging", "trash"):
-            shutil.rmtree(self.path(META, leftover), ignore_errors=True)
+            self.remove(self.path(META, leftover))
         return rolled
 
     def _apply(self, journal: dict) -> None:
         run_id = journal["run_id"]
         for src, dst in journal["moves"]:
-            aside = self.path(META, "trash", run_id, os.path.relpath(dst, self.root))
-            if src is not None and not os.path.exists(src):
-                continue  # already moved by an earlier attempt
-            if os.path.exists(dst):
-                os.makedirs(os.path.dirname(aside), exist_ok=True)
-                if os.path.exists(aside):
-                    shutil.rmtree(aside)
-                os.replace(dst, aside)
-            if src is not None:
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                os.replace(src, dst)
+            (self._copy_over if self.remote else self._swap)(run_id, src, dst)
         step = journal.get("step", "ingest")
         for job, entry in journal["ledger"].items():
-            _atomic_write(self.path(META, "ledger", step, f"{job}.json"), json.dumps(entry, indent=1).encode())
-        os.unlink(self.path(META, "journal.json"))
-        shutil.rmtree(self.path(META, "trash", run_id), ignore_errors=True)
-        shutil.rmtree(self.path(META, "staging", run_id), ignore_errors=True)
+            self.write_bytes(self.path(META, "ledger", step, f"{job}.json"), json.dumps(entry, indent=1).encode())
+        self.remove(self.path(META, "journal.json"))
+        self.remove(self.path(META, "trash", run_id))
+        self.remove(self.staging(run_id))
+
+    def _swap(self, run_id: str, src: str | None, dst: str) -> None:
+        """Local: the old `dst` aside into the trash, `src` renamed into place (each step atomic)."""
+        aside = self.path(META, "trash", run_id, os.path.relpath(dst, self.root))
+        if src is not None and not os.path.exists(src):
+            return  # already moved by an earlier attempt
+        if os.path.exists(dst):
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            if os.path.exists(aside):
+                shutil.rmtree(aside)
+            os.replace(dst, aside)
+        if src is not None:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.replace(src, dst)
+
+    def _copy_over(self, run_id: str, src: str | None, dst: str) -> None:
+        """S3: copy the staged objects onto `dst`, then delete `dst`'s other objects. Repeatable: the
+        staged objects are deleted only after the whole commit is applied."""
+        new = self.files(src) if src is not None else []
+        if src is not None and not new:
+            return  # nothing staged there (never listed as a move) or already cleaned up
+        for rel in new:
+            self._s3_copy(posixpath.join(src, rel) if rel else src, posixpath.join(dst, rel) if rel else dst)
+        keep = set(new)
+        self._s3_delete([posixpath.join(dst, rel) if rel else dst for rel in self.files(dst) if rel not in keep])
 
     # -- ledger ----------------------------------------------------------------------------
     def ledger(self, step: str = "ingest") -> dict[str, dict]:
         """Per labeling job: what `step` last processed (a fingerprint of its inputs) and the run that did it."""
         folder = self.path(META, "ledger", step)
-        out = {}
-        if os.path.isdir(folder):
-            for name in sorted(os.listdir(folder)):
-                if name.endswith(".json"):
-                    with open(os.path.join(folder, name), encoding="utf-8") as f:
-                        out[name[:-5]] = json.load(f)
-        return out
+        return {name[:-5]: json.loads(self.read_bytes(self.path(META, "ledger", step, name)))
+                for name in self.listdir(folder) if name.endswith(".json")}

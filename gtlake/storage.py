@@ -86,3 +86,20 @@ def spark_path(path: str) -> str:
         scheme = "s3" if os.environ.get("GLUE_VERSION") else "s3a"
         return f"{scheme}://{bucket}/{key}"
     return "file://" + os.path.abspath(path)
+
+
+@lru_cache(maxsize=1)
+def s3_filesystem():  # noqa: ANN201 - pyarrow.fs.S3FileSystem
+    """One pyarrow S3 file system per process, configured by the environment like boto3.
+
+    pyarrow 17 reads credentials and region from the standard chain but not `AWS_ENDPOINT_URL`;
+    the endpoint is passed on from the environment here (a local S3 in tests), never set in code.
+    """
+    from pyarrow import fs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    kwargs = {"endpoint_override": endpoint} if endpoint else {}
+    if region:
+        kwargs["region"] = region
+    return fs.S3FileSystem(**kwargs)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -62,9 +61,10 @@ class AuditResult:
 
 def _pandas(lake: Lake, table: str, columns: list[str] | None = None) -> pd.DataFrame:
     path = lake.table_path(table)
-    if not os.path.isdir(path):
+    if not lake.isdir(path):
         return pd.DataFrame(columns=columns or [])
-    return ds.dataset(path, format="parquet", partitioning="hive").to_table(columns=columns).to_pandas()
+    return ds.dataset(path, format="parquet", partitioning="hive", filesystem=lake.fs).to_table(
+        columns=columns).to_pandas()
 
 
 def audit_pairs(sequences: pd.DataFrame) -> tuple[pd.DataFrame, list[Reject]]:
@@ -226,7 +226,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             return AuditResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
 
         staged: dict[str, str] = {}
-        boxes = spark.read.parquet("file://" + lake.table_path("boxes")).where(
+        boxes = spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
             F.col("job_name").isin(sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))))
         responses = read_partitions(spark, lake, "worker_responses", sorted(ingested))
         labelers = (_labelers(responses) if responses is not None
@@ -249,7 +249,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             n_in = (boxes.where(F.col("object_id").isNotNull())
                     .join(spark.createDataFrame(keys, "job_name string, sequence_id string"), ["job_name", "sequence_id"])
                     .count())
-            staged_tab = ds.dataset(staged["audit_changes"], format="parquet").to_table(
+            staged_tab = ds.dataset(staged["audit_changes"], format="parquet", filesystem=lake.fs).to_table(
                 columns=["object_id", "audit_object_id"])
             n_out = staged_tab.num_rows * 2 - staged_tab["object_id"].null_count - staged_tab["audit_object_id"].null_count
             n_changes = staged_tab.num_rows
@@ -277,8 +277,8 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             audits_of = sorted(set(pairs.loc[pairs["source_job"].isin(q_jobs), "audit_job"])) if len(pairs) else []
             kept = [a for a in audits_of if a not in todo_audits]
             parts = [d for d in (read_partitions(spark, lake, "audit_changes", kept, "audit_job", AUDIT_CHANGES.spark_schema()),
-                                 spark.read.option("basePath", "file://" + staged["audit_changes"]).schema(
-                                     AUDIT_CHANGES.spark_schema()).parquet("file://" + staged["audit_changes"])
+                                 spark.read.option("basePath", lake.uri(staged["audit_changes"])).schema(
+                                     AUDIT_CHANGES.spark_schema()).parquet(lake.uri(staged["audit_changes"]))
                                  if "audit_changes" in staged else None) if d is not None]
             changes_all = parts[0] if parts else spark.createDataFrame([], AUDIT_CHANGES.spark_schema())
             for d in parts[1:]:

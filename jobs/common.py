@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import secrets
 import time
 from datetime import datetime, timezone
@@ -29,18 +30,18 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
     path = lake.staging(run_id, table.name)
     (df.select(*table.names)
        .sortWithinPartitions(*table.partition_by, *[c for c in ("sequence_id", "frame_no") if c in table.names])
-       .write.mode("overwrite").partitionBy(*table.partition_by).parquet("file://" + path))
+       .write.mode("overwrite").partitionBy(*table.partition_by).parquet(lake.uri(path)))
     log(f"  staged {table.name} in {time.monotonic() - t0:.1f}s")
     return path
 
 
-def staged_counts(path: str, by: list[str], partition: str = "job_name") -> dict[tuple, int]:
+def staged_counts(lake: Lake, path: str, by: list[str], partition: str = "job_name") -> dict[tuple, int]:
     """Rows of a staged table, grouped by `by`: read back from the written files (Parquet footers and the
     named columns only), not trusted from the plan. `partition` is the table's (first) partition column."""
-    if not os.path.isdir(path) or not any(n.startswith(f"{partition}=") for n in os.listdir(path)):
+    if not any(n.startswith(f"{partition}=") for n in lake.listdir(path)):
         return {}
     parts = ds.partitioning(pa.schema([(partition, pa.string())]), flavor="hive")
-    dataset = ds.dataset(path, format="parquet", partitioning=parts)
+    dataset = ds.dataset(path, format="parquet", partitioning=parts, filesystem=lake.fs)
     if by == [partition]:  # row counts from each file's footer: nothing is materialized
         out: dict[tuple, int] = {}
         for fragment in dataset.get_fragments():
@@ -59,18 +60,18 @@ def read_partitions(spark, lake: Lake, table: str, values: list[str], part: str 
     Read with the table root as basePath, so the partition columns come back from the folder names.
     """
     root = lake.table_path(table)
-    paths = [p for p in (os.path.join(root, f"{part}={v}", *sub) for v in values) if os.path.isdir(p)]
+    paths = [p for p in (lake.path(table, f"{part}={v}", *sub) for v in values) if lake.isdir(p)]
     if not paths:
         return None
-    reader = spark.read.option("basePath", "file://" + root)
-    return (reader.schema(schema) if schema is not None else reader).parquet(*["file://" + p for p in paths])
+    reader = spark.read.option("basePath", lake.uri(root))
+    return (reader.schema(schema) if schema is not None else reader).parquet(*[lake.uri(p) for p in paths])
 
 
 def partition_move(lake: Lake, staged: str | None, table: str, *parts: str) -> Move:
     """The move putting a staged partition folder (`staged`/`parts`) in place of the lake's `table`/`parts`;
     when the run staged none there, the move clears the lake's (the partition's new content is nothing)."""
-    src = os.path.join(staged, *parts) if staged else None
-    return Move(src if src and os.path.isdir(src) else None, lake.path(table, *parts))
+    src = posixpath.join(staged, *parts) if staged else None
+    return Move(src if src and lake.isdir(src) else None, lake.path(table, *parts))
 
 
 def run_row(job: str, run_id: str, started: datetime, status: str, input_uri: str, counts: Counts,
@@ -86,6 +87,7 @@ def run_row(job: str, run_id: str, started: datetime, status: str, input_uri: st
 def run_move(lake: Lake, run_id: str, row: dict) -> Move:
     """Stage the run's `runs` row as its own Parquet file; the move that puts it into the lake."""
     path = lake.staging(run_id, "runs", f"{run_id}.parquet")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(pa.Table.from_pylist([row], schema=RUNS.arrow_schema()), path)
+    if not lake.remote:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([row], schema=RUNS.arrow_schema()), path, filesystem=lake.fs)
     return Move(path, lake.path("runs", f"{run_id}.parquet"))

@@ -135,7 +135,7 @@ class ParsedLabels:
         return out
 
 def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work: str) -> ParsedLabels:
-    """Parse the labels files once into frame rows in a work Parquet folder (`work`), which every table is
+    """Parse the labels files once into frame rows in a work Parquet folder (`work`, a Spark URI), which every table is
     then derived from: typed first; files that come out corrupt are parsed again with the raw schema."""
     ref_df = F.broadcast(spark.createDataFrame(
         [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type, r.sequence.class_map, r.path)
@@ -146,7 +146,7 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
     def frames_of(paths: list[str], typed: bool) -> DataFrame:
         raw = seqlabel.read_labels(spark, [storage.spark_path(p) for p in paths], typed=typed)
         raw = raw.withColumn("_path", seqlabel.storage_path(F.col("_path")))
-        out = "file://" + os.path.join(work, "typed" if typed else "raw")
+        out = f"{work}/{'typed' if typed else 'raw'}"
         seqlabel.with_frames(raw.join(ref_df, on="_path", how="inner"), typed=typed).write.parquet(out)
         return spark.read.parquet(out)
 
@@ -222,7 +222,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         parsed = None
         if refs:
             t_parse = time.monotonic()
-            parsed = labels_frames(spark, refs, run_id, lake.staging(run_id, "_work", "labels"))
+            parsed = labels_frames(spark, refs, run_id, lake.uri(lake.staging(run_id, "_work", "labels")))
             log(f"ingest {run_id}: parsed {len(refs)} labels files in {time.monotonic() - t_parse:.1f}s")
             staged["frames"] = stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr)), FRAMES, lake, run_id, log)
             staged["boxes"] = stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)),
@@ -256,8 +256,8 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         staged["rejected"] = stage(refused, REJECTED, lake, run_id, log)
 
         # Count what was actually written, and check it against what was read.
-        written = {t: sum(staged_counts(p, ["job_name"]).values()) for t, p in staged.items()}
-        refused_by_kind = {k[0]: n for k, n in staged_counts(staged["rejected"], ["record_kind"]).items()}
+        written = {t: sum(staged_counts(lake, p, ["job_name"]).values()) for t, p in staged.items()}
+        refused_by_kind = {k[0]: n for k, n in staged_counts(lake, staged["rejected"], ["record_kind"]).items()}
         for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                             ("worker_answer", "worker_responses")):
             counts.add(kind, out=written.get(table, 0))

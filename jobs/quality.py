@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import new_run_id, partition_move, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
@@ -145,9 +144,10 @@ def _fingerprint(ingest_entry: dict, cfg: QualityConfig) -> str:
 
 
 def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataFrame:
-    path = lake.table_path(name)
-    return (spark.read.option("basePath", "file://" + path).parquet(
-        *[f"file://{path}/job_name={j}" for j in jobs if os.path.isdir(f"{path}/job_name={j}")]))
+    df = read_partitions(spark, lake, name, jobs)
+    if df is None:
+        raise FileNotFoundError(f"{lake.display(lake.table_path(name))}: no partition of {', '.join(jobs)}")
+    return df
 
 
 def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None] = print) -> QualityResult:
@@ -164,7 +164,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         jobs = sorted(j for j in ingested if not j.startswith("_")
                       and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg))
         # A job re-ingested without boxes keeps no quality rows: its partitions are replaced by nothing.
-        scored = [j for j in jobs if os.path.isdir(lake.path("boxes", f"job_name={j}"))]
+        scored = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
         log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")
         if not jobs:
             row = run_row("quality", run_id, started, "no_new_input", config.lake, counts, [])
@@ -176,20 +176,20 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         if scored:
             boxes = _table(spark, lake, "boxes", scored)
             staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
-            metrics = spark.read.option("basePath", "file://" + staged["box_metrics"]).parquet(
-                "file://" + staged["box_metrics"])
+            metrics = spark.read.option("basePath", lake.uri(staged["box_metrics"])).parquet(
+                lake.uri(staged["box_metrics"]))
             staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
             spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
-            tracks = spark.read.parquet("file://" + staged["track_summary"])
+            tracks = spark.read.parquet(lake.uri(staged["track_summary"]))
             queue = review_queue(metrics, tracks, _table(spark, lake, "frames", scored),
                                  _table(spark, lake, "sequences", scored))
             staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
             n_in = boxes.where(F.col("object_id").isNotNull()).count()
-            n_out = sum(staged_counts(staged["box_metrics"], ["job_name"]).values())
+            n_out = sum(staged_counts(lake, staged["box_metrics"], ["job_name"]).values())
             counts.add("tracked_box", seen=n_in, out=n_out)
             if counts.unbalanced():
                 raise UnbalancedRun(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
-            queued = sum(staged_counts(staged["review_queue"], ["job_name"]).values())
+            queued = sum(staged_counts(lake, staged["review_queue"], ["job_name"]).values())
         moves = [run_move(lake, run_id, run_row("quality", run_id, started, "succeeded", config.lake, counts, jobs))]
         for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
             for job in jobs:

@@ -115,9 +115,9 @@ def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], sch
 def _directory(spark: SparkSession, lake: Lake) -> DataFrame:
     """cognito_sub -> the worker_id worker responses use (the latest seen, if a sub ever had two)."""
     path = lake.table_path("worker_responses")
-    if not os.path.isdir(path):
+    if not lake.isdir(path):
         return spark.createDataFrame([], "cognito_sub string, _wid string")
-    wr = spark.read.parquet("file://" + path).where(F.col("cognito_sub").isNotNull())
+    wr = spark.read.parquet(lake.uri(path)).where(F.col("cognito_sub").isNotNull())
     return wr.groupBy("cognito_sub").agg(F.max_by("worker_id", "submitted_at").alias("_wid"))
 
 
@@ -210,7 +210,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
         n_fresh = new_rows.select("job_name", "event_key").distinct().join(
             old.select("job_name", "event_key"), ["job_name", "event_key"], "left_anti").count()
         staged["worker_events"] = stage(merged, WORKER_EVENTS, lake, run_id, log)
-        n_staged = sum(staged_counts(staged["worker_events"], ["job_name"]).values())
+        n_staged = sum(staged_counts(lake, staged["worker_events"], ["job_name"]).values())
         if n_staged != n_old + n_fresh:
             raise UnbalancedRun(f"workers {run_id}: staged {n_staged} events != {n_old} kept + {n_fresh} new; "
                                 f"not committed")
@@ -227,15 +227,15 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
             kept = [j for j in task_jobs if j not in per_job]
             events = _partition(spark, lake, "worker_events", kept, WORKER_EVENTS.spark_schema())
             if event_jobs:
-                events = events.unionByName(spark.read.option("basePath", "file://" + ev_path)
-                                            .parquet("file://" + ev_path))
+                events = events.unionByName(spark.read.option("basePath", lake.uri(ev_path))
+                                            .parquet(lake.uri(ev_path)))
             events = (events.drop("worker_id").join(directory, "cognito_sub", "left")
                       .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
             responses = _partition(spark, lake, "worker_responses", task_jobs, WORKER_RESPONSES.spark_schema())
             tasks = (events.groupBy("job_name").cogroup(responses.groupBy("job_name"))
                      .applyInPandas(_tasks_udf, WORKER_TASKS.spark_schema()))
             staged["worker_tasks"] = stage(tasks, WORKER_TASKS, lake, run_id, log)
-            n_tasks = sum(staged_counts(staged["worker_tasks"], ["job_name"]).values())
+            n_tasks = sum(staged_counts(lake, staged["worker_tasks"], ["job_name"]).values())
 
         jobs_done = sorted(set(event_jobs) | set(task_jobs))
         moves = [run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", source, counts, jobs_done))]
