@@ -62,6 +62,12 @@ def _activity_args(c: argparse.ArgumentParser, required: bool) -> None:
                         "(default 60; events read twice are stored once)")
 
 
+def _catalog_arg(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--catalog-database", metavar="NAME",
+                   help="S3 lakes: after each commit, create or update the lake's tables and partitions in this "
+                        "Glue Data Catalog database (created if missing)")
+
+
 def _seed(text: str) -> int:
     try:
         return int(text)
@@ -95,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "changed since the last run are scored again.")
     q.add_argument("--lake", required=True, help="lake folder written by `gtlake ingest`")
     q.add_argument("--config", help="JSON file of threshold overrides (see README: quality settings)")
+    _catalog_arg(q)
     p.commands["quality"] = q
 
     w = sub.add_parser("workers", help="ingest the WorkerActivity log into worker_events and worker_tasks",
@@ -103,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "into worker_tasks (wall and active time, outcome).")
     w.add_argument("--lake", required=True, help="lake folder (worker_responses come from `gtlake ingest`)")
     _activity_args(w, required=True)
+    _catalog_arg(w)
     p.commands["workers"] = w
 
     au = sub.add_parser("audit", help="compare audit jobs with the jobs they audited: audit_changes, worker_quality",
@@ -113,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--match-iou", type=_unit, default=0.5, help="overlap for two boxes to be the same box (default 0.5)")
     au.add_argument("--tolerance-px", type=_pixels, default=0.5,
                     help="edge moves up to this many pixels count as unchanged (default 0.5)")
+    _catalog_arg(au)
     p.commands["audit"] = au
 
     sq = sub.add_parser("sql", help="query the lake with SQL (DuckDB, the views of sql/views)",
@@ -192,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             c.add_argument("--config", help="JSON file of quality threshold overrides")
             _activity_args(c, required=False)
+        _catalog_arg(c)
         p.commands[name] = c
     return p
 
@@ -202,11 +212,34 @@ def _open_lake(parser: argparse.ArgumentParser, root: str):  # noqa: ANN202 - gt
 
     try:
         lake = Lake(root)
-        if lake.remote:
-            lake.isdir(lake.root)  # reach the bucket now: a missing bucket or no credentials is an argument error
+        if lake.remote:  # reach the bucket now: a missing bucket or no credentials is an argument error
+            storage.s3_client().head_bucket(Bucket=lake.root.split("/", 1)[0])
     except (ValueError, OSError) as e:
         parser.error(f"--lake {root}: {e}")
+    except Exception as e:  # noqa: BLE001 - botocore's errors: no such bucket, no credentials, no access
+        parser.error(f"--lake {root}: cannot reach the bucket ({type(e).__name__}: {e})")
     return lake
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    """With --catalog-database: make the Glue Data Catalog match the lake (tables and partitions)."""
+    database = getattr(args, "catalog_database", None)
+    if not database:
+        return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gtlake import catalog
+    from gtlake.lake import Lake
+
+    try:
+        catalog.ensure_database(database)
+        result = catalog.sync(Lake(args.lake), database)
+    except (BotoCoreError, ClientError, RuntimeError) as e:
+        print(f"gtlake {args.command}: the lake is committed, but the Glue Data Catalog database {database} "
+              f"could not be updated: {e}", file=sys.stderr)
+        return 1
+    print(f"catalog {database}: {result.summary()}")
+    return 0
 
 
 def _where(lake: str, table: str | None = None) -> str:
@@ -243,7 +276,7 @@ def _ingest(args: argparse.Namespace) -> int:
         if n_rej:
             print(f"  refused records and their reasons: {_where(args.lake, 'rejected')}")
     print(f"lake: {_where(args.lake)}")
-    return 0
+    return _catalog(args)
 
 
 def _quality_config(parser: argparse.ArgumentParser, path: str | None):
@@ -273,7 +306,7 @@ def _quality(args: argparse.Namespace, cfg) -> int:
         print(f"quality {result.run_id}: {len(result.jobs_processed)} jobs, {n_in} tracked boxes scored, "
               f"{result.queued} (frame, object) entries in the review queue, {result.seconds:.1f}s")
     print(f"review queue: {_where(args.lake, 'review_queue')}")
-    return 0
+    return _catalog(args)
 
 
 def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -296,7 +329,7 @@ def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"({result.new_events} new), {result.tasks} tasks in {len(result.jobs_processed)} jobs, {result.seconds:.1f}s")
     if c["rejected"]:
         print(f"  refused events and their reasons: {_where(args.lake, 'rejected')}")
-    return 0
+    return _catalog(args)
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -315,7 +348,7 @@ def _audit(args: argparse.Namespace) -> int:
               f"({seq['rejected']} without their audited labels), {result.changes} box rows; worker_quality of "
               f"{len(result.quality_jobs)} jobs, {result.seconds:.1f}s")
     print(f"worker quality: {_where(args.lake, 'worker_quality')}")
-    return 0
+    return _catalog(args)
 
 
 def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -540,6 +573,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dashboard":
             return _dashboard(args, command_parser)
         lake = _open_lake(command_parser, args.lake)
+        if getattr(args, "catalog_database", None):
+            if not lake.remote:
+                command_parser.error("--catalog-database: the Glue Data Catalog describes S3 lakes; "
+                                     "give --lake s3://bucket/prefix")
+            try:
+                from gtlake.lakesql import identifier
+
+                identifier(args.catalog_database, "--catalog-database")
+            except ValueError as e:
+                command_parser.error(str(e))
         if args.command == "audit-request":
             return _audit_request(args, command_parser, lake)
         if args.command in ("workers", "audit"):

@@ -28,6 +28,7 @@ import os
 import posixpath
 import shutil
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,18 @@ from typing import Iterator
 from gtlake import storage
 
 META = "_gtlake"
-LOCK_TTL_S = 3 * 3600  # an S3 lock older than this is a dead run's (Glue jobs time out after 2 hours)
+
+
+def lock_stale_seconds() -> float:
+    """An S3 lock not renewed for this long is a dead run's ($GTLAKE_LOCK_STALE_SECONDS, default 600).
+    Its holder renews it every quarter of that while it runs."""
+    try:
+        value = float(os.environ.get("GTLAKE_LOCK_STALE_SECONDS", "600"))
+    except ValueError:
+        raise ValueError("GTLAKE_LOCK_STALE_SECONDS must be a number of seconds") from None
+    if value <= 0:
+        raise ValueError("GTLAKE_LOCK_STALE_SECONDS must be positive")
+    return value
 
 
 class LakeBusy(RuntimeError):
@@ -67,6 +79,30 @@ class Move:
 
     src: str | None
     dst: str
+
+
+class _Renewal:
+    """Rewrites an S3 lock's renewal time every quarter of the stale time until stopped."""
+
+    def __init__(self, lake: "Lake", path: str, body: dict):
+        self.lake, self.path, self.body = lake, path, dict(body)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="gtlake-lock-renewal", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        interval = lock_stale_seconds() / 4
+        while not self.done.wait(interval):
+            self.body["renewed_at"] = time.time()
+            try:
+                self.lake.write_bytes(self.path, json.dumps(self.body).encode())
+            except OSError:
+                pass  # a missed renewal is retried next time; the lock only goes stale after four
+
+    def stop(self) -> None:
+        """Stop renewing (before the lock is deleted)."""
+        self.done.set()
+        self.thread.join()
 
 
 class Lake:
@@ -206,11 +242,18 @@ class Lake:
     def lock(self) -> Iterator[None]:
         """Hold the lake's writer lock (a dead holder's lock is taken over), recover, then run the block."""
         path = self.path(META, "lock")
-        (self._take_s3_lock if self.remote else self._take_local_lock)(path)
+        renewing = None
+        if self.remote:
+            body = self._take_s3_lock(path)
+            renewing = _Renewal(self, path, body)
+        else:
+            self._take_local_lock(path)
         try:
             self.recover()
             yield
         finally:
+            if renewing is not None:
+                renewing.stop()
             self.remove(path)
 
     def _take_local_lock(self, path: str) -> None:
@@ -232,28 +275,30 @@ class Lake:
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
 
-    def _take_s3_lock(self, path: str) -> None:
-        """A conditional PUT (If-None-Match) creates the lock object only if none exists."""
+    def _take_s3_lock(self, path: str) -> dict:
+        """A conditional PUT (If-None-Match) creates the lock object only if none exists; its body says who
+        holds it and when it was last renewed. A lock not renewed for `lock_stale_seconds()` is taken over."""
         from botocore.exceptions import ClientError
 
         bucket, key = path.split("/", 1)
-        body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "taken_at": time.time()}).encode()
+        stale = lock_stale_seconds()
+        body = {"holder": f"{socket.gethostname()}:{os.getpid()}", "renewed_at": time.time()}
         client = storage.s3_client()
         for _ in range(2):
-            try:  # the lock's body says who holds it; the object's existence is the lock
-                client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
-                return
+            try:  # the object's existence is the lock
+                client.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), IfNoneMatch="*")
+                return body
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
                     raise
             try:
                 held = json.loads(self.read_bytes(path))
             except (OSError, ValueError):
-                held = {"holder": "unknown", "taken_at": 0}
-            age = time.time() - float(held.get("taken_at", 0))
-            if age < LOCK_TTL_S:
-                raise LakeBusy(f"lake {self.display()} is locked by {held.get('holder')} "
-                               f"(for {age / 60:.0f} min; a lock older than {LOCK_TTL_S // 3600} h is taken over)")
+                held = {"holder": "unknown", "renewed_at": 0}
+            age = time.time() - float(held.get("renewed_at", 0))
+            if age < stale:
+                raise LakeBusy(f"lake {self.display()} is locked by {held.get('holder')} (renewed {age:.0f}s ago; "
+                               f"a lock not renewed for {stale:.0f}s is taken over)")
             self.remove(path)
         raise LakeBusy(f"could not lock lake {self.display()}")
 

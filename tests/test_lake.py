@@ -206,20 +206,22 @@ def test_s3_commit_killed_after_its_journal_rolls_forward(s3_lake, ops):
     assert not after.exists(after.path("_gtlake", "staging"))
 
 
-def test_s3_lock_is_exclusive_until_it_is_stale(s3_lake, monkeypatch):
+def test_s3_lock_is_exclusive_renewed_while_held_and_taken_over_when_stale(s3_lake, monkeypatch):
     import json as _json
     import time as _time
 
-    from gtlake import lake as lake_module
-
     lake, client, bucket = s3_lake
+    monkeypatch.setenv("GTLAKE_LOCK_STALE_SECONDS", "2")
     with lake.lock():
+        first = _json.loads(lake.read_bytes(lake.path("_gtlake", "lock")))
+        _time.sleep(2.5)  # longer than the stale time: only the renewals keep it held
         with pytest.raises(LakeBusy, match="locked by"):
             with Lake(lake.display()).lock():
                 pass
+        assert _json.loads(lake.read_bytes(lake.path("_gtlake", "lock")))["renewed_at"] > first["renewed_at"]
     assert not lake.exists(lake.path("_gtlake", "lock"))
-    # a lock left by a run that died hours ago is taken over
-    stale = {"holder": "glue-worker:1", "taken_at": _time.time() - lake_module.LOCK_TTL_S - 60}
-    client.put_object(Bucket=bucket, Key="lake/_gtlake/lock", Body=_json.dumps(stale).encode())
+    # a lock left by a run that died (no renewal for longer than the stale time) is taken over
+    dead = {"holder": "glue-worker:1", "renewed_at": _time.time() - 3}
+    client.put_object(Bucket=bucket, Key="lake/_gtlake/lock", Body=_json.dumps(dead).encode())
     with lake.lock():
         assert "glue-worker" not in lake.read_bytes(lake.path("_gtlake", "lock")).decode()
