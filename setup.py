@@ -27,6 +27,9 @@ DEV = LOCAL + [
     "moto[server]>=5.0",
     "psutil>=5.9",
     "motmetrics==1.4.0",  # reference CLEAR MOT / IDF1 implementation the audit job is tested against
+    "cfn-lint>=1.20",  # the CloudFormation template is linted in the tests
+    "pyyaml>=6",
+    "wheel>=0.42",  # `gtlake deploy` builds the wheel offline (--no-build-isolation)
 ]
 
 setup(
@@ -34,9 +37,11 @@ setup(
     version="0.1.0",
     description="Label-quality data lake for SageMaker Ground Truth video labeling jobs",
     python_requires=">=3.11,<3.12",
-    packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs", "gtlake.athena_sql"],
-    package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs", "gtlake.athena_sql": "sql"},
-    package_data={"gtlake": ["log4j2.properties"], "gtlake.athena_sql": ["views/*.sql", "tables/*.sql"]},
+    packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs", "gtlake.athena_sql", "gtlake.glue"],
+    package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs", "gtlake.athena_sql": "sql",
+                 "gtlake.glue": "glue"},
+    package_data={"gtlake": ["log4j2.properties"], "gtlake.athena_sql": ["views/*.sql", "tables/*.sql"],
+                  "gtlake.glue": ["*.yaml"]},
     install_requires=GLUE_RUNTIME,
     extras_require={"local": LOCAL, "dev": DEV},
     entry_points={"console_scripts": ["gtlake=gtlake.cli:main"]},

@@ -171,6 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     qd.add_argument("--dry-run", action="store_true", help="print the requests, call nothing")
     p.commands["quicksight"] = qd
 
+    dp = sub.add_parser("deploy", help="deploy gtlake to AWS: the CloudFormation stack, the job artifacts, Athena",
+                        description="Build the wheel, create or update the CloudFormation stack of glue/gtlake.yaml "
+                                    "(lake bucket, Glue database, four Glue 5.0 jobs in a scheduled workflow, Athena "
+                                    "workgroup, least-privilege role), upload the wheel and entry scripts, then "
+                                    "create the Athena tables and views. Waits for the stack.")
+    dp.add_argument("--stack", required=True, help="CloudFormation stack name (also prefixes the Glue job names)")
+    dp.add_argument("--region", required=True, help="AWS region, e.g. eu-west-1")
+    dp.add_argument("--gt-output", required=True, help="s3://bucket/prefix of the Ground Truth output (read only)")
+    dp.add_argument("--lake", required=True, help="s3://bucket/prefix of the lake; the stack creates the bucket")
+    dp.add_argument("--database", default="gtlake", help="Glue Data Catalog / Athena database (default gtlake)")
+    dp.add_argument("--workgroup", default="gtlake", help="Athena workgroup the stack creates (default gtlake)")
+    dp.add_argument("--schedule", default="cron(0 * * * ? *)", help="Glue cron of the workflow (default hourly)")
+    dp.add_argument("--log-group", default="/aws/sagemaker/groundtruth/WorkerActivity",
+                    help="CloudWatch Logs group of the worker activity (default Ground Truth's)")
+    dp.add_argument("--workers", type=_positive, default=2, help="Glue workers per job (default 2)")
+    dp.add_argument("--worker-type", choices=("G.1X", "G.2X", "G.4X", "G.8X"), default="G.1X",
+                    help="Glue worker type (default G.1X)")
+    dp.add_argument("--wheel", help="a built gtlake-*.whl to ship (default: build one from this source tree)")
+    dp.add_argument("--dry-run", action="store_true", help="print what would be done; build and call nothing")
+    p.commands["deploy"] = dp
+
     a = sub.add_parser("audit-request", help="write (or submit) a directed Ground Truth audit job for a job's "
                                              "flagged sequences",
                        description="Write the input manifest (chained from the original labels), a label category "
@@ -471,6 +492,40 @@ def _athena(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gtlake import __version__, deploy
+    from gtlake.athena import AthenaError
+
+    settings = deploy.Settings(stack=args.stack, region=args.region, gt_output=args.gt_output, lake=args.lake,
+                               database=args.database, workgroup=args.workgroup, schedule=args.schedule,
+                               log_group=args.log_group, workers=args.workers, worker_type=args.worker_type)
+    try:
+        settings.check()
+    except ValueError as e:
+        parser.error(str(e))
+    if args.dry_run:
+        wheel_name = os.path.basename(args.wheel) if args.wheel else f"gtlake-{__version__}-py3-none-any.whl"
+        for line in deploy.plan(settings, wheel_name, f"gtlake-artifacts/{__version__}-<wheel sha256>"):
+            print(line)
+        print("deploy: nothing was built, uploaded or created (--dry-run)")
+        return 0
+    try:
+        wheel = deploy.wheel_for(args.wheel)
+        print(f"deploy: stack {args.stack} in {args.region} with {os.path.basename(wheel)}", flush=True)
+        outputs = deploy.deploy(settings, wheel, log=lambda m: print(m, flush=True))
+    except (deploy.DeployError, AthenaError) as e:
+        print(f"gtlake deploy: {e}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as e:
+        print(f"gtlake deploy: AWS refused the call: {e}", file=sys.stderr)
+        return 1
+    print(f"deploy: done. Lake {outputs.get('LakeUri', args.lake)}, database {args.database}, "
+          f"workgroup {args.workgroup}; the workflow runs on {args.schedule}")
+    return 0
+
+
 PLACEHOLDER_ACCOUNT = "111122223333"
 
 
@@ -566,6 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         if args.command == "athena":
             return _athena(args, command_parser)
+        if args.command == "deploy":
+            return _deploy(args, command_parser)
         if args.command == "quicksight":
             return _quicksight(args, command_parser)
         if args.command == "sql":

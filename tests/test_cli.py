@@ -28,7 +28,9 @@ def test_help(args):
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["ingest", "--input", "x"], "the following arguments are required: --lake"),
     (["ingest", "--input", "/no/such/folder", "--lake", "lake"], "--input /no/such/folder: no such folder"),
-    (["run", "--input", ".", "--lake", "s3://bucket/lake"], "a lake on S3 is not supported yet"),
+    (["run", "--input", ".", "--lake", "lake", "--catalog-database", "gtlake"],
+     "--catalog-database: the Glue Data Catalog describes S3 lakes"),
+    (["quality", "--lake", "s3:///lake"], "--lake s3:///lake: not an S3 prefix"),
     (["sample", "--out", "x", "--frames", "0"], "expected a number >= 1, got 0"),
     (["sample", "--out", "x", "--seed", "abc"], "expected a whole number, got 'abc'"),
 ])
