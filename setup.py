@@ -13,6 +13,7 @@ GLUE_RUNTIME = [
     "pyarrow==17.0.0",
     "scipy==1.13.1",  # linear_sum_assignment for the audit's box matching (built for numpy 1.26)
     "boto3>=1.34",
+    "great_expectations==1.24.1",  # the data-quality suites (`gtlake validate`); not on Glue: shipped as a module
 ]
 
 LOCAL = [  # the embedded SQL engine (`gtlake sql`); not needed on Glue

@@ -75,6 +75,9 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+VALIDATED_TABLES = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "audit_changes")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = _Parser(prog="gtlake", description="Label-quality data lake for SageMaker Ground Truth.")
@@ -123,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="edge moves up to this many pixels count as unchanged (default 0.5)")
     _catalog_arg(au)
     p.commands["audit"] = au
+
+    va = sub.add_parser("validate", help="check the lake's tables against their data-quality rules "
+                                         "(Great Expectations) and record the findings",
+                        description="Run the Great Expectations suite of each validated table (schema, keys, ranges, "
+                                    "allowed values, references) on the committed lake, print every broken rule "
+                                    "(table, column, rule, examples) and commit the findings to `validations`.")
+    va.add_argument("--lake", required=True, help="lake folder or s3:// prefix")
+    va.add_argument("--table", action="append", choices=VALIDATED_TABLES, dest="tables",
+                    help="a table to check (repeatable; default: all of them)")
+    va.add_argument("--on-failure", choices=("fail", "warn"), default="fail",
+                    help="fail (default): exit 1 when a rule is broken; warn: report and exit 0")
+    p.commands["validate"] = va
 
     sq = sub.add_parser("sql", help="query the lake with SQL (DuckDB, the views of sql/views)",
                         description="Run a view, a query or a SQL file against the lake with DuckDB. Every lake "
@@ -225,6 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
         _catalog_arg(c)
         p.commands[name] = c
     return p
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from gtlake.jobs.validate import ValidateConfig, run
+    from gtlake.spark import get_spark
+
+    spark = get_spark("gtlake-validate")
+    config = ValidateConfig(lake=args.lake, tables=tuple(args.tables or VALIDATED_TABLES), on_failure=args.on_failure)
+    result = run(spark, config, log=lambda m: print(m, flush=True))
+    broken = result.failed
+    print(f"validate {result.run_id}: {len(result.tables)} tables, {len(result.findings)} rules, {len(broken)} broken, "
+          f"{result.seconds:.1f}s; findings in {_where(args.lake, 'validations')}")
+    for f in broken:
+        print(f"  {f.message()}", file=sys.stderr if result.status == "failed" else sys.stdout)
+    return 1 if result.status == "failed" else 0
 
 
 def _open_lake(parser: argparse.ArgumentParser, root: str):  # noqa: ANN202 - gtlake.lake.Lake
@@ -642,6 +672,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 command_parser.error(str(e))
         if args.command == "audit-request":
             return _audit_request(args, command_parser, lake)
+        if args.command == "validate":
+            return _validate(args)
         if args.command in ("workers", "audit"):
             if not lake.isdir(lake.table_path("sequences")):
                 command_parser.error(f"--lake {args.lake}: no sequences table here; run `gtlake ingest` first")

@@ -327,9 +327,21 @@ WORKER_QUALITY = Table("worker_quality", "worker x labeling job: how much audito
     JOB,
 ), ("job_name",))
 
+VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by a run (Great Expectations)", (
+    _c("run_id", STRING, "Run that checked it"),
+    _c("step", STRING, "Which command checked it: validate, ..."),
+    _c("table_name", STRING, "Lake table checked"),
+    _c("column_name", STRING, "Column (or columns) the rule is about; null for table-level rules such as the schema"),
+    _c("rule", STRING, "The rule: schema, type ..., not null, unique key, values >= ..., allowed values, exists in ..."),
+    _c("success", BOOLEAN, "True when every row keeps the rule"),
+    _c("unexpected_count", BIGINT, "Rows breaking the rule, where it counts rows"),
+    _c("detail", STRING, "What broke it, with a few example values; empty on success"),
+    _c("validated_at", TIMESTAMP, "When (UTC)"),
+))
+
 TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
                                                 BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, WORKER_EVENTS, WORKER_TASKS,
-                                                AUDIT_CHANGES, WORKER_QUALITY)}
+                                                AUDIT_CHANGES, WORKER_QUALITY, VALIDATIONS)}
 
 
 def markdown() -> str:

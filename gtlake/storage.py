@@ -99,6 +99,10 @@ def s3_filesystem():  # noqa: ANN201 - pyarrow.fs.S3FileSystem
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:  # the region boto3 would use (its config file), so both clients talk to the same place
+        import boto3
+
+        region = boto3.session.Session().region_name
     kwargs = {"endpoint_override": endpoint} if endpoint else {}
     if region:
         kwargs["region"] = region

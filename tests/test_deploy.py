@@ -145,7 +145,7 @@ def test_glue_jobs_run_the_entry_scripts_with_arguments_they_accept(template):
         own = set(args) - GLUE_OWN_ARGS
         assert "--lake" in own and own <= _script_flags(script), (rid, own - _script_flags(script))
     params = template["Parameters"]
-    assert params["AdditionalPythonModules"]["Default"] == "scipy==1.13.1"
+    assert params["AdditionalPythonModules"]["Default"] == "scipy==1.13.1,great_expectations==1.24.1"
 
 
 def test_workflow_runs_the_four_jobs_in_order_on_an_hourly_schedule(template):

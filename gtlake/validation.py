@@ -1,0 +1,204 @@
+"""Data-quality gates: Great Expectations 1.x suites of the lake tables, run on Spark DataFrames.
+
+Each suite checks one table's schema (exactly its columns, in `gtlake.schemas`), its keys (not null, unique),
+ranges (sizes > 0, IoU in [0, 1], frame numbers >= 0, durations >= 0), allowed values (reasons, change kinds)
+and references (every box's sequence exists). A result is one `Finding` per expectation, naming the table,
+column and rule; `findings_table_rows` turns them into `validations` rows.
+
+Great Expectations runs in an ephemeral context (nothing written to disk), with its usage statistics off.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from gtlake.records import REASONS
+from gtlake.schemas import TABLES
+from gtlake.udfs.detect import REASON_WEIGHTS
+from gtlake.udfs.matching import CHANGES
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
+
+QUEUE_REASONS = tuple(REASON_WEIGHTS)
+VALIDATED = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "audit_changes")
+REF_PREFIX = "gtlake_ref_"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of a suite, in gtlake's words: the column it is about and a short rule name."""
+
+    column: str | None
+    rule: str
+    build: Callable[[], object]  # the Great Expectations expectation
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The outcome of one rule on one table."""
+
+    table: str
+    column: str | None
+    rule: str
+    success: bool
+    unexpected: int | None
+    detail: str
+
+    def message(self) -> str:
+        """One line naming the table, column and rule."""
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        return f"{where}: {self.rule}: {'ok' if self.success else 'FAILED'}{'' if self.success else ' - ' + self.detail}"
+
+
+def _gxe():
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+def _not_null(col: str) -> Rule:
+    return Rule(col, "not null", lambda: _gxe().ExpectColumnValuesToNotBeNull(column=col))
+
+
+def _between(col: str, lo: float | None, hi: float | None = None, strict_lo: bool = False) -> Rule:
+    text = " and ".join(t for t in ((f"> {lo}" if strict_lo else f">= {lo}") if lo is not None else "",
+                                    f"<= {hi}" if hi is not None else "") if t)
+    return Rule(col, f"values {text}", lambda: _gxe().ExpectColumnValuesToBeBetween(
+        column=col, min_value=lo, max_value=hi, strict_min=strict_lo))
+
+
+def _unique(cols: list[str]) -> Rule:
+    return Rule(", ".join(cols), "unique key", lambda: _gxe().ExpectCompoundColumnsToBeUnique(column_list=cols))
+
+
+def _in_set(col: str, values: tuple[str, ...]) -> Rule:
+    return Rule(col, "allowed values", lambda: _gxe().ExpectColumnValuesToBeInSet(column=col, value_set=list(values)))
+
+
+def _array_in_set(col: str, values: tuple[str, ...]) -> Rule:
+    allowed = ", ".join("'" + v + "'" for v in values)  # constants of this module, never input
+    return Rule(col, "allowed values", lambda: _gxe().UnexpectedRowsExpectation(
+        unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE exists({col}, x -> x IS NULL OR x NOT IN ({allowed}))",
+        description=f"every element of {col} is one of {allowed}"))
+
+
+def _references(table: str, cols: list[str], as_: list[str] | None = None) -> Rule:
+    """Every row's `cols` are a key of `table` (where they are named `as_`, default the same)."""
+    on = " AND ".join(f"b.{c} = r.{r}" for c, r in zip(cols, as_ or cols))
+    return Rule(", ".join(cols), f"exists in {table}", lambda: _gxe().UnexpectedRowsExpectation(
+        unexpected_rows_query=f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {REF_PREFIX}{table} r ON {on}",
+        description=f"every row's ({', '.join(cols)}) is in {table}"))
+
+
+def _schema(table: str) -> Rule:
+    names = TABLES[table].names
+    return Rule(None, "schema", lambda: _gxe().ExpectTableColumnsToMatchSet(column_set=names, exact_match=True))
+
+
+def _types(table: str) -> list[Rule]:
+    spark_names = {"string": "StringType", "int": "IntegerType", "bigint": "LongType", "double": "DoubleType",
+                   "boolean": "BooleanType", "timestamp": "TimestampType"}
+    return [Rule(c.name, f"type {c.type.ddl}", lambda c=c: _gxe().ExpectColumnValuesToBeOfType(
+        column=c.name, type_=spark_names[c.type.ddl])) for c in TABLES[table].columns if c.type.ddl in spark_names]
+
+
+REJECT_CODES = tuple(sorted({code for codes in REASONS.values() for code in codes}))
+BOX_KEY = ["job_name", "sequence_id", "frame_no", "box_index"]
+TRACK_KEY = ["job_name", "sequence_id", "frame_no", "object_id"]
+
+SUITES: dict[str, Callable[[], list[Rule]]] = {
+    "sequences": lambda: [
+        _schema("sequences"), *_types("sequences"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "data_object_index", "task_type")],
+        _unique(["job_name", "sequence_id", "label_attribute"]),
+        _between("data_object_index", 0),
+    ],
+    "boxes": lambda: [
+        _schema("boxes"), *_types("boxes"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "left", "top", "width", "height")],
+        _unique(BOX_KEY),
+        _between("frame_no", 0), _between("width", 0, strict_lo=True), _between("height", 0, strict_lo=True),
+        _references("sequences", ["job_name", "sequence_id"]),
+    ],
+    "worker_tasks": lambda: [
+        _schema("worker_tasks"), *_types("worker_tasks"),
+        *[_not_null(c) for c in ("job_name", "worker_id", "source")],
+        _between("wall_seconds", 0), _between("active_seconds", 0),
+        _in_set("source", ("log+response", "log", "response")),
+    ],
+    "box_metrics": lambda: [
+        _schema("box_metrics"), *_types("box_metrics"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id")],
+        _unique(TRACK_KEY),
+        _between("frame_no", 0), _between("iou_prev", 0, 1), _between("score", 0),
+        _array_in_set("flags", QUEUE_REASONS),
+    ],
+    "review_queue": lambda: [
+        _schema("review_queue"), *_types("review_queue"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id", "rank")],
+        _unique(TRACK_KEY), _unique(["job_name", "rank"]),
+        _between("frame_no", 0), _between("score", 0, strict_lo=True), _between("rank", 1),
+        _array_in_set("reasons", QUEUE_REASONS),
+    ],
+    "audit_changes": lambda: [
+        _schema("audit_changes"), *_types("audit_changes"),
+        *[_not_null(c) for c in ("audit_job", "source_job", "sequence_id", "frame_no", "change")],
+        _in_set("change", CHANGES), _between("iou", 0, 1), _between("frame_no", 0),
+        _references("sequences", ["source_job", "sequence_id"], ["job_name", "sequence_id"]),
+    ],
+}
+
+
+def _unexpected(r: dict) -> int | None:
+    """Rows breaking a rule: GE's unexpected_count, or the row count an unexpected-rows query observed."""
+    if r.get("unexpected_count") is not None:
+        return int(r["unexpected_count"])
+    observed = r.get("observed_value")
+    return observed if isinstance(observed, int) and not isinstance(observed, bool) else None
+
+
+def _detail(result) -> str:  # noqa: ANN001 - ExpectationValidationResult
+    r = result.result or {}
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        return "could not be checked: " + str(result.exception_info.get("exception_message", ""))[:300]
+    if "unexpected_count" in r or isinstance(r.get("observed_value"), int):
+        sample = r.get("partial_unexpected_list") or (r.get("details") or {}).get("unexpected_rows") or []
+        total = r.get("element_count")
+        of = f" of {total}" if total is not None else ""
+        return f"{_unexpected(r)}{of} rows break it, e.g. {str(sample[:3])[:300]}"
+    if "observed_value" in r:
+        return f"observed {str(r['observed_value'])[:300]}"
+    return "failed"
+
+
+def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]:  # noqa: ANN001
+    """Run `table`'s suite on the Spark DataFrame `df`; `refs` are the referenced tables (e.g. sequences)."""
+    import great_expectations as gx
+
+    rules = SUITES[table]()
+    for name, ref in (refs or {}).items():
+        ref.createOrReplaceTempView(REF_PREFIX + name)
+    missing = {r.rule.split(" in ", 1)[1] for r in rules if r.rule.startswith("exists in ")} - set(refs or {})
+    rules = [r for r in rules if not (r.rule.startswith("exists in ") and r.rule.split(" in ", 1)[1] in missing)]
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    source = context.data_sources.add_spark(name="lake")
+    batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": df})
+    expectations = []
+    for i, rule in enumerate(rules):
+        expectation = rule.build()
+        expectation.meta = {"gtlake_rule": i}  # results come back in their own order: find each rule by this
+        expectations.append(expectation)
+    result = batch.validate(gx.ExpectationSuite(name=table, expectations=expectations), result_format="SUMMARY")
+    by_rule = {res.expectation_config.meta["gtlake_rule"]: res for res in result.results}
+    findings = []
+    for i, rule in enumerate(rules):
+        res = by_rule[i]
+        unexpected = _unexpected(res.result or {})
+        ok = bool(res.success)
+        findings.append(Finding(table, rule.column, rule.rule, ok, unexpected, "" if ok else _detail(res)))
+    for name in missing:
+        findings.append(Finding(table, None, f"exists in {name}", False, None, f"{name} is not in the lake"))
+    return findings

@@ -1,0 +1,152 @@
+"""Data-quality gates: each table's suite passes on a clean lake and catches each fault planted in it, naming the
+table, column and rule; `gtlake validate` records the findings and fails (or warns) on a lake damaged by hand."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from pyspark.sql import functions as F
+
+from gtlake.validation import VALIDATED, validate
+from tests.conftest import REPO, read_table
+
+pytestmark = pytest.mark.spark
+
+
+def _table(spark, lake, name):
+    path = f"file://{lake}/{name}"
+    return spark.read.option("basePath", path).parquet(path)
+
+
+def _break_row(df, key_col, n, **changes):
+    """`df` with the n-th row (by `key_col` order, 0-based) changed: column -> value (a Column or a literal)."""
+    from pyspark.sql.window import Window
+
+    w = Window.orderBy(*[F.col(c) for c in key_col])
+    df = df.withColumn("_n", F.row_number().over(w) - 1)
+    for col, value in changes.items():
+        value = value if hasattr(value, "alias") else F.lit(value)
+        df = df.withColumn(col, F.when(F.col("_n") == n, value.cast(df.schema[col].dataType)).otherwise(F.col(col)))
+    return df.drop("_n")
+
+
+def _duplicate_row(df, key_col, n):
+    from pyspark.sql.window import Window
+
+    w = Window.orderBy(*[F.col(c) for c in key_col])
+    one = df.withColumn("_n", F.row_number().over(w) - 1).where(F.col("_n") == n).drop("_n")
+    return df.unionByName(one)
+
+
+BOX_ORDER = ["job_name", "sequence_id", "frame_no", "box_index"]
+TRACK_ORDER = ["job_name", "sequence_id", "frame_no", "object_id"]
+
+# table -> (how to break it: one fault per rule, each in its own row) and the rules that must then fail
+FAULTS = {
+    "boxes": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(_break_row(
+        df, BOX_ORDER, 1, width=-3.0), BOX_ORDER, 2, height=0.0), BOX_ORDER, 3, frame_no=-1), BOX_ORDER, 4,
+        sequence_id="no-such-job:9"), BOX_ORDER, 5, left=None), BOX_ORDER, 6),
+        {("width", "values > 0"), ("height", "values > 0"), ("frame_no", "values >= 0"),
+         ("job_name, sequence_id", "exists in sequences"), ("left", "not null"),
+         ("job_name, sequence_id, frame_no, box_index", "unique key")}),
+    "sequences": (lambda df: _duplicate_row(_break_row(
+        df, ["job_name", "sequence_id"], 1, data_object_index=-1), ["job_name", "sequence_id"], 2),
+        {("data_object_index", "values >= 0"), ("job_name, sequence_id, label_attribute", "unique key")}),
+    "worker_tasks": (lambda df: _break_row(_break_row(_break_row(
+        df, ["job_name", "worker_id", "event_key"], 0, wall_seconds=-5.0), ["job_name", "worker_id", "event_key"], 1,
+        active_seconds=-1.0), ["job_name", "worker_id", "event_key"], 2, source="guessed"),
+        {("wall_seconds", "values >= 0"), ("active_seconds", "values >= 0"), ("source", "allowed values")}),
+    "box_metrics": (lambda df: _break_row(_break_row(
+        df, TRACK_ORDER, 1, iou_prev=1.5), TRACK_ORDER, 2, flags=F.array(F.lit("low_iou"), F.lit("bogus"))),
+        {("iou_prev", "values >= 0 and <= 1"), ("flags", "allowed values")}),
+    "review_queue": (lambda df: _duplicate_row(_break_row(_break_row(
+        df, TRACK_ORDER, 0, reasons=F.array(F.lit("<script>"))), TRACK_ORDER, 1, score=-2.0), TRACK_ORDER, 2),
+        {("reasons", "allowed values"), ("score", "values > 0"), ("job_name, sequence_id, frame_no, object_id",
+                                                                  "unique key"), ("job_name, rank", "unique key")}),
+    "audit_changes": (lambda df: _break_row(_break_row(_break_row(
+        df, ["audit_job", "sequence_id", "frame_no", "object_id"], 0, change="teleported"),
+        ["audit_job", "sequence_id", "frame_no", "object_id"], 1, iou=-0.25),
+        ["audit_job", "sequence_id", "frame_no", "object_id"], 2, source_job="no-such-job"),
+        {("change", "allowed values"), ("iou", "values >= 0 and <= 1"),
+         ("source_job, sequence_id", "exists in sequences")}),
+}
+
+
+def test_every_validated_table_has_a_fault_test():
+    assert set(FAULTS) == set(VALIDATED)
+
+
+@pytest.mark.parametrize("table", sorted(FAULTS))
+def test_suite_catches_each_planted_fault_and_nothing_else(spark, pipeline_lake, table):
+    lake = pipeline_lake["lake"]
+    refs = {"sequences": _table(spark, lake, "sequences")}
+    clean = _table(spark, lake, table)  # passes every rule: the command test validates the same lake
+    assert clean.count() >= 3, table
+    breaker, expected = FAULTS[table]
+    broken = validate(spark, table, breaker(clean), refs)
+    failed = {(f.column, f.rule): f for f in broken if not f.success}
+    assert set(failed) == expected, table  # each fault caught, and nothing else
+    for (column, rule), f in failed.items():
+        assert f.message().startswith(f"{table}.{column}: {rule}: FAILED - "), f.message()
+        if rule != "unique key":  # a duplicated row counts twice
+            assert f.unexpected == 1, f.message()
+
+
+def test_schema_and_type_drift_are_caught(spark, pipeline_lake):
+    lake = pipeline_lake["lake"]
+    boxes = _table(spark, lake, "boxes").limit(50)
+    drifted = boxes.withColumn("rotation", F.lit(0.0)).drop("height")
+    failed = {(f.column, f.rule) for f in validate(spark, "boxes", drifted) if not f.success}
+    assert (None, "schema") in failed
+    retyped = boxes.withColumn("frame_no", F.col("frame_no").cast("string"))
+    failed = {(f.column, f.rule) for f in validate(spark, "boxes", retyped) if not f.success}
+    assert failed >= {("frame_no", "type int")}
+    # without the referenced table the reference rule cannot pass silently
+    missing_ref = {(f.column, f.rule, f.success) for f in validate(spark, "boxes", boxes)}
+    assert (None, "exists in sequences", False) in missing_ref
+
+
+def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(pipeline_lake, tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    lake = tmp_path / "lake"
+    shutil.copytree(pipeline_lake["lake"], lake, ignore=shutil.ignore_patterns("_gtlake"))
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    cmd = [sys.executable, "-m", "gtlake.cli", "validate", "--lake", str(lake)]
+    clean = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert clean.returncode == 0, clean.stdout[-2000:] + clean.stderr[-2000:]
+    assert f"{len(VALIDATED)} tables" in clean.stdout and ", 0 broken" in clean.stdout
+
+    # someone edits a committed file: one box gets a negative width
+    part = next(p for p in sorted((lake / "boxes").rglob("*.parquet")))
+    t = pq.read_table(part)
+    width = t.column("width").to_numpy().copy()
+    width[0] = -1.0
+    pq.write_table(t.set_column(t.schema.get_field_index("width"), "width", pc.cast(width, t.schema.field("width").type)),
+                   part)
+    (part.parent / f".{part.name}.crc").unlink(missing_ok=True)  # the editing tool knows nothing of Hadoop's checksums
+    damaged = subprocess.run(cmd + ["--table", "boxes"], capture_output=True, text=True, env=env, timeout=900)
+    assert damaged.returncode == 1 and "Traceback" not in damaged.stderr
+    assert "boxes.width: values > 0: FAILED - 1 of" in damaged.stderr
+    warned = subprocess.run(cmd + ["--table", "boxes", "--on-failure", "warn"], capture_output=True, text=True,
+                            env=env, timeout=900)
+    assert warned.returncode == 0 and "boxes.width: values > 0: FAILED" in warned.stdout
+
+    found = read_table(lake, "validations")
+    assert found.run_id.nunique() == 3
+    last = found[found.run_id == found.run_id.max()]
+    assert set(last.table_name) == {"boxes"}
+    bad = last[~last.success]
+    assert list(zip(bad.column_name, bad.rule)) == [("width", "values > 0")] and bad.unexpected_count.iloc[0] == 1
+    runs = read_table(lake, "runs")
+    assert sorted(runs[runs.job == "validate"].status) == ["failed", "succeeded", "succeeded"]
+
+
+def test_cli_offers_the_validated_tables():
+    from gtlake.cli import VALIDATED_TABLES
+
+    assert VALIDATED_TABLES == VALIDATED
