@@ -213,8 +213,10 @@ class Lake:
             elif os.path.exists(path):
                 os.unlink(path)
             return
+        from pyarrow import fs
+
         bucket, key = path.split("/", 1)
-        keys = [key] if self.files(path) == [""] else []
+        keys = [key] if self.fs.get_file_info(path).type == fs.FileType.File else []
         for page in storage.s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key + "/"):
             keys += [o["Key"] for o in page.get("Contents", [])]  # folder markers ("x/") included
         self._s3_delete([f"{bucket}/{k}" for k in keys])

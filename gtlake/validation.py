@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from gtlake.records import REASONS
 from gtlake.schemas import TABLES
 from gtlake.udfs.detect import REASON_WEIGHTS
 from gtlake.udfs.matching import CHANGES
@@ -32,6 +31,7 @@ class Rule:
     column: str | None
     rule: str
     build: Callable[[], object]  # the Great Expectations expectation
+    ref: str | None = None  # the lake table the rule reads beside the batch (a reference check)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _references(table: str, cols: list[str], as_: list[str] | None = None) -> Ru
     on = " AND ".join(f"b.{c} = r.{r}" for c, r in zip(cols, as_ or cols))
     return Rule(", ".join(cols), f"exists in {table}", lambda: _gxe().UnexpectedRowsExpectation(
         unexpected_rows_query=f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {REF_PREFIX}{table} r ON {on}",
-        description=f"every row's ({', '.join(cols)}) is in {table}"))
+        description=f"every row's ({', '.join(cols)}) is in {table}"), ref=table)
 
 
 def _schema(table: str) -> Rule:
@@ -97,13 +97,11 @@ def _schema(table: str) -> Rule:
 
 
 def _types(table: str) -> list[Rule]:
-    spark_names = {"string": "StringType", "int": "IntegerType", "bigint": "LongType", "double": "DoubleType",
-                   "boolean": "BooleanType", "timestamp": "TimestampType"}
+    """The Spark type of each scalar column (maps and arrays are covered by the schema rule)."""
     return [Rule(c.name, f"type {c.type.ddl}", lambda c=c: _gxe().ExpectColumnValuesToBeOfType(
-        column=c.name, type_=spark_names[c.type.ddl])) for c in TABLES[table].columns if c.type.ddl in spark_names]
+        column=c.name, type_=type(c.type.spark).__name__)) for c in TABLES[table].columns if "<" not in c.type.ddl]
 
 
-REJECT_CODES = tuple(sorted({code for codes in REASONS.values() for code in codes}))
 BOX_KEY = ["job_name", "sequence_id", "frame_no", "box_index"]
 TRACK_KEY = ["job_name", "sequence_id", "frame_no", "object_id"]
 
@@ -179,8 +177,8 @@ def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]: 
     rules = SUITES[table]()
     for name, ref in (refs or {}).items():
         ref.createOrReplaceTempView(REF_PREFIX + name)
-    missing = {r.rule.split(" in ", 1)[1] for r in rules if r.rule.startswith("exists in ")} - set(refs or {})
-    rules = [r for r in rules if not (r.rule.startswith("exists in ") and r.rule.split(" in ", 1)[1] in missing)]
+    missing = {r.ref for r in rules if r.ref is not None} - set(refs or {})
+    rules = [r for r in rules if r.ref not in missing]
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     source = context.data_sources.add_spark(name="lake")

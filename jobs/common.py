@@ -84,10 +84,16 @@ def run_row(job: str, run_id: str, started: datetime, status: str, input_uri: st
             "message": message}
 
 
-def run_move(lake: Lake, run_id: str, row: dict) -> Move:
-    """Stage the run's `runs` row as its own Parquet file; the move that puts it into the lake."""
-    path = lake.staging(run_id, "runs", f"{run_id}.parquet")
+def file_move(lake: Lake, run_id: str, table: Table, rows: list[dict]) -> Move:
+    """Stage `rows` as the run's own Parquet file of an unpartitioned `table` (`<table>/<run_id>.parquet`);
+    the move that puts it into the lake."""
+    path = lake.staging(run_id, table.name, f"{run_id}.parquet")
     if not lake.remote:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(pa.Table.from_pylist([row], schema=RUNS.arrow_schema()), path, filesystem=lake.fs)
-    return Move(path, lake.path("runs", f"{run_id}.parquet"))
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.arrow_schema()), path, filesystem=lake.fs)
+    return Move(path, lake.path(table.name, f"{run_id}.parquet"))
+
+
+def run_move(lake: Lake, run_id: str, row: dict) -> Move:
+    """Stage the run's `runs` row as its own Parquet file; the move that puts it into the lake."""
+    return file_move(lake, run_id, RUNS, [row])

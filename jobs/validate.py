@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
-from gtlake.jobs.common import new_run_id, run_move, run_row
-from gtlake.lake import Lake, Move
+from gtlake.jobs.common import file_move, new_run_id, run_move, run_row
+from gtlake.lake import Lake
 from gtlake.records import Counts
 from gtlake.schemas import VALIDATIONS
 from gtlake.validation import VALIDATED, Finding, validate
@@ -54,10 +52,8 @@ class ValidateResult:
         return [f for f in self.findings if not f.success]
 
 
-def _read(spark: SparkSession, lake: Lake, table: str):  # noqa: ANN202 - DataFrame or None
+def _read(spark: SparkSession, lake: Lake, table: str):  # noqa: ANN202 - DataFrame
     path = lake.table_path(table)
-    if not lake.isdir(path):
-        return None
     return spark.read.option("basePath", lake.uri(path)).parquet(lake.uri(path))
 
 
@@ -70,8 +66,8 @@ def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] 
     run_id = config.run_id or new_run_id()
     lake = Lake(config.lake)
     with lake.lock():
-        sequences = _read(spark, lake, "sequences")
-        refs = {"sequences": sequences} if sequences is not None else {}
+        has_sequences = lake.isdir(lake.table_path("sequences"))
+        refs = {"sequences": _read(spark, lake, "sequences")} if has_sequences else {}
         findings: list[Finding] = []
         checked = []
         for table in config.tables:
@@ -97,14 +93,8 @@ def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] 
         status = "failed" if failed and config.on_failure == "fail" else "succeeded"
         counts = Counts()
         counts.add("rule", seen=len(findings), out=len(findings))
-        path = lake.staging(run_id, "validations", f"{run_id}.parquet")
-        if not lake.remote:
-            import os
-
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows, schema=VALIDATIONS.arrow_schema()), path, filesystem=lake.fs)
         message = f"{sum(not f.success for f in findings)} rules broken" if failed else None
-        moves = [Move(path, lake.path("validations", f"{run_id}.parquet")),
+        moves = [file_move(lake, run_id, VALIDATIONS, rows),
                  run_move(lake, run_id, run_row(STEP, run_id, started, status, config.lake, counts, checked, message))]
         lake.commit(run_id, moves, {}, step=STEP)
     return ValidateResult(run_id, status, findings, checked, time.monotonic() - t0)
