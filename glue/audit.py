@@ -1,6 +1,6 @@
 """Entry script of the audit job for spark-submit (and Glue).
 
-    spark-submit glue/audit.py --lake PATH [--match-iou X] [--tolerance-px X] [--catalog-database NAME]
+    spark-submit glue/audit.py --lake PATH [--match-iou X] [--tolerance-px X] [--catalog-database NAME] [--on-failure fail|warn]
 
 Arguments it does not know (Glue adds --JOB_NAME and others) are ignored.
 """
@@ -9,4 +9,4 @@ import sys
 from gtlake.glue_entry import entry
 
 if __name__ == "__main__":
-    sys.exit(entry("audit", {"--lake", "--match-iou", "--tolerance-px", "--catalog-database"}))
+    sys.exit(entry("audit", {"--lake", "--match-iou", "--tolerance-px", "--catalog-database", "--on-failure"}))

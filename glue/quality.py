@@ -1,6 +1,6 @@
 """Entry script of the quality job for spark-submit (and Glue).
 
-    spark-submit glue/quality.py --lake PATH [--config FILE] [--catalog-database NAME]
+    spark-submit glue/quality.py --lake PATH [--config FILE] [--catalog-database NAME] [--on-failure fail|warn]
 
 Arguments it does not know (Glue adds --JOB_NAME and others) are ignored.
 """
@@ -9,4 +9,4 @@ import sys
 from gtlake.glue_entry import entry
 
 if __name__ == "__main__":
-    sys.exit(entry("quality", {"--lake", "--config", "--catalog-database"}))
+    sys.exit(entry("quality", {"--lake", "--config", "--catalog-database", "--on-failure"}))

@@ -1,6 +1,6 @@
 """Entry script of the workers job for spark-submit (and Glue).
 
-    spark-submit glue/workers.py --lake PATH (--activity PATH | --log-group NAME) [--lookback-minutes N] [--catalog-database NAME]
+    spark-submit glue/workers.py --lake PATH (--activity PATH | --log-group NAME) [--lookback-minutes N] [--catalog-database NAME] [--on-failure fail|warn]
 
 Arguments it does not know (Glue adds --JOB_NAME and others) are ignored.
 """
@@ -9,4 +9,4 @@ import sys
 from gtlake.glue_entry import entry
 
 if __name__ == "__main__":
-    sys.exit(entry("workers", {"--lake", "--activity", "--log-group", "--lookback-minutes", "--catalog-database"}))
+    sys.exit(entry("workers", {"--lake", "--activity", "--log-group", "--lookback-minutes", "--catalog-database", "--on-failure"}))

@@ -68,6 +68,13 @@ def _catalog_arg(c: argparse.ArgumentParser) -> None:
                         "Glue Data Catalog database (created if missing)")
 
 
+def _on_failure_arg(c: argparse.ArgumentParser, gate: bool = True) -> None:
+    c.add_argument("--on-failure", choices=("fail", "warn"), default="fail",
+                   help=("data-quality gate on the tables read and the output about to be committed: fail "
+                         "(default): commit nothing and exit 1 when a rule is broken; warn: report, commit, exit 0")
+                   if gate else "fail (default): exit 1 when a rule is broken; warn: report and exit 0")
+
+
 def _seed(text: str) -> int:
     try:
         return int(text)
@@ -104,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "changed since the last run are scored again.")
     q.add_argument("--lake", required=True, help="lake folder written by `gtlake ingest`")
     q.add_argument("--config", help="JSON file of threshold overrides (see README: quality settings)")
+    _on_failure_arg(q)
     _catalog_arg(q)
     p.commands["quality"] = q
 
@@ -113,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "into worker_tasks (wall and active time, outcome).")
     w.add_argument("--lake", required=True, help="lake folder (worker_responses come from `gtlake ingest`)")
     _activity_args(w, required=True)
+    _on_failure_arg(w)
     _catalog_arg(w)
     p.commands["workers"] = w
 
@@ -124,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--match-iou", type=_unit, default=0.5, help="overlap for two boxes to be the same box (default 0.5)")
     au.add_argument("--tolerance-px", type=_pixels, default=0.5,
                     help="edge moves up to this many pixels count as unchanged (default 0.5)")
+    _on_failure_arg(au)
     _catalog_arg(au)
     p.commands["audit"] = au
 
@@ -135,8 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--lake", required=True, help="lake folder or s3:// prefix")
     va.add_argument("--table", action="append", choices=VALIDATED_TABLES, dest="tables",
                     help="a table to check (repeatable; default: all of them)")
-    va.add_argument("--on-failure", choices=("fail", "warn"), default="fail",
-                    help="fail (default): exit 1 when a rule is broken; warn: report and exit 0")
+    _on_failure_arg(va, gate=False)
     p.commands["validate"] = va
 
     sq = sub.add_parser("sql", help="query the lake with SQL (DuckDB, the views of sql/views)",
@@ -203,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--workers", type=_positive, default=2, help="Glue workers per job (default 2)")
     dp.add_argument("--worker-type", choices=("G.1X", "G.2X", "G.4X", "G.8X"), default="G.1X",
                     help="Glue worker type (default G.1X)")
+    dp.add_argument("--on-failure", choices=("fail", "warn"), default="fail",
+                    help="the jobs' data-quality gate: fail (default): a broken rule stops the run, nothing "
+                         "committed; warn: record it and commit")
     dp.add_argument("--wheel", help="a built gtlake-*.whl to ship (default: build one from this source tree)")
     dp.add_argument("--dry-run", action="store_true", help="print what would be done; build and call nothing")
     p.commands["deploy"] = dp
@@ -237,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             c.add_argument("--config", help="JSON file of quality threshold overrides")
             _activity_args(c, required=False)
+        _on_failure_arg(c)
         _catalog_arg(c)
         p.commands[name] = c
     return p
@@ -293,6 +306,12 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checks(result) -> None:  # noqa: ANN001 - a job's result
+    """The closing line of a job's data-quality gate, when it checked anything."""
+    if result.checks:
+        print(f"  data-quality checks: {result.checks} ({result.check_seconds:.1f}s)")
+
+
 def _where(lake: str, table: str | None = None) -> str:
     """A lake (or one of its tables) as a person reads it: an absolute folder or an s3:// URI."""
     base = lake.rstrip("/") if storage.is_s3(lake) else os.path.abspath(lake)
@@ -314,7 +333,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from gtlake.spark import get_spark
 
     spark = get_spark("gtlake-ingest")
-    result = run(spark, IngestConfig(input=args.input, lake=args.lake), log=lambda m: print(m, flush=True))
+    result = run(spark, IngestConfig(input=args.input, lake=args.lake, on_failure=args.on_failure),
+                 log=lambda m: print(m, flush=True))
     n_in, n_out, n_rej = result.counts.totals()
     if result.status == "no_new_input":
         print(f"ingest {result.run_id}: nothing new under {args.input}; lake unchanged "
@@ -326,6 +346,7 @@ def _ingest(args: argparse.Namespace) -> int:
             print(f"  {kind:<22} in {c['in']:>10}  out {c['out']:>10}  rejected {c['rejected']:>8}")
         if n_rej:
             print(f"  refused records and their reasons: {_where(args.lake, 'rejected')}")
+        _checks(result)
     print(f"lake: {_where(args.lake)}")
     return _catalog(args)
 
@@ -349,13 +370,15 @@ def _quality(args: argparse.Namespace, cfg) -> int:
     from gtlake.spark import get_spark
 
     spark = get_spark("gtlake-quality")
-    result = run(spark, QualityJobConfig(lake=args.lake, quality=cfg), log=lambda m: print(m, flush=True))
+    result = run(spark, QualityJobConfig(lake=args.lake, quality=cfg, on_failure=args.on_failure),
+                 log=lambda m: print(m, flush=True))
     if result.status == "no_new_input":
         print(f"quality {result.run_id}: every ingested job is already scored; lake unchanged")
     else:
         n_in, n_out, _ = result.counts.totals()
         print(f"quality {result.run_id}: {len(result.jobs_processed)} jobs, {n_in} tracked boxes scored, "
               f"{result.queued} (frame, object) entries in the review queue, {result.seconds:.1f}s")
+        _checks(result)
     print(f"review queue: {_where(args.lake, 'review_queue')}")
     return _catalog(args)
 
@@ -371,7 +394,8 @@ def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spark = get_spark("gtlake-workers")
     try:
         result = run(spark, WorkersConfig(lake=args.lake, activity=args.activity, log_group=args.log_group,
-                                          lookback_minutes=args.lookback_minutes), log=lambda m: print(m, flush=True))
+                                          lookback_minutes=args.lookback_minutes, on_failure=args.on_failure),
+                     log=lambda m: print(m, flush=True))
     except (BotoCoreError, ClientError) as e:
         print(f"gtlake workers: cannot read log group {args.log_group}: {e}", file=sys.stderr)
         return 1
@@ -380,6 +404,7 @@ def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"({result.new_events} new), {result.tasks} tasks in {len(result.jobs_processed)} jobs, {result.seconds:.1f}s")
     if c["rejected"]:
         print(f"  refused events and their reasons: {_where(args.lake, 'rejected')}")
+    _checks(result)
     return _catalog(args)
 
 
@@ -390,7 +415,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     spark = get_spark("gtlake-audit")
     cfg = AuditConfig(match_iou=getattr(args, "match_iou", 0.5), tolerance_px=getattr(args, "tolerance_px", 0.5))
-    result = run(spark, AuditJobConfig(lake=args.lake, audit=cfg), log=lambda m: print(m, flush=True))
+    result = run(spark, AuditJobConfig(lake=args.lake, audit=cfg, on_failure=args.on_failure),
+                 log=lambda m: print(m, flush=True))
     if result.status == "no_new_input":
         print(f"audit {result.run_id}: nothing changed since the last audit run; lake unchanged")
     else:
@@ -398,6 +424,7 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"audit {result.run_id}: {len(result.audit_jobs)} audit jobs, {seq['out']} sequences compared "
               f"({seq['rejected']} without their audited labels), {result.changes} box rows; worker_quality of "
               f"{len(result.quality_jobs)} jobs, {result.seconds:.1f}s")
+        _checks(result)
     print(f"worker quality: {_where(args.lake, 'worker_quality')}")
     return _catalog(args)
 
@@ -530,7 +557,8 @@ def _deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     settings = deploy.Settings(stack=args.stack, region=args.region, gt_output=args.gt_output, lake=args.lake,
                                database=args.database, workgroup=args.workgroup, schedule=args.schedule,
-                               log_group=args.log_group, workers=args.workers, worker_type=args.worker_type)
+                               log_group=args.log_group, workers=args.workers, worker_type=args.worker_type,
+                               on_failure=args.on_failure)
     try:
         settings.check()
     except ValueError as e:
@@ -644,7 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command_parser = parser.commands[args.command]
     from gtlake.lake import LakeBusy
-    from gtlake.records import UnbalancedRun
+    from gtlake.records import UnbalancedRun, ValidationFailed
 
     try:
         if args.command == "sample":
@@ -700,6 +728,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _ingest(args)
     except (LakeBusy, UnbalancedRun) as e:
         print(f"gtlake {args.command}: {e}", file=sys.stderr)
+        return 1
+    except ValidationFailed as e:
+        print(f"gtlake {args.command}: {e}", file=sys.stderr)
+        for f in e.findings:
+            print(f"  {f.message()}", file=sys.stderr)
+        print(f"  findings in {_where(args.lake, 'validations')}; repair the lake (or rerun with --on-failure warn)",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"gtlake {args.command}: interrupted; the lake is as it was before this run", file=sys.stderr)

@@ -106,13 +106,10 @@ def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
     n_queue = int(q("SELECT count(*) AS n FROM review_queue_for_audit")["n"][0])
     queue = q(f"SELECT * FROM review_queue_for_audit ORDER BY score DESC, job_name, rank LIMIT {QUEUE_ROWS}")
     cols = ["job_name", "rank", "score", "reasons", "sequence_id", "frame_no", "frame_file", "object_name", "label"]
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>"
-                   for _, r in queue.iterrows())
     cut = (f'<p class="note">Showing the {len(queue)} highest scores of {n_queue:,} entries; '
            f'the rest: gtlake sql --view review_queue_for_audit.</p>' if n_queue > len(queue) else "")
     page.parts.append(f'<div class="card"><h3>Review queue ({n_queue:,} frame/object entries)</h3>{cut}'
-                      f'<div class="scroll"><table id="review-queue"><thead><tr>'
-                      + "".join(f"<th>{c}</th>" for c in cols) + f"</tr></thead><tbody>{rows}</tbody></table></div></div>")
+                      + _table("review-queue", queue, cols) + "</div>")
     top = q("""SELECT job_name, sequence_id, count(*) AS n FROM review_queue GROUP BY ALL
                ORDER BY n DESC, job_name, sequence_id LIMIT 1""")
     if len(top):
@@ -194,7 +191,48 @@ def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
             {"type": "bar", "name": "declined", "x": ids, "y": _clean(outcomes["declined_rate"])}],
             {"barmode": "group", "yaxis": {"tickformat": ".0%"}})
     page.parts.append("</section>")
+    _data_quality(q, page)
     return _html(title, page)
+
+
+def _table(table_id: str, df, cols: list[str], row_attrs=None) -> str:  # noqa: ANN001 - a pandas DataFrame
+    """An HTML table of `cols` of `df`, every cell escaped (lake values can be worker-written)."""
+    def cell(v: object) -> str:
+        return "" if v is None or (isinstance(v, float) and v != v) else html.escape(str(v))
+
+    rows = "".join(f"<tr{row_attrs(r) if row_attrs else ''}>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols)
+                   + "</tr>" for _, r in df.iterrows())
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    return f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+
+
+def _data_quality(q, page: _Page) -> None:  # noqa: ANN001 - the query function of `build`
+    """The last data-quality check of each step and the rules it found broken."""
+    page.parts.append('<section id="data-quality"><h2>Data quality</h2>')
+    status = q("SELECT * FROM validation_status ORDER BY validated_at DESC, step")
+    if not len(status):
+        page.empty("Data-quality checks", "No checks recorded yet: each job checks what it reads and what it "
+                                          "commits; gtlake validate checks the whole lake.")
+        page.parts.append("</section>")
+        return
+    status = status.assign(validated_at=status["validated_at"].astype(str).str[:19])
+    worst = "failed" if (status["gate"] == "failed").any() else "warned" if (status["gate"] == "warned").any() else "passed"
+    page.parts.append(_kpis([
+        ("gate", "data-quality gates (last check of each step)", worst, worst),
+        ("broken_rules", "rules broken in those checks", int(status["broken"].sum()), f"{int(status['broken'].sum()):,}"),
+    ]))
+    attrs = lambda r: f' data-step="{html.escape(str(r["step"]))}" class="gate-{html.escape(str(r["gate"]))}"'  # noqa: E731
+    page.parts.append('<div class="card"><h3>Last check of each step</h3>'
+                      '<p class="note">passed: every rule held; failed: the run committed nothing but its findings; '
+                      'warned: broken rules recorded, the run committed (--on-failure warn)</p>'
+                      + _table("validation-status", status, ["step", "gate", "validated_at", "tables", "rules", "broken",
+                                                             "run_status", "run_id"], attrs) + "</div>")
+    broken = q("SELECT * FROM validation_findings ORDER BY step, table_name, rule LIMIT 200")
+    if len(broken):
+        page.parts.append('<div class="card"><h3>Broken rules</h3>' + _table(
+            "validation-findings", broken, ["step", "scope", "table_name", "column_name", "rule", "unexpected_count",
+                                            "detail"]) + "</div>")
+    page.parts.append("</section>")
 
 
 def _html(title: str, page: _Page) -> str:
@@ -217,11 +255,13 @@ nav a {{ margin-right: 16px; }} h2 {{ margin-top: 32px; }}
 .scroll {{ max-height: 420px; overflow: auto; }} table {{ border-collapse: collapse; font-size: 13px; }}
 td, th {{ border-bottom: 1px solid #eee; padding: 3px 8px; text-align: left; white-space: nowrap; }}
 .note {{ color: #666; font-size: 13px; }}
+tr.gate-failed td {{ background: #fde0dc; }} tr.gate-warned td {{ background: #fff4cc; }}
 </style>
 <script>{get_plotlyjs()}</script>
 </head><body>
 <h1>{html.escape(title)}</h1>
 <nav><a href="#label-quality">Label quality</a><a href="#worker-performance">Worker performance</a>
+<a href="#data-quality">Data quality</a>
 <span class="note">made {made} from the lake's SQL views</span></nav>
 <pre id="js-errors"></pre>
 {"".join(page.parts)}

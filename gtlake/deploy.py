@@ -54,6 +54,7 @@ class Settings:
     log_group: str = DEFAULT_LOG_GROUP
     workers: int = 2
     worker_type: str = "G.1X"
+    on_failure: str = "fail"  # the jobs' data-quality gate: fail (commit nothing) or warn
 
     def check(self) -> None:
         """ValueError naming the first bad setting."""
@@ -70,6 +71,8 @@ class Settings:
             raise ValueError(f"--workgroup {self.workgroup!r}: 1-128 letters, digits, '.', '_' or '-'")
         if not 2 <= self.workers <= 100:
             raise ValueError(f"--workers {self.workers}: a Glue 5.0 Spark job runs 2 to 100 workers here")
+        if self.on_failure not in ("fail", "warn"):
+            raise ValueError(f"--on-failure {self.on_failure!r}: fail or warn")
         if not re.match(r"^(cron|rate)\(.+\)$", self.schedule):
             raise ValueError(f"--schedule {self.schedule!r}: expected a Glue cron(...) expression")
 
@@ -104,7 +107,7 @@ def parameters(settings: Settings, prefix: str, wheel_name: str) -> dict[str, st
             "WorkerActivityLogGroup": settings.log_group, "DatabaseName": settings.database,
             "Schedule": settings.schedule, "ArtifactsPrefix": prefix, "WheelName": wheel_name,
             "WorkerType": settings.worker_type, "NumberOfWorkers": str(settings.workers),
-            "AthenaWorkGroupName": settings.workgroup}
+            "AthenaWorkGroupName": settings.workgroup, "OnValidationFailure": settings.on_failure}
 
 
 def uploads(settings: Settings, wheel: str, prefix: str) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ _QS_TYPES = {"VARCHAR": "STRING", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "HU
              "DATE": "DATETIME", "TIMESTAMP WITH TIME ZONE": "DATETIME", "BOOLEAN": "BOOLEAN"}
 DATASETS = ("label_quality_kpis", "label_quality_by_class", "flags_over_time", "review_queue_for_audit", "box_metrics",
             "worker_kpis", "worker_daily_tasks", "worker_task_times", "worker_quality_summary", "worker_leaderboard",
-            "worker_outcomes")
+            "worker_outcomes", "validation_status", "validation_findings")
 READ_ACTIONS = {
     "data_source": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions",
                     "quicksight:PassDataSource"],
@@ -83,7 +83,7 @@ def _bar(vid: str, title: str, ds: str, category: str, values: list[tuple[str, s
 
 
 def definition(database: str) -> dict:
-    """The analysis/dashboard Definition: two sheets, every visual on a dataset of the views."""
+    """The analysis/dashboard Definition: three sheets, every visual on a dataset of the views."""
     decl = [{"Identifier": d, "DataSetArn": f"arn:aws:quicksight:${{region}}:${{account}}:dataset/{PREFIX}-{d}"}
             for d in DATASETS]
     quality = [
@@ -129,6 +129,17 @@ def definition(database: str) -> dict:
         _bar("returned-declined", "Returned and declined rates per worker", "worker_outcomes", "worker_id",
              [("returned_rate", "AVERAGE"), ("declined_rate", "AVERAGE")]),
     ]
+    def table(vid: str, title: str, ds: str, cols: tuple[str, ...]) -> dict:
+        return {"TableVisual": {"VisualId": vid, "Title": _title(title), "ChartConfiguration": {"FieldWells": {
+            "TableUnaggregatedFieldWells": {"Values": [{"FieldId": f"{vid}-{c}", "Column": _col(ds, c)}
+                                                       for c in cols]}}}}}
+
+    checks = [
+        table("validation-status", "Last data-quality check of each step (gate: passed, failed, warned)",
+              "validation_status", ("step", "gate", "validated_at", "tables", "rules", "broken", "run_status", "run_id")),
+        table("validation-findings", "Rules broken in those checks", "validation_findings",
+              ("step", "scope", "table_name", "column_name", "rule", "unexpected_count", "detail")),
+    ]
     seq_filter = {"FilterGroupId": "fg-sequence", "CrossDataset": "SINGLE_DATASET", "Status": "ENABLED",
                   "Filters": [{"CategoryFilter": {
                       "FilterId": "f-sequence", "Column": _col("box_metrics", "sequence_id"),
@@ -143,6 +154,7 @@ def definition(database: str) -> dict:
              "FilterControls": [{"Dropdown": {"FilterControlId": "fc-sequence", "Title": "Sequence (heat map)",
                                               "SourceFilterId": "f-sequence", "Type": "SINGLE_SELECT"}}]},
             {"SheetId": "worker-performance", "Name": "Worker performance", "Visuals": workers},
+            {"SheetId": "data-quality", "Name": "Data quality", "Visuals": checks},
         ],
         "FilterGroups": [seq_filter],
     }

@@ -30,6 +30,15 @@ class UnbalancedRun(RuntimeError):
     """Records read != records written + records rejected: the run is not committed."""
 
 
+class ValidationFailed(RuntimeError):
+    """A job run stopped by its data-quality gate (`gtlake.jobs.gate`): its output is not committed.
+    `findings` are the broken rules (`gtlake.validation.Finding`)."""
+
+    def __init__(self, message: str, findings: list):
+        super().__init__(message)
+        self.findings = findings
+
+
 @dataclass(frozen=True)
 class Reject:
     """One refused input record: where it was, what kind, why, and the record itself (cut)."""

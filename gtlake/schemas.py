@@ -329,7 +329,9 @@ WORKER_QUALITY = Table("worker_quality", "worker x labeling job: how much audito
 
 VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by a run (Great Expectations)", (
     _c("run_id", STRING, "Run that checked it"),
-    _c("step", STRING, "Which command checked it: validate, ..."),
+    _c("step", STRING, "Which command checked it: validate, ingest, workers, quality or audit"),
+    _c("scope", STRING, "Which rows: lake (committed, by validate), input (read by the run), output (staged by the run, "
+                        "before its commit)"),
     _c("table_name", STRING, "Lake table checked"),
     _c("column_name", STRING, "Column (or columns) the rule is about; null for table-level rules such as the schema"),
     _c("rule", STRING, "The rule: schema, type ..., not null, unique key, values >= ..., allowed values, exists in ..."),

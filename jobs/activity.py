@@ -130,8 +130,9 @@ def parse_event(message: str, source_uri: str, locator: str, fallback_time: date
         event_time = parse_activity_time(doc.get("event_timestamp")) or fallback_time
     except ValueError as e:
         return refuse(job, "invalid_timestamp", str(e))
-    if times["accepted_at"] and times["submitted_at"] and times["submitted_at"] < times["accepted_at"]:
-        return refuse(job, "invalid_timestamp", "task_submitted_time is before task_accepted_time")
+    for col, key in TIME_FIELDS[1:]:  # a task ends (submitted, returned, declined) after it was accepted
+        if times["accepted_at"] and times[col] and times[col] < times["accepted_at"]:
+            return refuse(job, "invalid_timestamp", f"{key} is before task_accepted_time")
     team_arn = text("workteam_arn")
     return {
         "worker_id": worker or sub, "log_worker_id": worker, "cognito_sub": sub,

@@ -22,11 +22,13 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage
+from gtlake.jobs.gate import Gate
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import AUDIT_CHANGES, REJECTED, WORKER_QUALITY
@@ -44,6 +46,7 @@ class AuditJobConfig:
     lake: str
     audit: AuditConfig = field(default_factory=AuditConfig)
     run_id: str | None = None
+    on_failure: str = "fail"  # data-quality gate on what is read and staged: fail (commit nothing) or warn
 
 
 @dataclass
@@ -57,6 +60,8 @@ class AuditResult:
     quality_jobs: list[str] = field(default_factory=list)
     changes: int = 0
     seconds: float = 0.0
+    checks: str = ""  # what its data-quality gate checked and found (Gate.summary)
+    check_seconds: float = 0.0  # of `seconds`, the time spent in those checks
 
 
 def _pandas(lake: Lake, table: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -196,7 +201,12 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
         ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
         scored = {j: e.get("run_id") for j, e in lake.ledger("quality").items()}
         done = lake.ledger(STEP)
-        sequences = _pandas(lake, "sequences")
+        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, config.lake, counts)
+        try:
+            sequences = _pandas(lake, "sequences")
+        except (OSError, pa.ArrowException) as e:  # a damaged file: the gate's finding, not a traceback
+            gate.unreadable("input", "sequences", e)
+            gate.enforce()
         pairs, rejects = (audit_pairs(sequences) if len(sequences) else (pd.DataFrame(), []))
         cfg = asdict(config.audit)
         tracking = sorted(set(sequences.loc[sequences["task_type"] == TRACKING, "job_name"])) if len(sequences) else []
@@ -226,9 +236,14 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             return AuditResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
 
         staged: dict[str, str] = {}
-        boxes = spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
-            F.col("job_name").isin(sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))))
-        responses = read_partitions(spark, lake, "worker_responses", sorted(ingested))
+        seq_uri = lake.uri(lake.table_path("sequences"))
+        sequences_df = gate.read("sequences", lambda: spark.read.option("basePath", seq_uri).parquet(seq_uri))
+        boxes = gate.read("boxes", lambda: spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
+            F.col("job_name").isin(sorted(set(stale) | set(pairs["source_job"] if len(pairs) else [])))),
+            refs={"sequences": sequences_df})
+        responses = gate.read("worker_responses", lambda: read_partitions(spark, lake, "worker_responses",
+                                                                          sorted(ingested)))
+        gate.enforce()
         labelers = (_labelers(responses) if responses is not None
                     else spark.createDataFrame([], "job_name string, sequence_id string, worker_id string"))
         my_pairs = pairs[pairs["audit_job"].isin(todo_audits)] if len(pairs) else pairs
@@ -238,7 +253,9 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             pairs_df = spark.createDataFrame(my_pairs.astype(object).where(my_pairs.notna(), None),
                                              "audit_job string, audit_sequence_id string, adjustment_status string, "
                                              "source_job string, sequence_id string")
-            queue = read_partitions(spark, lake, "review_queue", sorted(set(my_pairs["source_job"])))
+            queue = gate.read("review_queue", lambda: read_partitions(spark, lake, "review_queue",
+                                                                      sorted(set(my_pairs["source_job"]))))
+            gate.enforce()
             if queue is None:
                 queue = spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, object_id string")
             changes = audit_changes(boxes, pairs_df, queue, labelers, config.audit)
@@ -267,7 +284,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
         if q_jobs:
             per_seq = (boxes.where(F.col("job_name").isin(q_jobs) & F.col("object_id").isNotNull())
                        .groupBy("job_name", "sequence_id").agg(F.count(F.lit(1)).alias("boxes")))
-            metrics = read_partitions(spark, lake, "box_metrics", q_jobs)
+            metrics = gate.read("box_metrics", lambda: read_partitions(spark, lake, "box_metrics", q_jobs))
             if metrics is not None:
                 flagged = metrics.groupBy("job_name", "sequence_id").agg(
                     F.sum((F.size("flags") > 0).cast("long")).alias("flagged_boxes"))
@@ -276,6 +293,9 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
                 per_seq = per_seq.withColumn("flagged_boxes", F.lit(None).cast("long"))
             audits_of = sorted(set(pairs.loc[pairs["source_job"].isin(q_jobs), "audit_job"])) if len(pairs) else []
             kept = [a for a in audits_of if a not in todo_audits]
+            gate.read("audit_changes", lambda: read_partitions(spark, lake, "audit_changes", kept, "audit_job"),
+                      refs={"sequences": sequences_df})
+            gate.enforce()
             parts = [d for d in (read_partitions(spark, lake, "audit_changes", kept, "audit_job", AUDIT_CHANGES.spark_schema()),
                                  spark.read.option("basePath", lake.uri(staged["audit_changes"])).schema(
                                      AUDIT_CHANGES.spark_schema()).parquet(lake.uri(staged["audit_changes"]))
@@ -286,8 +306,11 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             wq = worker_quality(per_seq, labelers, changes_all.where(F.col("source_job").isin(q_jobs)))
             staged["worker_quality"] = stage(wq, WORKER_QUALITY, lake, run_id, log)
 
-        moves = [run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", config.lake, counts,
-                                                todo_audits + q_jobs))]
+        gate.check_staged("audit_changes", staged.get("audit_changes"), refs={"sequences": sequences_df})
+        gate.enforce()
+        moves = gate.moves()
+        moves.append(run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", config.lake, counts,
+                                                    todo_audits + q_jobs, gate.note())))
         for job in todo_audits + gone:
             moves += [partition_move(lake, staged.get("audit_changes"), "audit_changes", f"audit_job={job}"),
                       partition_move(lake, staged.get("rejected"), "rejected", f"job_name={job}", f"step={STEP}")]
@@ -296,4 +319,5 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
         for j in gone:
             ledger[j] = {"fingerprint": None, "run_id": run_id, "removed": True}
         lake.commit(run_id, moves, ledger, step=STEP)
-    return AuditResult(run_id, "succeeded", counts, todo_audits, q_jobs, n_changes, time.monotonic() - t0)
+    return AuditResult(run_id, "succeeded", counts, todo_audits, q_jobs, n_changes, time.monotonic() - t0,
+                       gate.summary(), gate.seconds)

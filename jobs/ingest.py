@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from gtlake import storage
 from gtlake.jobs import seqlabel
 from gtlake.jobs.common import new_run_id, partition_move, run_move, run_row, stage, staged_counts
+from gtlake.jobs.gate import Gate
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
@@ -39,6 +40,7 @@ class IngestConfig:
     input: str
     lake: str
     run_id: str | None = None
+    on_failure: str = "fail"  # data-quality gate on the staged sequences and boxes: fail (commit nothing) or warn
 
 
 @dataclass
@@ -51,6 +53,8 @@ class IngestResult:
     jobs_processed: list[str] = field(default_factory=list)
     jobs_unchanged: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    checks: str = ""  # what its data-quality gate checked and found (Gate.summary)
+    check_seconds: float = 0.0  # of `seconds`, the time spent in those checks
 
 
 def _normalize_root(path: str) -> str:
@@ -279,7 +283,15 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             lake.commit(run_id, [run_move(lake, run_id, row)], {})
             raise UnbalancedRun(f"ingest {run_id} not committed: {detail}")
 
-        moves = [run_move(lake, run_id, run_row("ingest", run_id, started, "succeeded", config.input, counts, jobs_done))]
+        gate = Gate(spark, lake, run_id, "ingest", config.on_failure, log, started, config.input, counts)
+        seq_uri = lake.uri(staged["sequences"])
+        staged_sequences = spark.read.option("basePath", seq_uri).schema(SEQUENCES.spark_schema()).parquet(seq_uri)
+        gate.check_staged("sequences", staged["sequences"])
+        gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences})
+        gate.enforce()
+        moves = gate.moves()
+        moves.append(run_move(lake, run_id, run_row("ingest", run_id, started, "succeeded", config.input, counts,
+                                                    jobs_done, gate.note())))
         partitions = jobs_done + [INPUT_PARTITION]
         for table in WRITTEN_TABLES:
             for job in partitions:
@@ -291,4 +303,5 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now} for j in todo}
         new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}
         lake.commit(run_id, moves, new_ledger)
-    return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0)
+    return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0,
+                       gate.summary(), gate.seconds)

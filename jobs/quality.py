@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
+from gtlake.jobs.gate import Gate
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
@@ -39,6 +40,7 @@ class QualityJobConfig:
     lake: str
     quality: QualityConfig = field(default_factory=QualityConfig)
     run_id: str | None = None
+    on_failure: str = "fail"  # data-quality gate on what is read and staged: fail (commit nothing) or warn
 
 
 @dataclass
@@ -51,6 +53,8 @@ class QualityResult:
     jobs_processed: list[str]
     queued: int = 0
     seconds: float = 0.0
+    checks: str = ""  # what its data-quality gate checked and found (Gate.summary)
+    check_seconds: float = 0.0  # of `seconds`, the time spent in those checks
 
 
 def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -173,16 +177,19 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
 
         staged: dict[str, str] = {}
         queued = 0
+        gate = Gate(spark, lake, run_id, "quality", config.on_failure, log, started, config.lake, counts)
         if scored:
-            boxes = _table(spark, lake, "boxes", scored)
+            sequences = gate.read("sequences", lambda: _table(spark, lake, "sequences", scored))
+            boxes = gate.read("boxes", lambda: _table(spark, lake, "boxes", scored), refs={"sequences": sequences})
+            frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored))  # no suite: read, not checked
+            gate.enforce()
             staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
             metrics = spark.read.option("basePath", lake.uri(staged["box_metrics"])).parquet(
                 lake.uri(staged["box_metrics"]))
             staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
             spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
             tracks = spark.read.parquet(lake.uri(staged["track_summary"]))
-            queue = review_queue(metrics, tracks, _table(spark, lake, "frames", scored),
-                                 _table(spark, lake, "sequences", scored))
+            queue = review_queue(metrics, tracks, frames, sequences)
             staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
             n_in = boxes.where(F.col("object_id").isNotNull()).count()
             n_out = sum(staged_counts(lake, staged["box_metrics"], ["job_name"]).values())
@@ -190,7 +197,12 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             if counts.unbalanced():
                 raise UnbalancedRun(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
             queued = sum(staged_counts(lake, staged["review_queue"], ["job_name"]).values())
-        moves = [run_move(lake, run_id, run_row("quality", run_id, started, "succeeded", config.lake, counts, jobs))]
+            gate.check_staged("box_metrics", staged["box_metrics"])
+            gate.check_staged("review_queue", staged["review_queue"])
+            gate.enforce()
+        moves = gate.moves()
+        moves.append(run_move(lake, run_id, run_row("quality", run_id, started, "succeeded", config.lake, counts, jobs,
+                                                    gate.note())))
         for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
             for job in jobs:
                 moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}"))
@@ -198,4 +210,5 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg), "run_id": run_id, "scored_at": now}
                   for j in jobs}
         lake.commit(run_id, moves, ledger, step="quality")
-    return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0)
+    return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0,
+                       gate.summary(), gate.seconds)

@@ -16,14 +16,13 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from gtlake.jobs.common import file_move, new_run_id, run_move, run_row
+from gtlake.jobs.common import new_run_id, run_move, run_row
+from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts
-from gtlake.schemas import VALIDATIONS
-from gtlake.validation import VALIDATED, Finding, validate
+from gtlake.validation import VALIDATED, Finding
 
 STEP = "validate"
-ON_FAILURE = ("fail", "warn")
 
 
 @dataclass(frozen=True)
@@ -59,42 +58,27 @@ def _read(spark: SparkSession, lake: Lake, table: str):  # noqa: ANN202 - DataFr
 
 def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] = print) -> ValidateResult:
     """Validate the lake's tables and commit the findings."""
-    if config.on_failure not in ON_FAILURE:
-        raise ValueError(f"on_failure must be one of {', '.join(ON_FAILURE)}")
+    check_on_failure(config.on_failure)
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     run_id = config.run_id or new_run_id()
     lake = Lake(config.lake)
     with lake.lock():
-        has_sequences = lake.isdir(lake.table_path("sequences"))
-        refs = {"sequences": _read(spark, lake, "sequences")} if has_sequences else {}
-        findings: list[Finding] = []
+        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log)
+        refs = {"sequences": _read(spark, lake, "sequences")} if lake.isdir(lake.table_path("sequences")) else {}
         checked = []
         for table in config.tables:
             if not lake.isdir(lake.table_path(table)):
                 log(f"validate {run_id}: {table}: not in the lake, skipped")
                 continue
-            t1 = time.monotonic()
-            try:
-                found = validate(spark, table, _read(spark, lake, table), refs)
-            except Exception as e:  # noqa: BLE001 - a file Spark cannot read (damaged, wrong format) is a finding
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                cause = [ln.strip() for ln in str(e).splitlines() if ln.strip().startswith("Caused by:")]
-                found = [Finding(table, None, "readable", False, None, (cause[-1] if cause else first)[:500])]
-            broken = [f for f in found if not f.success]
-            log(f"validate {run_id}: {table}: {len(found)} rules, {len(broken)} broken ({time.monotonic() - t1:.1f}s)")
-            findings += found
+            gate.check("lake", table, lambda table=table: _read(spark, lake, table), refs)
             checked.append(table)
-        now = datetime.now(timezone.utc)
-        rows = [{"run_id": run_id, "step": STEP, "table_name": f.table, "column_name": f.column, "rule": f.rule,
-                 "success": f.success, "unexpected_count": f.unexpected, "detail": f.detail, "validated_at": now}
-                for f in findings]
-        failed = any(not f.success for f in findings)
-        status = "failed" if failed and config.on_failure == "fail" else "succeeded"
+        findings = [f for _, f in gate.checked]
+        status = "failed" if gate.blocks else "succeeded"
         counts = Counts()
         counts.add("rule", seen=len(findings), out=len(findings))
-        message = f"{sum(not f.success for f in findings)} rules broken" if failed else None
-        moves = [file_move(lake, run_id, VALIDATIONS, rows),
-                 run_move(lake, run_id, run_row(STEP, run_id, started, status, config.lake, counts, checked, message))]
+        message = f"{len(gate.broken)} rules broken" if gate.broken else None
+        moves = gate.moves() + [run_move(lake, run_id, run_row(STEP, run_id, started, status, config.lake, counts,
+                                                               checked, message))]
         lake.commit(run_id, moves, {}, step=STEP)
     return ValidateResult(run_id, status, findings, checked, time.monotonic() - t0)

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from gtlake import storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
 from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
+from gtlake.jobs.gate import Gate
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
@@ -44,6 +45,7 @@ class WorkersConfig:
     log_group: str | None = None
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
     run_id: str | None = None
+    on_failure: str = "fail"  # data-quality gate on the staged worker_tasks: fail (commit nothing) or warn
 
 
 @dataclass
@@ -57,6 +59,8 @@ class WorkersResult:
     new_events: int = 0
     tasks: int = 0
     seconds: float = 0.0
+    checks: str = ""  # what its data-quality gate checked and found (Gate.summary)
+    check_seconds: float = 0.0  # of `seconds`, the time spent in those checks
 
 
 def _key(kind: str, name: str) -> str:
@@ -237,11 +241,17 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
             staged["worker_tasks"] = stage(tasks, WORKER_TASKS, lake, run_id, log)
             n_tasks = sum(staged_counts(lake, staged["worker_tasks"], ["job_name"]).values())
 
+        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, source, counts)
+        gate.check_staged("worker_tasks", staged.get("worker_tasks"))
+        gate.enforce()
         jobs_done = sorted(set(event_jobs) | set(task_jobs))
-        moves = [run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", source, counts, jobs_done))]
+        moves = gate.moves()
+        moves.append(run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", source, counts, jobs_done,
+                                                    gate.note())))
         moves += [partition_move(lake, staged.get(table), table, f"job_name={job}")
                   for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)) for job in jobs]
         moves += [partition_move(lake, staged["rejected"], "rejected", f"job_name={job}", f"step={STEP}")
                   for job in reject_jobs]
         lake.commit(run_id, moves, new_ledger, step=STEP)
-    return WorkersResult(run_id, "succeeded", counts, jobs_done, n_fresh, n_tasks, time.monotonic() - t0)
+    return WorkersResult(run_id, "succeeded", counts, jobs_done, n_fresh, n_tasks, time.monotonic() - t0,
+                       gate.summary(), gate.seconds)

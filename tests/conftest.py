@@ -112,11 +112,12 @@ def read_table(lake: str | Path, table: str):
 
 
 def lake_snapshot(lake: str | Path) -> dict[str, tuple[int, int]]:
-    """Every data file of the lake (outside _gtlake and runs) with its size and mtime."""
+    """Every data file of the lake (outside _gtlake and the run logs `runs` and `validations`, which every run
+    adds a file to) with its size and mtime."""
     out = {}
     for dirpath, _, files in os.walk(lake):
         rel = os.path.relpath(dirpath, lake)
-        if rel.startswith(("_gtlake", "runs")):
+        if rel.startswith(("_gtlake", "runs", "validations")):
             continue
         for f in files:
             st = os.stat(os.path.join(dirpath, f))

@@ -81,6 +81,8 @@ def test_a_documented_event_parses():
     (json.dumps(event(task_accepted_time="Wed Aug 14 16:00:59 XYZ 2019")), "invalid_timestamp", "metrics-demo"),
     (json.dumps(event(event_timestamp="soon")), "invalid_timestamp", "metrics-demo"),
     (json.dumps(event(task_accepted_time="Wed Aug 14 17:00:59 UTC 2019")), "invalid_timestamp", "metrics-demo"),
+    (json.dumps(event(event_type="TasksDeclined", task_declined_time="Wed Aug 14 15:00:00 UTC 2019")),
+     "invalid_timestamp", "metrics-demo"),  # declined before it was accepted: a negative duration
 ])
 def test_bad_events_are_refused_with_a_reason(message, reason, job):
     row, reject = parse_event(message, "s3://logs/x.gz", "line 3")

@@ -39,10 +39,30 @@ def report(pipeline_lake, tmp_path_factory):
     names = t.column("object_name").to_pylist()
     names[0] = PAYLOAD
     pq.write_table(t.set_column(t.schema.get_field_index("object_name"), "object_name", pa.array(names)), part)
+    _a_later_quality_run_stopped_by_its_gate(lake)
     page = tmp / "report.html"
     page.write_text(build(str(lake)), encoding="utf-8")
     dom = chromium("--dump-dom", page.as_uri()).stdout
     return {"lake": lake, "page": page, "dom": dom, "tmp": tmp}
+
+
+def _a_later_quality_run_stopped_by_its_gate(lake: Path) -> None:
+    """What a quality run stopped by its data-quality gate commits (its findings and its failed runs row), with
+    an example value in the finding's detail written by a worker."""
+    from datetime import datetime, timezone
+
+    from gtlake.schemas import RUNS, VALIDATIONS
+
+    run_id, now = "29990101T000000Z-abcdef", datetime(2999, 1, 1, tzinfo=timezone.utc)
+    rows = [{"run_id": run_id, "step": "quality", "scope": "input", "table_name": "boxes", "column_name": column,
+             "rule": rule, "success": ok, "unexpected_count": 0 if ok else 1, "validated_at": now,
+             "detail": "" if ok else f"1 of 900 rows break it, e.g. [{PAYLOAD}]"}
+            for column, rule, ok in (("width", "values > 0", False), ("height", "values > 0", True))]
+    pq.write_table(pa.Table.from_pylist(rows, schema=VALIDATIONS.arrow_schema()), lake / "validations" / f"{run_id}.parquet")
+    run = {"run_id": run_id, "job": "quality", "started_at": now, "finished_at": now, "records_in": 0, "records_out": 0,
+           "records_rejected": 0, "status": "failed", "input_uri": str(lake), "jobs_processed": [], "counts": "{}",
+           "message": "data-quality gate: 2 rules on 1 tables (input boxes), 1 broken; nothing committed"}
+    pq.write_table(pa.Table.from_pylist([run], schema=RUNS.arrow_schema()), lake / "runs" / f"{run_id}.parquet")
 
 
 def test_every_chart_is_drawn_without_javascript_errors(report):
@@ -65,9 +85,19 @@ def test_kpi_cards_equal_the_sql_views(report):
     cards = {k: json.loads(html.unescape(v)) for k, v in re.findall(r'data-kpi="([a-z_]+)" data-value="([^"]*)"',
                                                                       report["dom"])}
     assert set(cards) == {"boxes", "sequences", "flagged_share", "iou_median", "workers", "tasks", "wall_median_s",
-                          "adjustment_rate"}
+                          "adjustment_rate", "gate", "broken_rules"}
     for k, v in cards.items():
-        assert v == pytest.approx(float(views[k]), rel=1e-12), k
+        if k not in ("gate", "broken_rules"):
+            assert v == pytest.approx(float(views[k]), rel=1e-12), k
+    assert (cards["gate"], cards["broken_rules"]) == ("failed", 1)
+
+
+def test_data_quality_shows_the_last_check_of_each_step(report):
+    dom = report["dom"]
+    steps = dict(re.findall(r'<tr data-step="([a-z]+)" class="gate-([a-z]+)">', dom))
+    assert steps == {"ingest": "passed", "workers": "passed", "audit": "passed", "quality": "failed"}
+    findings = re.search(r'<table id="validation-findings">.*?</table>', dom, re.S).group(0)
+    assert "<td>boxes</td><td>width</td><td>values &gt; 0</td>" in findings and "height" not in findings
 
 
 def test_untrusted_names_are_text(report):

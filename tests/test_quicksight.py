@@ -67,7 +67,7 @@ def test_visuals_use_declared_datasets_and_existing_columns():
     for ds, col in used:
         assert ds in declared and col in cols[ds], (ds, col)
     sheets = [s["Name"] for s in defn["Sheets"]]
-    assert sheets == ["Label quality", "Worker performance"]
+    assert sheets == ["Label quality", "Worker performance", "Data quality"]
     kinds = {next(iter(v)) for s in defn["Sheets"] for v in s["Visuals"]}
     assert {"KPIVisual", "BarChartVisual", "LineChartVisual", "TableVisual", "HeatMapVisual", "ScatterPlotVisual"} <= kinds
 

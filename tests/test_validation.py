@@ -137,7 +137,18 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
     assert warned.returncode == 0 and "boxes.width: values > 0: FAILED" in warned.stdout
 
     found = read_table(lake, "validations")
-    assert found.run_id.nunique() == 3
+    assert set(found.scope) == {"input", "output", "lake"}  # the pipeline's jobs checked what they read and wrote
+    jobs = found[found.scope != "lake"]
+    assert set(zip(jobs.step, jobs.scope, jobs.table_name)) == {
+        ("ingest", "output", "sequences"), ("ingest", "output", "boxes"),
+        ("quality", "input", "sequences"), ("quality", "input", "boxes"),
+        ("quality", "output", "box_metrics"), ("quality", "output", "review_queue"),
+        ("workers", "output", "worker_tasks"),
+        ("audit", "input", "sequences"), ("audit", "input", "boxes"), ("audit", "input", "review_queue"),
+        ("audit", "input", "box_metrics"), ("audit", "output", "audit_changes")}
+    assert not found[found.scope != "lake"].success.eq(False).any()
+    found = found[found.step == "validate"]
+    assert found.run_id.nunique() == 3 and set(found.scope) == {"lake"}
     last = found[found.run_id == found.run_id.max()]
     assert set(last.table_name) == {"boxes"}
     bad = last[~last.success]

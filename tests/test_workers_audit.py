@@ -63,25 +63,33 @@ def test_rerun_reads_nothing_and_a_new_damaged_file_is_read_alone(spark, lake):
     assert again.status == "no_new_input" and lake_snapshot(lake["lake"]) == before
 
     good = json.loads(export_lines(lake["sample"] / "worker-activity")[0].split(" ", 1)[1])
-    fresh = dict(good, task_accepted_time="Mon Nov 02 10:00:00 UTC 2026", task_submitted_time="Mon Nov 02 10:05:00 UTC 2026",
+    fresh = dict(good, event_type="TasksSubmitted", task_accepted_time="Mon Nov 02 10:00:00 UTC 2026",
+                 task_submitted_time="Mon Nov 02 10:05:00 UTC 2026", task_returned_time="", task_declined_time="",
                  event_timestamp="1793613900")
+    backwards = dict(fresh, event_type="TasksDeclined", task_submitted_time="",
+                     task_declined_time="Mon Oct 05 07:04:10 UTC 2026")  # declined a month before it was accepted
     lines = [f"2026-11-02T10:05:00.000Z {json.dumps(fresh)}",
              f"2026-11-02T10:05:00.000Z {json.dumps(good)}",  # already stored: kept once
              "2026-11-02T10:06:00.000Z {\"worker_id\": ",  # cut off
-             f"2026-11-02T10:07:00.000Z {json.dumps(dict(good, labeling_job_arn='nope'))}"]
+             f"2026-11-02T10:07:00.000Z {json.dumps(dict(good, labeling_job_arn='nope'))}",
+             f"2026-11-02T10:08:00.000Z {json.dumps(backwards)}"]
     extra = lake["activity"] / "late" / "000001.gz"
     extra.parent.mkdir()
     extra.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     (lake["activity"] / "late" / "000002.gz").write_bytes(b"\x1f\x8bnot really gzip")
     n_events = len(read_table(lake["lake"], "worker_events"))
     r = workers_run(spark, WorkersConfig(lake=str(lake["lake"]), activity=str(lake["activity"])), **QUIET)
-    assert r.counts.as_dict()["worker_event"] == {"in": 4, "out": 2, "rejected": 2}
+    assert r.counts.as_dict()["worker_event"] == {"in": 5, "out": 2, "rejected": 3}
     assert r.counts.as_dict()["activity_file"] == {"in": 2, "out": 1, "rejected": 1}
     assert r.new_events == 1 and len(read_table(lake["lake"], "worker_events")) == n_events + 1
     rej = read_table(lake["lake"], "rejected")
     rej = rej[rej["step"] == "workers"]
-    assert sorted(rej["reason_code"]) == ["invalid_gzip", "invalid_job_arn", "invalid_json"]
-    assert set(rej["job_name"]) == {"_activity"} and rej["source_uri"].str.contains("late").all()
+    assert sorted(rej["reason_code"]) == ["invalid_gzip", "invalid_job_arn", "invalid_json", "invalid_timestamp"]
+    job = good["labeling_job_arn"].rsplit("/", 1)[1]  # a refused event of a known job is filed under that job
+    assert dict(zip(rej["reason_code"], rej["job_name"])) == {
+        "invalid_gzip": "_activity", "invalid_job_arn": "_activity", "invalid_json": "_activity",
+        "invalid_timestamp": job}
+    assert rej["source_uri"].str.contains("late").all()
     assert (lake["lake"] / "rejected" / "job_name=_activity" / "step=workers").is_dir()
 
 

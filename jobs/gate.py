@@ -1,0 +1,171 @@
+"""The data-quality gate of a job run: validate what it reads and what it is about to commit.
+
+    gate = Gate(spark, lake, run_id, "quality", on_failure="fail", log=log, started=started,
+                input_uri=config.lake, counts=counts)
+    sequences = gate.read("sequences", lambda: read_partitions(...))               # read and checked
+    boxes = gate.read("boxes", lambda: read_partitions(...), refs={"sequences": sequences})
+    gate.enforce()                       # stops here (ValidationFailed) when a rule broke and on_failure is fail
+    ...stage the output...
+    gate.check_staged("box_metrics", staged["box_metrics"])                       # before committing it
+    gate.enforce()
+    moves += gate.moves()                                                         # the run's validations file
+
+Each check runs the table's Great Expectations suite (`gtlake.validation`) on exactly the rows the run read or
+staged. With `on_failure="fail"` (the default of every job) a broken rule stops the run: nothing of its output
+is committed and its ledger does not move, only its `runs` row (status `failed`) and its `validations` rows are,
+so the next run tries again once the lake is repaired. With `warn` the run commits and the findings are recorded
+and printed. A table that cannot be read at all stops the run under either setting (there is nothing to go on
+with), and at once.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from pyspark.sql import DataFrame, SparkSession
+
+from gtlake.jobs.common import file_move, run_move, run_row
+from gtlake.lake import Lake, Move
+from gtlake.records import Counts, ValidationFailed
+from gtlake.schemas import TABLES, VALIDATIONS
+from gtlake.validation import SUITES, Finding, validate
+
+ON_FAILURE = ("fail", "warn")
+UNREADABLE = "readable"
+
+
+def check_on_failure(value: str) -> str:
+    """`value` if it is a known on-failure setting, else ValueError."""
+    if value not in ON_FAILURE:
+        raise ValueError(f"on_failure must be one of {', '.join(ON_FAILURE)}, not {value!r}")
+    return value
+
+
+@dataclass
+class Gate:
+    """The findings of one run's checks, and what they mean for its commit."""
+
+    spark: SparkSession
+    lake: Lake
+    run_id: str
+    step: str
+    on_failure: str = "fail"
+    log: Callable[[str], None] = print
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # for the runs row of a stop
+    input_uri: str = ""
+    counts: Counts = field(default_factory=Counts)
+    checked: list[tuple[str, Finding]] = field(default_factory=list)  # (scope, finding)
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_on_failure(self.on_failure)
+
+    def check(self, scope: str, table: str, df: DataFrame | Callable[[], DataFrame],
+              refs: dict[str, DataFrame] | None = None) -> list[Finding]:
+        """Run `table`'s suite on `df` (or on what the callable returns: reading may itself fail); `scope`
+        says which rows they are: `input` (read by the run), `output` (staged by it) or `lake` (committed)."""
+        t0 = time.monotonic()
+        try:
+            found = validate(self.spark, table, df() if callable(df) else df, refs)
+        except Exception as e:  # noqa: BLE001 - a file Spark cannot read (damaged, wrong format) is a finding
+            found = [_unreadable(table, e)]
+        self._record(scope, table, found, time.monotonic() - t0)
+        return found
+
+    def unreadable(self, scope: str, table: str, error: Exception) -> None:
+        """Record that the run could not read `table` at all (a finding that always stops it)."""
+        self._record(scope, table, [_unreadable(table, error)], 0.0)
+
+    def _record(self, scope: str, table: str, found: list[Finding], seconds: float) -> None:
+        broken = [f for f in found if not f.success]
+        self.seconds += seconds
+        self.log(f"{self.step} {self.run_id}: validated {scope} {table}: {len(found)} rules, {len(broken)} broken "
+                 f"({seconds:.1f}s)")
+        for f in broken:
+            self.log(f"  {f.message()}")
+        self.checked += [(scope, f) for f in found]
+
+    def read(self, table: str, reader: Callable[[], DataFrame | None],
+             refs: dict[str, DataFrame] | None = None) -> DataFrame | None:
+        """What `reader` returns (the rows of `table` the run is about to use), validated when `table` has a
+        suite; None when it read none. A reader that fails (a damaged file, say) stops the run here."""
+        try:
+            df = reader()
+        except Exception as e:  # noqa: BLE001 - Spark reads footers eagerly: a damaged file fails here
+            self.unreadable("input", table, e)
+            self.enforce()
+            raise  # unreachable: enforce stops the run
+        if df is not None and table in SUITES:  # a table without a suite is only read
+            self.check("input", table, df, refs)
+        return df
+
+    def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None) -> None:
+        """Validate what the run staged for `table` at `path` (nothing when it staged no rows)."""
+        if path is None or not staged_rows(self.lake, path, TABLES[table].partition_by):
+            return
+        uri = self.lake.uri(path)
+        self.check("output", table, lambda: self.spark.read.option("basePath", uri).parquet(uri), refs)
+
+    @property
+    def broken(self) -> list[Finding]:
+        """The rules that broke, in the order checked."""
+        return [f for _, f in self.checked if not f.success]
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the run must not commit its output."""
+        return bool(self.broken) and (self.on_failure == "fail" or any(f.rule == UNREADABLE for f in self.broken))
+
+    def summary(self) -> str:
+        """One line: how many rules on how many tables, how many broke, and what that meant."""
+        tables = sorted({(scope, f.table) for scope, f in self.checked})
+        text = (f"{len(self.checked)} rules on {len(tables)} tables "
+                f"({', '.join(f'{s} {t}' for s, t in tables) or 'none'}), {len(self.broken)} broken")
+        if self.broken:
+            text += "; nothing committed" if self.blocks else "; committed anyway (--on-failure warn)"
+        return text
+
+    def note(self) -> str | None:
+        """The `runs` message of a run that commits despite broken rules (warn); None when none broke."""
+        return f"data-quality gate: {self.summary()}" if self.broken else None
+
+    def rows(self) -> list[dict]:
+        """The run's `validations` rows."""
+        now = datetime.now(timezone.utc)
+        return [{"run_id": self.run_id, "step": self.step, "scope": scope, "table_name": f.table,
+                 "column_name": f.column, "rule": f.rule, "success": f.success, "unexpected_count": f.unexpected,
+                 "detail": f.detail, "validated_at": now} for scope, f in self.checked]
+
+    def moves(self) -> list[Move]:
+        """The move committing the run's `validations` file (none when nothing was checked)."""
+        return [file_move(self.lake, self.run_id, VALIDATIONS, self.rows())] if self.checked else []
+
+    def enforce(self) -> None:
+        """`stop` when a check so far blocks the run; nothing otherwise."""
+        if self.blocks:
+            self.stop()
+
+    def stop(self) -> None:
+        """Commit only the run's findings and its `failed` runs row, then raise ValidationFailed."""
+        message = f"data-quality gate: {self.summary()}"
+        row = run_row(self.step, self.run_id, self.started, "failed", self.input_uri, self.counts, [], message)
+        self.lake.commit(self.run_id, self.moves() + [run_move(self.lake, self.run_id, row)], {}, step=self.step)
+        raise ValidationFailed(f"{self.step} {self.run_id}: {message}", self.broken)
+
+
+def staged_rows(lake: Lake, path: str, partition_by: tuple[str, ...]) -> bool:
+    """Whether a staged table holds any data file (Spark writes no partition folder for no rows)."""
+    if partition_by:
+        return any(n.startswith(f"{partition_by[0]}=") for n in lake.listdir(path))
+    return any(n.endswith(".parquet") for n in lake.listdir(path))
+
+
+def _unreadable(table: str, e: Exception) -> Finding:
+    """The finding of a table that could not be read, with the most telling line of the error (a Spark
+    error's last `Caused by:`, else its first line)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    causes = [ln for ln in lines if ln.startswith("Caused by:")]
+    why = causes[-1] if causes else lines[0] if lines else type(e).__name__
+    return Finding(table, None, UNREADABLE, False, None, why[:500])

@@ -1,0 +1,150 @@
+"""Data-quality gates inside the jobs: a lake damaged by hand is caught before a job uses it, and a job whose
+output breaks a rule commits nothing (`--on-failure fail`) or commits and records it (`warn`)."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from gtlake import cli
+from gtlake.jobs import quality
+from gtlake.jobs.audit import AuditJobConfig
+from gtlake.jobs.audit import run as audit_run
+from gtlake.jobs.ingest import IngestConfig
+from gtlake.jobs.ingest import run as ingest_run
+from gtlake.jobs.quality import QualityJobConfig
+from gtlake.records import ValidationFailed
+from gtlake.sample.generate import SampleParams, generate
+from tests.conftest import lake_snapshot, read_table
+
+pytestmark = pytest.mark.spark
+QUIET = {"log": lambda m: None}
+
+
+@pytest.fixture(scope="module")
+def ingested(spark, tmp_path_factory):
+    """A small sample, ingested (its own output gate passed), not yet scored."""
+    tmp = tmp_path_factory.mktemp("gates")
+    generate(str(tmp / "sample"), SampleParams(sequences=3, frames=40, objects=4, workers=3, seed=5))
+    lake = tmp / "lake"
+    result = ingest_run(spark, IngestConfig(input=str(tmp / "sample" / "output"), lake=str(lake)), **QUIET)
+    assert result.status == "succeeded"
+    return lake
+
+
+@pytest.fixture
+def lake(ingested, tmp_path):
+    copy = tmp_path / "lake"
+    shutil.copytree(ingested, copy)
+    return copy
+
+
+def _edit_first_file(lake, table: str, column: str, value) -> None:  # noqa: ANN001
+    """Change one value of a committed file, as a person with a Parquet editor would (Hadoop's checksum goes)."""
+    part = next(p for p in sorted((lake / table).rglob("*.parquet")))
+    t = pq.read_table(part)
+    values = t.column(column).to_pylist()
+    values[0] = value
+    t = t.set_column(t.schema.get_field_index(column), column, pc.cast(values, t.schema.field(column).type))
+    pq.write_table(t, part)
+    (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
+
+
+def _garble_first_file(lake, table: str) -> None:  # noqa: ANN001
+    part = next(p for p in sorted((lake / table).rglob("*.parquet")))
+    part.write_bytes(b"this is not parquet")
+    (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
+
+
+def test_ingest_checked_its_output_before_committing(ingested):
+    checked = read_table(ingested, "validations")
+    assert set(checked.step) == {"ingest"} and set(checked.scope) == {"output"}
+    assert set(checked.table_name) == {"sequences", "boxes"} and checked.success.all()
+    assert ("job_name, sequence_id", "exists in sequences") in set(zip(checked.column_name, checked.rule))
+    assert (checked[checked.rule == "values > 0"].unexpected_count == 0).all()
+
+
+def test_a_damaged_input_stops_the_job_and_commits_only_the_findings(spark, lake):
+    _edit_first_file(lake, "boxes", "width", -1.0)
+    before = lake_snapshot(lake)
+    with pytest.raises(ValidationFailed) as stopped:
+        quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    assert "nothing committed" in str(stopped.value)
+    assert len(stopped.value.findings) == 1
+    assert stopped.value.findings[0].message().startswith("boxes.width: values > 0: FAILED - 1 of ")
+
+    assert lake_snapshot(lake) == before  # no box_metrics, track_summary, review_queue: only the run logs
+    runs = read_table(lake, "runs")
+    failed = runs[runs.job == "quality"]
+    assert list(failed.status) == ["failed"] and failed.message.iloc[0].startswith("data-quality gate: ")
+    found = read_table(lake, "validations")
+    found = found[found.step == "quality"]
+    assert set(found.scope) == {"input"} and set(found.table_name) == {"sequences", "boxes"}
+    bad = found[~found.success]
+    assert list(zip(bad.table_name, bad.column_name, bad.rule, bad.unexpected_count)) == [
+        ("boxes", "width", "values > 0", 1)]
+
+    # the ledger did not move: once warned past, the same jobs are scored, and the findings recorded again
+    result = quality.run(spark, QualityJobConfig(lake=str(lake), on_failure="warn"), **QUIET)
+    assert result.status == "succeeded" and result.jobs_processed
+    assert (lake / "review_queue").is_dir()
+    runs = read_table(lake, "runs")
+    warned = runs[(runs.job == "quality") & (runs.status == "succeeded")]
+    assert "committed anyway" in warned.message.iloc[0]
+    found = read_table(lake, "validations")
+    last = found[found.run_id == result.run_id]
+    assert set(last.scope) == {"input", "output"}
+    bad = last[~last.success]
+    assert ("boxes", "width", "values > 0") in set(zip(bad.table_name, bad.column_name, bad.rule))
+
+
+def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
+    real = quality.box_metrics
+
+    def buggy(boxes, cfg):  # noqa: ANN001 - a transform bug: one IoU out of [0, 1]
+        out = real(boxes, cfg)
+        return out.withColumn("iou_prev", F.when(F.col("frame_no") == 7, F.lit(1.5)).otherwise(F.col("iou_prev")))
+
+    monkeypatch.setattr(quality, "box_metrics", buggy)
+    with pytest.raises(ValidationFailed) as stopped:
+        quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    assert {(f.table, f.column, f.rule) for f in stopped.value.findings} == {
+        ("box_metrics", "iou_prev", "values >= 0 and <= 1")}
+    assert not (lake / "box_metrics").exists() and not (lake / "review_queue").exists()
+    assert not list((lake / "_gtlake").glob("staging/*"))  # the run's staged output is gone
+    found = read_table(lake, "validations")
+    found = found[found.step == "quality"]
+    assert set(found.scope) == {"input", "output"}
+    assert not found[found.scope == "input"].success.eq(False).any()
+
+
+def test_an_unreadable_table_stops_the_job_even_when_warned(spark, lake):
+    _garble_first_file(lake, "boxes")
+    with pytest.raises(ValidationFailed) as stopped:
+        quality.run(spark, QualityJobConfig(lake=str(lake), on_failure="warn"), **QUIET)
+    assert [(f.table, f.rule) for f in stopped.value.findings] == [("boxes", "readable")]
+    assert not (lake / "box_metrics").exists()
+
+    _garble_first_file(lake, "sequences")  # read by the audit job before anything else
+    with pytest.raises(ValidationFailed) as stopped:
+        audit_run(spark, AuditJobConfig(lake=str(lake), on_failure="warn"), **QUIET)
+    assert [(f.table, f.rule) for f in stopped.value.findings] == [("sequences", "readable")]
+    assert "parquet" in stopped.value.findings[0].detail.lower()
+
+
+def test_cli_names_the_broken_rule_and_exits_1(lake, capsys):
+    _edit_first_file(lake, "boxes", "height", 0.0)
+    code = cli.main(["quality", "--lake", str(lake)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "nothing committed" in err and "boxes.height: values > 0: FAILED - 1 of" in err
+    assert f"{lake}/validations" in err
+    assert cli.main(["quality", "--lake", str(lake), "--on-failure", "warn"]) == 0
+    out = capsys.readouterr().out
+    assert "boxes.height: values > 0: FAILED" in out
+    assert re.search(r"data-quality checks: \d+ rules on 4 tables \(input boxes, input sequences, output box_metrics, "
+                     r"output review_queue\), 1 broken; committed anyway \(--on-failure warn\)", out), out
