@@ -5,7 +5,8 @@
 Reads each validated table whole (every partition), runs its Great Expectations suite (`gtlake.validation`),
 and commits the findings as one `validations/<run_id>.parquet` file with the run's `runs` row. Nothing else in
 the lake changes. `on_failure="fail"` makes the result's status `failed` when any rule broke (the CLI exits 1);
-`warn` reports the same findings and succeeds.
+`warn` reports the same findings and succeeds, unless a table could not be read at all (`jobs.gate`). The jobs
+run the same suites on what they read and stage (`jobs.gate.Gate`); this is the whole-lake check on demand.
 """
 from __future__ import annotations
 
