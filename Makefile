@@ -41,7 +41,7 @@ demo: setup
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
-	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality)"
+	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality validations)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 	@echo "demo: query it, e.g. $(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard"
 	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"

@@ -121,7 +121,7 @@ class Gate:
     def summary(self) -> str:
         """One line: how many rules on how many tables, how many broke, and what that meant."""
         tables = sorted({(scope, f.table) for scope, f in self.checked})
-        text = (f"{len(self.checked)} rules on {len(tables)} tables "
+        text = (f"{len(self.checked)} rules on {len(tables)} table{'' if len(tables) == 1 else 's'} "
                 f"({', '.join(f'{s} {t}' for s, t in tables) or 'none'}), {len(self.broken)} broken")
         if self.broken:
             text += "; nothing committed" if self.blocks else "; committed anyway (--on-failure warn)"

@@ -2,7 +2,7 @@
 WITH last AS (SELECT step, max(validated_at) AS validated_at FROM validations GROUP BY step),
 checked AS (
     SELECT v.step, v.run_id, max(v.validated_at) AS validated_at, count(DISTINCT v.table_name) AS tables,
-           count(*) AS rules, sum(CASE WHEN v.success THEN 0 ELSE 1 END) AS broken
+           count(*) AS rules, CAST(sum(CASE WHEN v.success THEN 0 ELSE 1 END) AS bigint) AS broken
     FROM validations v JOIN last l ON v.step = l.step AND v.validated_at = l.validated_at
     GROUP BY v.step, v.run_id
 )
