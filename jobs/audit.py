@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage
-from gtlake.jobs.gate import Gate
+from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import AUDIT_CHANGES, REJECTED, WORKER_QUALITY
@@ -192,6 +192,7 @@ def _fingerprint(parts: dict) -> str:
 
 def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] = print) -> AuditResult:
     """Compare every changed audit job with its source, and rebuild worker_quality of the jobs it touches."""
+    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     run_id = config.run_id or new_run_id()

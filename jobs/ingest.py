@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from gtlake import storage
 from gtlake.jobs import seqlabel
 from gtlake.jobs.common import new_run_id, partition_move, run_move, run_row, stage, staged_counts
-from gtlake.jobs.gate import Gate
+from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
 from gtlake.jobs.responses import parse_file_batch
@@ -190,6 +190,7 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
 
 def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = print) -> IngestResult:
     """Ingest every new or changed job folder under config.input into the lake at config.lake."""
+    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     run_id = config.run_id or new_run_id()

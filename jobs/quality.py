@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
-from gtlake.jobs.gate import Gate
+from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
@@ -156,6 +156,7 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
 
 def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None] = print) -> QualityResult:
     """Score every track of the jobs whose boxes changed since the last quality run."""
+    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     run_id = config.run_id or new_run_id()

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from gtlake import storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
 from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
-from gtlake.jobs.gate import Gate
+from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
@@ -138,6 +138,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
     """Read what is new in the activity log into worker_events, and rebuild worker_tasks where needed."""
     if (config.activity is None) == (config.log_group is None):
         raise ValueError("give exactly one of activity (an export) or log_group (CloudWatch Logs)")
+    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     run_id = config.run_id or new_run_id()

@@ -136,6 +136,12 @@ def test_an_unreadable_table_stops_the_job_even_when_warned(spark, lake):
     assert "parquet" in stopped.value.findings[0].detail.lower()
 
 
+def test_an_unknown_on_failure_setting_is_refused_before_any_work(spark, lake):
+    with pytest.raises(ValueError, match="on_failure must be one of fail, warn"):
+        quality.run(spark, QualityJobConfig(lake=str(lake), on_failure="ignore"), **QUIET)
+    assert not (lake / "box_metrics").exists() and read_table(lake, "runs").job.tolist() == ["ingest"]
+
+
 def test_cli_names_the_broken_rule_and_exits_1(lake, capsys):
     _edit_first_file(lake, "boxes", "height", 0.0)
     code = cli.main(["quality", "--lake", str(lake)])
