@@ -12,6 +12,7 @@ import time
 from typing import Sequence
 
 from gtlake import __version__, storage
+from gtlake.records import ON_FAILURE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +70,7 @@ def _catalog_arg(c: argparse.ArgumentParser) -> None:
 
 
 def _on_failure_arg(c: argparse.ArgumentParser, gate: bool = True) -> None:
-    c.add_argument("--on-failure", choices=("fail", "warn"), default="fail",
+    c.add_argument("--on-failure", choices=ON_FAILURE, default="fail",
                    help=("data-quality gate on the tables read and the output about to be committed: fail "
                          "(default): commit nothing and exit 1 when a rule is broken; warn: report, commit, exit 0")
                    if gate else "fail (default): exit 1 when a rule is broken; warn: report and exit 0")
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--workers", type=_positive, default=2, help="Glue workers per job (default 2)")
     dp.add_argument("--worker-type", choices=("G.1X", "G.2X", "G.4X", "G.8X"), default="G.1X",
                     help="Glue worker type (default G.1X)")
-    dp.add_argument("--on-failure", choices=("fail", "warn"), default="fail",
+    dp.add_argument("--on-failure", choices=ON_FAILURE, default="fail",
                     help="the jobs' data-quality gate: fail (default): a broken rule stops the run, nothing "
                          "committed; warn: record it and commit")
     dp.add_argument("--wheel", help="a built gtlake-*.whl to ship (default: build one from this source tree)")

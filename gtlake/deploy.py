@@ -27,6 +27,7 @@ from typing import Callable
 
 from gtlake import __version__, athena, storage
 from gtlake.lakesql import identifier
+from gtlake.records import ON_FAILURE
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -71,8 +72,8 @@ class Settings:
             raise ValueError(f"--workgroup {self.workgroup!r}: 1-128 letters, digits, '.', '_' or '-'")
         if not 2 <= self.workers <= 100:
             raise ValueError(f"--workers {self.workers}: a Glue 5.0 Spark job runs 2 to 100 workers here")
-        if self.on_failure not in ("fail", "warn"):
-            raise ValueError(f"--on-failure {self.on_failure!r}: fail or warn")
+        if self.on_failure not in ON_FAILURE:
+            raise ValueError(f"--on-failure {self.on_failure!r}: one of {', '.join(ON_FAILURE)}")
         if not re.match(r"^(cron|rate)\(.+\)$", self.schedule):
             raise ValueError(f"--schedule {self.schedule!r}: expected a Glue cron(...) expression")
 

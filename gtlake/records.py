@@ -30,6 +30,9 @@ class UnbalancedRun(RuntimeError):
     """Records read != records written + records rejected: the run is not committed."""
 
 
+ON_FAILURE = ("fail", "warn")  # what a broken data-quality rule means for a run: stop it, or record it and go on
+
+
 class ValidationFailed(RuntimeError):
     """A job run stopped by its data-quality gate (`gtlake.jobs.gate`): its output is not committed.
     `findings` are the broken rules (`gtlake.validation.Finding`)."""

@@ -27,7 +27,7 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage
+from gtlake.jobs.common import new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
@@ -237,8 +237,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             return AuditResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
 
         staged: dict[str, str] = {}
-        seq_uri = lake.uri(lake.table_path("sequences"))
-        sequences_df = gate.read("sequences", lambda: spark.read.option("basePath", seq_uri).parquet(seq_uri))
+        sequences_df = gate.read("sequences", lambda: read_folder(spark, lake, lake.table_path("sequences")))
         boxes = gate.read("boxes", lambda: spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
             F.col("job_name").isin(sorted(set(stale) | set(pairs["source_job"] if len(pairs) else [])))),
             refs={"sequences": sequences_df})
@@ -298,8 +297,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
                       refs={"sequences": sequences_df})
             gate.enforce()
             parts = [d for d in (read_partitions(spark, lake, "audit_changes", kept, "audit_job", AUDIT_CHANGES.spark_schema()),
-                                 spark.read.option("basePath", lake.uri(staged["audit_changes"])).schema(
-                                     AUDIT_CHANGES.spark_schema()).parquet(lake.uri(staged["audit_changes"]))
+                                 read_folder(spark, lake, staged["audit_changes"], AUDIT_CHANGES.spark_schema())
                                  if "audit_changes" in staged else None) if d is not None]
             changes_all = parts[0] if parts else spark.createDataFrame([], AUDIT_CHANGES.spark_schema())
             for d in parts[1:]:

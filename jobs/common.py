@@ -35,10 +35,23 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
     return path
 
 
+def has_rows(lake: Lake, path: str, partition_by: tuple[str, ...] | list[str]) -> bool:
+    """Whether a staged table holds any data file (Spark writes no partition folder for no rows)."""
+    if partition_by:
+        return any(n.startswith(f"{partition_by[0]}=") for n in lake.listdir(path))
+    return any(n.endswith(".parquet") for n in lake.listdir(path))
+
+
+def read_folder(spark, lake: Lake, path: str, schema=None) -> DataFrame:  # noqa: ANN001
+    """Every row of a table folder (committed or staged), its partition columns from the folder names."""
+    reader = spark.read.option("basePath", lake.uri(path))
+    return (reader.schema(schema) if schema is not None else reader).parquet(lake.uri(path))
+
+
 def staged_counts(lake: Lake, path: str, by: list[str], partition: str = "job_name") -> dict[tuple, int]:
     """Rows of a staged table, grouped by `by`: read back from the written files (Parquet footers and the
     named columns only), not trusted from the plan. `partition` is the table's (first) partition column."""
-    if not any(n.startswith(f"{partition}=") for n in lake.listdir(path)):
+    if not has_rows(lake, path, [partition]):
         return {}
     parts = ds.partitioning(pa.schema([(partition, pa.string())]), flavor="hive")
     dataset = ds.dataset(path, format="parquet", partitioning=parts, filesystem=lake.fs)

@@ -22,17 +22,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, NoReturn
 
 from pyspark.sql import DataFrame, SparkSession
 
-from gtlake.jobs.common import file_move, run_move, run_row
+from gtlake.jobs.common import file_move, has_rows, read_folder, run_move, run_row
 from gtlake.lake import Lake, Move
-from gtlake.records import Counts, ValidationFailed
+from gtlake.records import ON_FAILURE, Counts, ValidationFailed
 from gtlake.schemas import TABLES, VALIDATIONS
 from gtlake.validation import SUITES, Finding, validate
 
-ON_FAILURE = ("fail", "warn")
 UNREADABLE = "readable"
 
 
@@ -95,18 +94,16 @@ class Gate:
             df = reader()
         except Exception as e:  # noqa: BLE001 - Spark reads footers eagerly: a damaged file fails here
             self.unreadable("input", table, e)
-            self.enforce()
-            raise  # unreachable: enforce stops the run
+            self.stop()
         if df is not None and table in SUITES:  # a table without a suite is only read
             self.check("input", table, df, refs)
         return df
 
     def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None) -> None:
         """Validate what the run staged for `table` at `path` (nothing when it staged no rows)."""
-        if path is None or not staged_rows(self.lake, path, TABLES[table].partition_by):
+        if path is None or not has_rows(self.lake, path, TABLES[table].partition_by):
             return
-        uri = self.lake.uri(path)
-        self.check("output", table, lambda: self.spark.read.option("basePath", uri).parquet(uri), refs)
+        self.check("output", table, lambda: read_folder(self.spark, self.lake, path), refs)
 
     @property
     def broken(self) -> list[Finding]:
@@ -147,19 +144,12 @@ class Gate:
         if self.blocks:
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self) -> NoReturn:
         """Commit only the run's findings and its `failed` runs row, then raise ValidationFailed."""
         message = f"data-quality gate: {self.summary()}"
         row = run_row(self.step, self.run_id, self.started, "failed", self.input_uri, self.counts, [], message)
         self.lake.commit(self.run_id, self.moves() + [run_move(self.lake, self.run_id, row)], {}, step=self.step)
         raise ValidationFailed(f"{self.step} {self.run_id}: {message}", self.broken)
-
-
-def staged_rows(lake: Lake, path: str, partition_by: tuple[str, ...]) -> bool:
-    """Whether a staged table holds any data file (Spark writes no partition folder for no rows)."""
-    if partition_by:
-        return any(n.startswith(f"{partition_by[0]}=") for n in lake.listdir(path))
-    return any(n.endswith(".parquet") for n in lake.listdir(path))
 
 
 def _unreadable(table: str, e: Exception) -> Finding:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs import seqlabel
-from gtlake.jobs.common import new_run_id, partition_move, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import new_run_id, partition_move, read_folder, run_move, run_row, stage, staged_counts
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
@@ -285,8 +285,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             raise UnbalancedRun(f"ingest {run_id} not committed: {detail}")
 
         gate = Gate(spark, lake, run_id, "ingest", config.on_failure, log, started, config.input, counts)
-        seq_uri = lake.uri(staged["sequences"])
-        staged_sequences = spark.read.option("basePath", seq_uri).schema(SEQUENCES.spark_schema()).parquet(seq_uri)
+        staged_sequences = read_folder(spark, lake, staged["sequences"], SEQUENCES.spark_schema())
         gate.check_staged("sequences", staged["sequences"])
         gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences})
         gate.enforce()

@@ -21,7 +21,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage,
+                                staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
@@ -185,8 +186,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored))  # no suite: read, not checked
             gate.enforce()
             staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
-            metrics = spark.read.option("basePath", lake.uri(staged["box_metrics"])).parquet(
-                lake.uri(staged["box_metrics"]))
+            metrics = read_folder(spark, lake, staged["box_metrics"])
             staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
             spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
             tracks = spark.read.parquet(lake.uri(staged["track_summary"]))

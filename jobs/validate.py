@@ -17,7 +17,7 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from gtlake.jobs.common import new_run_id, run_move, run_row
+from gtlake.jobs.common import new_run_id, read_folder, run_move, run_row
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts
@@ -52,11 +52,6 @@ class ValidateResult:
         return [f for f in self.findings if not f.success]
 
 
-def _read(spark: SparkSession, lake: Lake, table: str):  # noqa: ANN202 - DataFrame
-    path = lake.table_path(table)
-    return spark.read.option("basePath", lake.uri(path)).parquet(lake.uri(path))
-
-
 def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] = print) -> ValidateResult:
     """Validate the lake's tables and commit the findings."""
     check_on_failure(config.on_failure)
@@ -66,13 +61,14 @@ def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] 
     lake = Lake(config.lake)
     with lake.lock():
         gate = Gate(spark, lake, run_id, STEP, config.on_failure, log)
-        refs = {"sequences": _read(spark, lake, "sequences")} if lake.isdir(lake.table_path("sequences")) else {}
+        has_sequences = lake.isdir(lake.table_path("sequences"))
+        refs = {"sequences": read_folder(spark, lake, lake.table_path("sequences"))} if has_sequences else {}
         checked = []
         for table in config.tables:
             if not lake.isdir(lake.table_path(table)):
                 log(f"validate {run_id}: {table}: not in the lake, skipped")
                 continue
-            gate.check("lake", table, lambda table=table: _read(spark, lake, table), refs)
+            gate.check("lake", table, lambda table=table: read_folder(spark, lake, lake.table_path(table)), refs)
             checked.append(table)
         findings = [f for _, f in gate.checked]
         status = "failed" if gate.blocks else "succeeded"

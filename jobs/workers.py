@@ -25,7 +25,8 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
-from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage,
+                                staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
 from gtlake.lake import Lake
@@ -232,8 +233,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
             kept = [j for j in task_jobs if j not in per_job]
             events = _partition(spark, lake, "worker_events", kept, WORKER_EVENTS.spark_schema())
             if event_jobs:
-                events = events.unionByName(spark.read.option("basePath", lake.uri(ev_path))
-                                            .parquet(lake.uri(ev_path)))
+                events = events.unionByName(read_folder(spark, lake, ev_path))
             events = (events.drop("worker_id").join(directory, "cognito_sub", "left")
                       .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
             responses = _partition(spark, lake, "worker_responses", task_jobs, WORKER_RESPONSES.spark_schema())
