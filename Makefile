@@ -41,7 +41,8 @@ demo: setup
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
-	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality validations)"
+	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality validations;"
+	@echo "      embedding_metrics comes from gtlake embed --weights, see README: appearance check)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 	@echo "demo: query it, e.g. $(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard"
 	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"
@@ -55,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/bench_accuracy.py
 	$(BIN)/python bench/bench_udf_shape.py
 	$(BIN)/python bench/bench_audit.py
+	$(BIN)/python bench/bench_embed.py
 
 clean:
 	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

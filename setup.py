@@ -22,7 +22,12 @@ LOCAL = [  # the embedded SQL engine (`gtlake sql`); not needed on Glue
     "plotly==5.23.0",  # the dashboard page (Glue ships the same version)
 ]
 
-DEV = LOCAL + [
+EMBED = [  # the appearance check (`gtlake embed`); torch==2.13.0 takes the local CPU wheel here (see README)
+    "torch==2.13.0",
+    "pillow>=10,<14",
+]
+
+DEV = LOCAL + EMBED + [
     "pytest>=8",
     "chispa>=0.10",
     "moto[server]>=5.0",
@@ -44,6 +49,6 @@ setup(
     package_data={"gtlake": ["log4j2.properties"], "gtlake.athena_sql": ["views/*.sql", "tables/*.sql"],
                   "gtlake.glue": ["*.yaml"]},
     install_requires=GLUE_RUNTIME,
-    extras_require={"local": LOCAL, "dev": DEV},
+    extras_require={"local": LOCAL, "embed": EMBED, "dev": DEV},
     entry_points={"console_scripts": ["gtlake=gtlake.cli:main"]},
 )

@@ -1,4 +1,4 @@
-"""The `gtlake` command: sample, ingest, workers, quality, audit, audit-request, run.
+"""The `gtlake` command: sample, ingest, workers, embed, quality, audit, audit-request, run, and the rest.
 
 A wrong argument or a missing input prints one line and the usage, and exits 2. A run that
 cannot proceed (lake locked, counts that do not balance) prints one line and exits 1.
@@ -83,7 +83,8 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-VALIDATED_TABLES = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "audit_changes")
+VALIDATED_TABLES = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
+                    "audit_changes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--objects", type=_positive, default=10, help="objects simulated per video (default 10)")
     s.add_argument("--workers", type=_positive, default=6, help="labelers in the work team (default 6)")
     s.add_argument("--seed", type=_seed, default=7, help="random seed; same seed, same tree (default 7)")
+    s.add_argument("--frames-images", action="store_true",
+                   help="also render every frame as a JPEG beside its sequence file (OUT/input/videos/...), "
+                        "for `gtlake embed`; about 25 ms a frame")
     p.commands["sample"] = s
 
     q = sub.add_parser("quality", help="score every track, write box_metrics, track_summary and review_queue",
@@ -115,6 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
     _on_failure_arg(q)
     _catalog_arg(q)
     p.commands["quality"] = q
+
+    e = sub.add_parser("embed", help="embed every box crop (ResNet-18), flag appearance changes into the review queue",
+                       description="Crop every tracked box from its frame image, embed it with a ResNet-18 (weights "
+                                   "from --weights: never downloaded, never random), write embedding_metrics (distance "
+                                   "to the track's previous crop, robust outlier flags), then re-rank the review "
+                                   "queue with the appearance_change reason. Only jobs whose boxes, weights or "
+                                   "settings changed are embedded again.")
+    e.add_argument("--lake", required=True, help="lake folder written by `gtlake ingest`")
+    e.add_argument("--weights", help="ResNet-18 state dict in torchvision format (e.g. resnet18-f37072fd.pth): "
+                                     "file or s3:// URI; required")
+    e.add_argument("--frames-root", help="read s3://<bucket>/<key> sequence files and frame images as "
+                                         "FRAMES_ROOT/<key> (a local mirror of the input bucket, or another prefix)")
+    e.add_argument("--config", help="JSON file of appearance-check overrides (see README: appearance check)")
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where the model runs (default auto: cuda when available)")
+    _on_failure_arg(e)
+    _catalog_arg(e)
+    p.commands["embed"] = e
 
     w = sub.add_parser("workers", help="ingest the WorkerActivity log into worker_events and worker_tasks",
                        description="Read what is new in the WorkerActivity log (an export, or CloudWatch Logs from a "
@@ -241,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.commands["audit-request"] = a
 
     for name, help_ in (("ingest", "flatten Ground Truth output into the Parquet lake"),
-                        ("run", "run every pipeline step in order: ingest, workers, quality, audit")):
+                        ("run", "run every pipeline step in order: ingest, workers, embed, quality, audit")):
         c = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ". Reads every job "
                            "folder under --input (a local folder mirroring S3, or s3://bucket/prefix); only new or "
                            "changed jobs are processed.")
@@ -250,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             c.add_argument("--config", help="JSON file of quality threshold overrides")
             _activity_args(c, required=False)
+            c.add_argument("--weights", help="ResNet-18 state dict for the appearance check (gtlake embed); "
+                                             "without it that step is skipped")
+            c.add_argument("--frames-root", help="where the frame images are (gtlake embed --frames-root)")
         _on_failure_arg(c)
         _catalog_arg(c)
         p.commands[name] = c
@@ -352,18 +377,23 @@ def _ingest(args: argparse.Namespace) -> int:
     return _catalog(args)
 
 
-def _quality_config(parser: argparse.ArgumentParser, path: str | None):
-    from gtlake.udfs.config import QualityConfig
-
+def _json_config(parser: argparse.ArgumentParser, path: str | None, cls):  # noqa: ANN001, ANN202
+    """`cls` with the overrides of the JSON file at `path` (defaults without one); a bad file is an argument error."""
     if path is None:
-        return QualityConfig()
+        return cls()
     try:
         with open(path, encoding="utf-8") as f:
-            return QualityConfig.from_json(f.read())
+            return cls.from_json(f.read())
     except OSError as e:
         parser.error(f"--config {path}: {e.strerror}")
     except ValueError as e:
         parser.error(f"--config {path}: {e}")
+
+
+def _quality_config(parser: argparse.ArgumentParser, path: str | None):  # noqa: ANN202 - QualityConfig
+    from gtlake.udfs.config import QualityConfig
+
+    return _json_config(parser, path, QualityConfig)
 
 
 def _quality(args: argparse.Namespace, cfg) -> int:
@@ -382,6 +412,64 @@ def _quality(args: argparse.Namespace, cfg) -> int:
         _checks(result)
     print(f"review queue: {_where(args.lake, 'review_queue')}")
     return _catalog(args)
+
+
+def _appearance_config(parser: argparse.ArgumentParser, path: str | None):  # noqa: ANN202 - AppearanceConfig
+    from gtlake.udfs.appearance import AppearanceConfig
+
+    return _json_config(parser, path, AppearanceConfig)
+
+
+def _check_embed_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--weights given and readable, --frames-root there, torch importable: else one line and usage."""
+    if not args.weights:
+        parser.error("--weights is required: the appearance check needs a ResNet-18 state dict in torchvision "
+                     "format (README: appearance check); nothing done (random weights are never used)")
+    if not storage.is_s3(args.weights) and not os.path.isfile(args.weights):
+        parser.error(f"--weights {args.weights}: no such file")
+    if args.frames_root:
+        _check_input(parser, args.frames_root, "--frames-root")
+    try:
+        import PIL  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:
+        parser.error(f"the appearance check needs torch and Pillow ({e.name} is missing): "
+                     "pip install 'gtlake[embed]' (torch==2.13.0)")
+
+
+def _embed(args: argparse.Namespace, parser: argparse.ArgumentParser, rerank: bool) -> int:
+    from gtlake.jobs.embed import EmbedJobConfig, run
+    from gtlake.spark import get_spark
+    from gtlake.udfs.embeddings import WeightsError
+
+    cfg = _appearance_config(parser, getattr(args, "embed_config", None) if args.command == "run" else args.config)
+    spark = get_spark("gtlake-embed")
+    try:
+        result = run(spark, EmbedJobConfig(lake=args.lake, weights=args.weights, frames_root=args.frames_root,
+                                           appearance=cfg, device=getattr(args, "device", "auto"),
+                                           on_failure=args.on_failure), log=lambda m: print(m, flush=True))
+    except WeightsError as e:
+        print(f"gtlake {args.command}: {e}", file=sys.stderr)
+        return 2
+    if result.status == "no_new_input":
+        print(f"embed {result.run_id}: every ingested job is already embedded with model {result.model}; "
+              "lake unchanged")
+    else:
+        n_in, _, _ = result.counts.totals()
+        crops = ", ".join(f"{k} {v}" for k, v in result.crops.items()) or "none"
+        print(f"embed {result.run_id}: {len(result.jobs_processed)} jobs, {n_in} tracked boxes (crops: {crops}), "
+              f"{result.flagged} appearance_change flags, model {result.model}, {result.seconds:.1f}s")
+        if any(k != "ok" for k in result.crops):
+            print(f"  boxes without a crop keep their row with its crop_status: {_where(args.lake, 'embedding_metrics')}")
+        _checks(result)
+    print(f"embedding metrics: {_where(args.lake, 'embedding_metrics')}")
+    if not rerank:
+        return 0
+    from gtlake.lake import Lake
+    from gtlake.udfs.config import QualityConfig
+
+    print("embed: re-ranking the review queue with the appearance flags (quality job)", flush=True)
+    return _quality(args, QualityConfig.recorded(Lake(args.lake).ledger("quality").values()))
 
 
 def _workers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -657,13 +745,16 @@ def _sample(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     params = SampleParams(sequences=args.sequences, frames=args.frames, objects=args.objects,
-                          workers=args.workers, seed=args.seed)
+                          workers=args.workers, seed=args.seed, frames_images=args.frames_images)
     print(f"sample: writing {params} to {args.out}", flush=True)
     summary = generate(args.out, params)
     print(f"sample: {summary['jobs']} jobs, {summary['sequences']} sequences, {summary['boxes']} boxes, "
           f"{summary['planted']} planted mistakes in {time.monotonic() - t0:.1f}s")
     print(f"  Ground Truth output: {os.path.join(os.path.abspath(args.out), 'output')}")
     print(f"  planted mistakes:    {os.path.join(os.path.abspath(args.out), 'planted.jsonl')}")
+    if summary["frame_images"]:
+        print(f"  frame images:        {summary['frame_images']} under {os.path.join(os.path.abspath(args.out), 'input')}"
+              " (--frames-root for gtlake embed)")
     return 0
 
 
@@ -707,6 +798,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not lake.isdir(lake.table_path("sequences")):
                 command_parser.error(f"--lake {args.lake}: no sequences table here; run `gtlake ingest` first")
             return _workers(args, command_parser) if args.command == "workers" else _audit(args)
+        if args.command == "embed":
+            _check_embed_args(command_parser, args)
+            if not lake.isdir(lake.table_path("boxes")):
+                command_parser.error(f"--lake {args.lake}: no boxes table here; run `gtlake ingest` first")
+            return _embed(args, command_parser, rerank=True)
         if args.command == "quality":
             cfg = _quality_config(command_parser, args.config)
             if not lake.isdir(lake.table_path("boxes")):
@@ -717,9 +813,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = _quality_config(command_parser, args.config)
             if args.activity is not None:
                 _check_input(command_parser, args.activity, "--activity")
+            if args.weights or args.frames_root:
+                _check_embed_args(command_parser, args)
             steps = [lambda: _ingest(args)]
             if args.activity is not None or args.log_group is not None:
                 steps.append(lambda: _workers(args, command_parser))
+            if args.weights:
+                steps.append(lambda: _embed(args, command_parser, rerank=False))
+            else:
+                print("run: appearance check (embed) skipped: no --weights (README: appearance check)")
             steps += [lambda: _quality(args, cfg), lambda: _audit(args)]
             for step in steps:
                 code = step()

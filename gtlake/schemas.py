@@ -180,7 +180,7 @@ RUNS = Table("runs", "run of a gtlake job", (
 OBJ = _c("object_id", STRING, "Ground Truth object-id of the track")
 OBJ_NAME = _c("object_name", STRING, "Ground Truth object-name, '<class>:<n>'")
 FLAGS = _c("flags", STRING_ARRAY, "Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, "
-                                  "duplicate_box, id_swap (empty: nothing found)")
+                                  "duplicate_box, id_swap; appearance_change in embedding_metrics (empty: nothing found)")
 
 BOX_METRICS = Table("box_metrics", "tracked box, with its frame-to-frame metrics and flags", (
     SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
@@ -223,6 +223,23 @@ REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect fir
     _c("rank", INT, "1 = review first, within the job"),
     _c("source_ref", STRING, "The sequence file of the video"),
     _c("labels_ref", STRING, "The labels file as written in the output manifest"),
+    JOB,
+), ("job_name",))
+
+EMBEDDING_METRICS = Table("embedding_metrics", "tracked box whose crop was embedded (gtlake embed)", (
+    SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
+    _c("label", STRING, "Class name"),
+    _c("image_uri", STRING, "Frame image read: the sequence file's prefix + frame_file (under --frames-root if given)"),
+    _c("crop_status", STRING, "ok, image_missing, image_unreadable, or outside_image (no pixel of the box in the image)"),
+    _c("crop_clipped", DOUBLE, "Share of the box's area outside the image (cut off before resizing)"),
+    _c("appearance_distance", DOUBLE, "Cosine distance between this crop's embedding and the track's previous crop's "
+                                      "(null on a track's first box, after an occlusion, or without a crop)"),
+    _c("appearance_skip", DOUBLE, "Cosine distance between the previous and the next crop (tells a one-frame spike "
+                                  "from a lasting change)"),
+    _c("appearance_z", DOUBLE, "Robust z-score of appearance_distance over the box's baseline (track and local median)"),
+    FLAGS,
+    _c("score", DOUBLE, "Weight of the appearance_change reason when flagged, else 0"),
+    _c("model", STRING, "sha256 (16 hex) of the weights file that made the embeddings"),
     JOB,
 ), ("job_name",))
 
@@ -342,7 +359,8 @@ VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by
 ))
 
 TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
-                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, WORKER_EVENTS, WORKER_TASKS,
+                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, EMBEDDING_METRICS,
+                                                WORKER_EVENTS, WORKER_TASKS,
                                                 AUDIT_CHANGES, WORKER_QUALITY, VALIDATIONS)}
 
 

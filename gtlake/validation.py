@@ -20,7 +20,9 @@ from gtlake.udfs.matching import CHANGES
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
 
 QUEUE_REASONS = tuple(REASON_WEIGHTS)
-VALIDATED = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "audit_changes")
+VALIDATED = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
+             "audit_changes")
+CROP_STATUSES = ("ok", "image_missing", "image_unreadable", "outside_image")
 REF_PREFIX = "gtlake_ref_"
 
 
@@ -141,6 +143,14 @@ SUITES: dict[str, Callable[[], list[Rule]]] = {
         _unique(TRACK_KEY), _unique(["job_name", "rank"]),
         _between("frame_no", 0), _between("score", 0, strict_lo=True), _between("rank", 1),
         _array_in_set("reasons", QUEUE_REASONS),
+    ],
+    "embedding_metrics": lambda: [
+        _schema("embedding_metrics"), *_types("embedding_metrics"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id", "crop_status", "model")],
+        _unique(TRACK_KEY),
+        _between("frame_no", 0), _between("appearance_distance", 0, 2), _between("appearance_skip", 0, 2),
+        _between("crop_clipped", 0, 1), _in_set("crop_status", CROP_STATUSES),
+        _array_in_set("flags", ("appearance_change",)),
     ],
     "audit_changes": lambda: [
         _schema("audit_changes"), *_types("audit_changes"),

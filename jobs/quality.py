@@ -5,8 +5,10 @@
 Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas group
 (`applyInPandas`: the checks compare tracks of a sequence with each other, so a sequence is the
 unit; mapInPandas over sorted sequences measured no faster, see BENCHMARKS.md). Tracks are then compared with the other tracks of their class in the job (track_outlier),
-and all reasons for one (frame, object) are merged into one ranked review-queue entry.
-Only jobs whose boxes changed since the last quality run (or whose thresholds changed) are redone.
+and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
+appearance_change flags of `gtlake embed` (`embedding_metrics`) when they were made from the job's
+current boxes. Only jobs whose boxes, thresholds or appearance flags changed since the last quality
+run are redone.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pyspark.sql import functions as F
 
 from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage,
                                 staged_counts)
+from gtlake.jobs.embed import current_runs
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
@@ -105,10 +108,14 @@ def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
                              .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
 
 
-def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame) -> DataFrame:
-    """Every suspect (frame, object) of `box_metrics` rows, all its reasons merged, ranked by score within the job."""
-    flagged = boxes.where(F.size("flags") > 0).select(
-        "job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score")
+def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame,
+                 appearance: DataFrame | None = None) -> DataFrame:
+    """Every suspect (frame, object) of `box_metrics` rows (and of `embedding_metrics` rows, when given), all its
+    reasons merged, ranked by score within the job."""
+    cols = ["job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score"]
+    flagged = boxes.where(F.size("flags") > 0).select(*cols)
+    if appearance is not None:
+        flagged = flagged.unionByName(appearance.where(F.size("flags") > 0).select(*cols))
     labels = tracks.select("job_name", "sequence_id", "object_id", F.col("label").alias("_track_label"))
     missing = (boxes.where(F.col("missing_before") > 0)
                .select("job_name", "sequence_id", "object_id", "object_name",
@@ -143,8 +150,9 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
             .join(refs, ["job_name", "sequence_id"], how="left").select(*REVIEW_QUEUE.names))
 
 
-def _fingerprint(ingest_entry: dict, cfg: QualityConfig) -> str:
-    text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "config": asdict(cfg)}, sort_keys=True)
+def _fingerprint(ingest_entry: dict, cfg: QualityConfig, embed_run: str | None = None) -> str:
+    text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "config": asdict(cfg),
+                       **({"embed_run": embed_run} if embed_run else {})}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -167,8 +175,9 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
     with lake.lock():
         ingested = lake.ledger("ingest")
         done = lake.ledger("quality")
+        embedded = current_runs(lake.ledger("embed"), ingested)
         jobs = sorted(j for j in ingested if not j.startswith("_")
-                      and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg))
+                      and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg, embedded.get(j)))
         # A job re-ingested without boxes keeps no quality rows: its partitions are replaced by nothing.
         scored = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
         log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")
@@ -190,7 +199,11 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
             spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
             tracks = spark.read.parquet(lake.uri(staged["track_summary"]))
-            queue = review_queue(metrics, tracks, frames, sequences)
+            with_flags = [j for j in scored if j in embedded]
+            appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
+                                                                                with_flags)) if with_flags else None
+            gate.enforce()
+            queue = review_queue(metrics, tracks, frames, sequences, appearance)
             staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
             n_in = boxes.where(F.col("object_id").isNotNull()).count()
             n_out = sum(staged_counts(lake, staged["box_metrics"], ["job_name"]).values())
@@ -208,7 +221,8 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             for job in jobs:
                 moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}"))
         now = datetime.now(timezone.utc).isoformat()
-        ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg), "run_id": run_id, "scored_at": now}
+        ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg, embedded.get(j)), "run_id": run_id,
+                      "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {})}
                   for j in jobs}
         lake.commit(run_id, moves, ledger, step="quality")
     return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0,

@@ -161,7 +161,9 @@ def s3_endpoint():
 
 @pytest.fixture(scope="session")
 def pipeline_lake(spark, tmp_path_factory):
-    """A sample (every tracking job audited) ingested, scored, with its activity export read and audits compared.
+    """A sample (every tracking job audited) ingested, embedded, scored, with its activity export read and audits
+    compared. The sample has no frame images (rendering them is test_embed's job), so every embedding_metrics row
+    here says image_missing: the tables, gates and views still see the table.
 
     Shared by the worker/audit and the SQL tests; tests that add input to it run after the SQL tests (file order).
     """
@@ -177,11 +179,20 @@ def pipeline_lake(spark, tmp_path_factory):
     from gtlake.jobs.workers import run as workers_run
     from gtlake.sample.generate import SampleParams, generate
 
+    import torch
+
+    from gtlake.jobs.embed import EmbedJobConfig
+    from gtlake.jobs.embed import run as embed_run
+    from gtlake.udfs.embeddings import seeded_state_dict
+
     quiet = {"log": lambda m: None}
     tmp = tmp_path_factory.mktemp("pipeline")
     summary = generate(str(tmp / "sample"), SampleParams(sequences=12, frames=80, objects=8, workers=6, seed=2))
     lake = tmp / "lake"
     ingest_run(spark, IngestConfig(input=str(tmp / "sample" / "output"), lake=str(lake)), **quiet)
+    torch.save(seeded_state_dict(0), tmp / "resnet18-seeded.pth")
+    embed_run(spark, EmbedJobConfig(lake=str(lake), weights=str(tmp / "resnet18-seeded.pth"),
+                                    frames_root=str(tmp / "sample" / "input")), **quiet)
     quality_run(spark, QualityJobConfig(lake=str(lake)), **quiet)
     activity = tmp / "activity"
     shutil.copytree(tmp / "sample" / "worker-activity", activity)

@@ -66,6 +66,11 @@ FAULTS = {
         df, TRACK_ORDER, 0, reasons=F.array(F.lit("<script>"))), TRACK_ORDER, 1, score=-2.0), TRACK_ORDER, 2),
         {("reasons", "allowed values"), ("score", "values > 0"), ("job_name, sequence_id, frame_no, object_id",
                                                                   "unique key"), ("job_name, rank", "unique key")}),
+    "embedding_metrics": (lambda df: _break_row(_break_row(_break_row(
+        df, TRACK_ORDER, 0, appearance_distance=2.5), TRACK_ORDER, 1, crop_status="guessed"), TRACK_ORDER, 2,
+        flags=F.array(F.lit("bogus"))),
+        {("appearance_distance", "values >= 0 and <= 2"), ("crop_status", "allowed values"),
+         ("flags", "allowed values")}),
     "audit_changes": (lambda df: _break_row(_break_row(_break_row(
         df, ["audit_job", "sequence_id", "frame_no", "object_id"], 0, change="teleported"),
         ["audit_job", "sequence_id", "frame_no", "object_id"], 1, iou=-0.25),
@@ -143,6 +148,8 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
         ("ingest", "output", "sequences"), ("ingest", "output", "boxes"),
         ("quality", "input", "sequences"), ("quality", "input", "boxes"),
         ("quality", "output", "box_metrics"), ("quality", "output", "review_queue"),
+        ("embed", "input", "sequences"), ("embed", "input", "boxes"), ("embed", "output", "embedding_metrics"),
+        ("quality", "input", "embedding_metrics"),
         ("workers", "output", "worker_tasks"),
         ("audit", "input", "sequences"), ("audit", "input", "boxes"), ("audit", "input", "review_queue"),
         ("audit", "input", "box_metrics"), ("audit", "output", "audit_changes")}

@@ -5,6 +5,26 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 
+def number_overrides(cls, text: str, what: str) -> dict:  # noqa: ANN001 - a dataclass of numbers
+    """The overrides in `text` (a JSON object) for the numeric fields of `cls`, each cast to its field's type;
+    ValueError for anything else: not an object, an unknown key, a non-number, a fraction for a whole number."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"the {what} config must be a JSON object")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {', '.join(unknown)} (known: {', '.join(known)})")
+    defaults = asdict(cls())
+    out = {}
+    for key, value in data.items():
+        want = type(defaults[key])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and value != int(value)):
+            raise ValueError(f"{key} must be a number{' (whole)' if want is int else ''}, got {value!r}")
+        out[key] = want(value)
+    return out
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     """Tolerances of the per-track checks. Defaults start from the original method (IoU 0.5, size 25%)."""
@@ -33,22 +53,19 @@ class QualityConfig:
         return max(1.0, 25.0 / self.fps)
 
     @classmethod
+    def recorded(cls, entries) -> "QualityConfig":  # noqa: ANN001 - iterable of quality ledger entries
+        """The settings recorded in quality ledger entries when they all agree, else the defaults."""
+        seen = {json.dumps(e["config"], sort_keys=True) for e in entries if isinstance(e.get("config"), dict)}
+        if len(seen) != 1:
+            return cls()
+        data = json.loads(seen.pop())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
     def from_json(cls, text: str) -> "QualityConfig":
         """A config from a JSON object of overrides; unknown keys or wrong types raise ValueError."""
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("the quality config must be a JSON object")
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown quality settings: {', '.join(unknown)} (known: {', '.join(known)})")
-        defaults = asdict(cls())
-        out = {}
-        for key, value in data.items():
-            want = type(defaults[key])
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and value != int(value)):
-                raise ValueError(f"{key} must be a number{' (whole)' if want is int else ''}, got {value!r}")
-            out[key] = want(value)
+        out = number_overrides(cls, text, "quality")
         for key in ("window", "baseline_window"):
             if key in out and (out[key] < 3 or out[key] % 2 == 0):
                 raise ValueError(f"{key} must be an odd number of frames >= 3, got {out[key]}")

@@ -26,8 +26,8 @@ from gtlake.udfs.config import QualityConfig
 
 REASON_WEIGHTS = {
     "id_swap": 4.0, "duplicate_box": 3.0, "class_flip": 3.0, "missing_box": 3.0,
-    "off_path": 2.0, "size_jump": 2.0, "low_iou": 1.5, "track_outlier": 1.0,
-}
+    "off_path": 2.0, "size_jump": 2.0, "appearance_change": 2.0, "low_iou": 1.5, "track_outlier": 1.0,
+}  # appearance_change comes from `gtlake embed` (udfs.appearance), merged into the queue by the quality job
 
 
 def _segment_bounds(first: np.ndarray, last: np.ndarray, gap_before: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:

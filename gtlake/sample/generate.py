@@ -3,6 +3,7 @@
 Layout under OUT (each folder mirrors one S3 bucket):
 
     OUT/input/                 s3://gtlake-sample-input/   sequence files, input manifests, label configs
+                                                           (and, with --frames-images, the frame JPEGs)
     OUT/output/<job>/...       s3://gtlake-sample-output/  what Ground Truth writes per labeling job
     OUT/worker-activity/...    s3://gtlake-sample-logs/    a CloudWatch Logs export of WorkerActivity
     OUT/planted.jsonl          the truth: every planted mistake (beside the tree, not inside a job)
@@ -23,8 +24,9 @@ from typing import IO
 import numpy as np
 
 from gtlake.sample.annotate import Worker, annotate
+from gtlake.sample.frames import render_video
 from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes, refine
-from gtlake.sample.scene import FPS, IMAGE_HEIGHT, IMAGE_WIDTH, simulate_track
+from gtlake.sample.scene import FPS, IMAGE_HEIGHT, IMAGE_WIDTH, Track, simulate_track
 
 INPUT_BUCKET = "gtlake-sample-input"
 OUTPUT_BUCKET = "gtlake-sample-output"
@@ -54,6 +56,7 @@ class SampleParams:
     objects: int = 10
     workers: int = 6
     seed: int = 7
+    frames_images: bool = False  # also render every frame as a JPEG beside its sequence file
 
 
 @dataclass(frozen=True)
@@ -126,12 +129,17 @@ def _iso_ms(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
+def true_tracks(p: SampleParams, video: int) -> tuple[list[Track], np.random.Generator]:
+    """The true objects of one video, and the stream that goes on to describe the scene."""
+    rng = np.random.default_rng([p.seed, 2, video])
+    return [t for t in (simulate_track(rng, p.frames) for _ in range(p.objects)) if t is not None], rng
+
+
 class _Scene:
     """The true objects of one video and the clean labels of one worker (before mistakes)."""
 
     def __init__(self, p: SampleParams, video: int, worker: Worker):
-        rng = np.random.default_rng([p.seed, 2, video])
-        tracks = [t for t in (simulate_track(rng, p.frames) for _ in range(p.objects)) if t is not None]
+        tracks, rng = true_tracks(p, video)
         self.tracks = tracks
         self.weather = str(rng.choice(["Clear", "Clear", "Rain", "Fog", "Snow"]))
         self.time_of_day = str(rng.choice(["Day", "Day", "Dusk", "Night"]))
@@ -212,7 +220,7 @@ class _Writer:
         self.jobs = _job_specs(p)
         self.planted: IO[str] = open(os.path.join(out, "planted.jsonl"), "w", encoding="utf-8")
         self.events: list[dict] = []
-        self.counts = {"jobs": 0, "sequences": 0, "boxes": 0, "planted": 0}
+        self.counts = {"jobs": 0, "sequences": 0, "boxes": 0, "planted": 0, "frame_images": 0}
 
     def _write_json(self, rel: str, obj: object) -> None:
         path = os.path.join(self.out, rel)
@@ -233,6 +241,11 @@ class _Writer:
             self._write_json(f"input/videos/drive-{v:04d}/seq.json", {
                 "version": "2020-07-01", "seq-no": v, "prefix": f"s3://{INPUT_BUCKET}/videos/drive-{v:04d}/",
                 "number-of-frames": self.p.frames, "frames": frames})
+            if self.p.frames_images:  # images show the truth; labels (and their mistakes) come from the workers
+                tracks, _ = true_tracks(self.p, v)
+                self.counts["frame_images"] += render_video(
+                    tracks, self.p.frames, np.random.default_rng([self.p.seed, 7, v]),
+                    os.path.join(self.out, "input", "videos", f"drive-{v:04d}"))
         for job in jobs:
             if job.audit_of:
                 continue

@@ -39,6 +39,7 @@ class Track:
     width: np.ndarray
     height: np.ndarray
     occluded: np.ndarray  # "none" | "partial" per frame (fully occluded frames are absent)
+    full: np.ndarray | None = None  # (n, 4) left, top, width, height of the whole object, before clipping
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, scale: float, span: int = 25) -> np.ndarray:
@@ -114,4 +115,5 @@ def simulate_track(rng: np.random.Generator, n_frames: int) -> Track | None:
         width=(cx2 - cx1)[keep],
         height=(cy2 - cy1)[keep],
         occluded=occluded[keep],
+        full=np.stack([x1, y1, full_w, full_h], axis=1)[keep],
     )

@@ -1,0 +1,331 @@
+"""The embed job: box crops -> ResNet-18 embeddings -> embedding_metrics (appearance_change flags).
+
+    run(spark, EmbedJobConfig(lake="lake", weights="s3://models/resnet18-f37072fd.pth", frames_root=None))
+
+1. Each sequence's frame images are found the way Ground Truth finds them: the `prefix` of its
+   sequence file (`sequences.source_ref`) + the frame's file name (`boxes.frame_file`). With
+   `frames_root`, every `s3://<bucket>/<key>` is read as `<frames_root>/<key>` instead (a local
+   mirror of the input bucket, or another prefix).
+2. `mapInPandas` (Spark's iterator-of-batches pattern): each Python worker loads the model once
+   (the weights travel as a broadcast, no worker downloads anything), decodes each frame once,
+   crops and resizes every box on it (`udfs.crops`) and embeds the crops in batches
+   (`udfs.embeddings`), on CUDA when the worker has it.
+3. `applyInPandas` per sequence: distances between consecutive crops of each track, robust
+   outliers (`udfs.appearance`) -> one `embedding_metrics` row per tracked box, flagged or not.
+
+A box whose image is missing or unreadable, or that lies wholly outside its image, keeps its row
+with that `crop_status` and no distance: every tracked box read is a row written. Only jobs whose
+boxes, weights, settings or frames root changed since the last embed run are redone. The quality
+job merges the flags into `review_queue` (reason `appearance_change`); `gtlake embed` runs it after.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from gtlake import storage
+from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
+from gtlake.jobs.gate import Gate, check_on_failure
+from gtlake.lake import Lake
+from gtlake.records import Counts, UnbalancedRun
+from gtlake.schemas import EMBEDDING_METRICS
+from gtlake.udfs.appearance import REASON, AppearanceConfig, appearance_flags
+from gtlake.udfs.detect import REASON_WEIGHTS
+
+STEP = "embed"
+BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "label",
+            "left", "top", "width", "height"]
+EMBED_SCHEMA = T.StructType(
+    [T.StructField(c, EMBEDDING_METRICS.spark_schema()[c].dataType, True) for c in BOX_COLS if c not in
+     ("left", "top", "width", "height")]
+    + [T.StructField("image_uri", T.StringType(), True), T.StructField("crop_status", T.StringType(), True),
+       T.StructField("crop_clipped", T.DoubleType(), True),
+       T.StructField("embedding", T.ArrayType(T.FloatType(), containsNull=False), True)])
+_MODELS: dict[tuple[str, str, int], object] = {}  # per Python worker: (weights digest, device, batch) -> Embedder
+
+
+@dataclass(frozen=True)
+class EmbedJobConfig:
+    """The lake, the weights file, where the frames are, and the settings of the check."""
+
+    lake: str
+    weights: str  # a torchvision-format ResNet-18 state dict: local path or s3:// URI
+    frames_root: str | None = None  # read s3://<bucket>/<key> images and sequence files as <frames_root>/<key>
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
+    device: str = "auto"  # auto (cuda when the worker has it), cpu or cuda
+    run_id: str | None = None
+    on_failure: str = "fail"
+
+
+@dataclass
+class EmbedResult:
+    """What a run did."""
+
+    run_id: str
+    status: str
+    counts: Counts
+    jobs_processed: list[str]
+    model: str = ""
+    crops: dict[str, int] = field(default_factory=dict)  # crop_status -> boxes
+    flagged: int = 0
+    seconds: float = 0.0
+    checks: str = ""
+    check_seconds: float = 0.0
+
+
+def frame_location(uri: str, frames_root: str | None) -> str:
+    """Where to read `uri` (a sequence file, an image, a prefix): `<frames_root>/<key>` for `s3://<bucket>/<key>`
+    when a frames root is given, else `uri` itself."""
+    if not frames_root or not storage.is_s3(uri):
+        return uri
+    _, key = storage.split_s3(uri)
+    if storage.is_s3(frames_root):
+        return frames_root.rstrip("/") + "/" + key
+    return os.path.join(frames_root, *key.split("/")) + ("/" if key.endswith("/") else "")
+
+
+def sequence_prefix(source_ref: str, frames_root: str | None) -> tuple[str, str | None]:
+    """(prefix of the frame images, problem) of one sequence file: its `prefix` field, else its own folder."""
+    folder = source_ref.rsplit("/", 1)[0] + "/"
+    try:
+        seq = json.loads(storage.read_bytes(frame_location(source_ref, frames_root)))
+    except Exception as e:  # noqa: BLE001 - missing or broken: the folder is the best guess, and it is said
+        return frame_location(folder, frames_root), f"{source_ref}: {type(e).__name__}"
+    prefix = seq.get("prefix") if isinstance(seq, dict) else None
+    if not isinstance(prefix, str) or not prefix:
+        return frame_location(folder, frames_root), f"{source_ref}: no prefix"
+    return frame_location(prefix if prefix.endswith("/") else prefix + "/", frames_root), None
+
+
+def _prefixes(spark: SparkSession, sequences: DataFrame, frames_root: str | None,
+              log: Callable[[str], None]) -> DataFrame:
+    """(job_name, sequence_id, prefix) of every labeled sequence; sequence files read in parallel."""
+    refs = (sequences.where(~F.col("inherited") & F.col("label_attribute").isNotNull())
+            .groupBy("job_name", "sequence_id").agg(F.first("source_ref").alias("source_ref")).toPandas())
+    unique = sorted(set(refs["source_ref"].dropna()))
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        found = dict(zip(unique, pool.map(lambda r: sequence_prefix(r, frames_root), unique)))
+    problems = [p for _, p in found.values() if p]
+    if problems:
+        log(f"embed: {len(problems)} of {len(unique)} sequence files unreadable or without a prefix; their frames "
+            f"are looked for beside them (e.g. {problems[0]})")
+    refs["prefix"] = [found[r][0] if isinstance(r, str) else None for r in refs["source_ref"]]
+    schema = T.StructType([T.StructField(c, T.StringType(), True) for c in ("job_name", "sequence_id", "prefix")])
+    return spark.createDataFrame(refs[["job_name", "sequence_id", "prefix"]], schema)
+
+
+def _read_image(uri: str):  # noqa: ANN202 - PIL image or a crop_status string
+    from botocore.exceptions import ClientError
+
+    from gtlake.udfs.crops import decode_image
+
+    try:
+        return decode_image(storage.read_bytes(uri))
+    except FileNotFoundError:
+        return "image_missing"
+    except ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        return "image_missing" if code in ("NoSuchKey", "404", "NotFound") else "image_unreadable"
+    except (OSError, ValueError):
+        return "image_unreadable"
+
+
+def embed_rows(pdf: pd.DataFrame, embedder, crop_size: int) -> pd.DataFrame:  # noqa: ANN001 - udfs.embeddings.Embedder
+    """Embed the crops of the boxes in `pdf` (rows with image_uri, left, top, width, height): each image
+    read once, crops embedded `embedder.batch_size` at a time. Adds crop_status, crop_clipped, embedding."""
+    from gtlake.udfs.crops import crop_boxes
+    from gtlake.udfs.embeddings import EMBEDDING_DIM
+
+    n = len(pdf)
+    vectors = np.zeros((n, EMBEDDING_DIM), np.float32)
+    status = np.full(n, "ok", dtype=object)
+    clipped = np.full(n, np.nan)
+    uris = pdf["image_uri"].to_numpy(dtype=object)
+    order = np.argsort(np.where(pd.isna(uris), "", uris).astype(str), kind="stable")
+    pending_rows: list[np.ndarray] = []
+    pending_crops: list[np.ndarray] = []
+
+    def flush() -> None:
+        if pending_rows:
+            rows = np.concatenate(pending_rows)
+            vectors[rows] = embedder.embed(np.concatenate(pending_crops))
+            pending_rows.clear()
+            pending_crops.clear()
+
+    sorted_uris = uris[order]
+    starts = np.flatnonzero(np.r_[True, sorted_uris[1:] != sorted_uris[:-1]]) if n else np.zeros(0, int)
+    for s, e in zip(starts, np.r_[starts[1:], n]):
+        rows = order[s:e]
+        uri = sorted_uris[s]
+        image = _read_image(uri) if isinstance(uri, str) and uri else "image_missing"
+        if isinstance(image, str):
+            status[rows] = image
+            continue
+        b = pdf.iloc[rows]
+        crops, clip, ok = crop_boxes(image, b["left"].to_numpy(float), b["top"].to_numpy(float),
+                                     b["width"].to_numpy(float), b["height"].to_numpy(float), crop_size)
+        clipped[rows] = clip
+        status[rows[~ok]] = "outside_image"
+        pending_rows.append(rows[ok])
+        pending_crops.append(crops[ok])
+        if sum(r.size for r in pending_rows) >= embedder.batch_size:
+            flush()
+    flush()
+    out = pdf.drop(columns=["left", "top", "width", "height"])
+    out["crop_status"] = status
+    out["crop_clipped"] = clipped
+    out["embedding"] = list(vectors)
+    return out
+
+
+def _embedder(weights: bytes, digest: str, device: str, batch_size: int, threads: int):  # noqa: ANN202
+    """The worker's Embedder for these weights (loaded on first use, then kept for the worker's life)."""
+    import torch
+
+    from gtlake.udfs.embeddings import Embedder, load_resnet18, pick_device
+
+    key = (digest, device, batch_size)
+    if key not in _MODELS:
+        torch.set_num_threads(threads)
+        _MODELS[key] = Embedder(load_resnet18(weights, digest), pick_device(device), batch_size)
+    return _MODELS[key]
+
+
+def _embed_udf(weights_bc, digest: str, cfg: AppearanceConfig, device: str,  # noqa: ANN001 - Broadcast
+               threads: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    cols = [f.name for f in EMBED_SCHEMA.fields]
+
+    def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        embedder = _embedder(weights_bc.value, digest, device, cfg.batch_size, threads)
+        for pdf in batches:
+            yield embed_rows(pdf, embedder, cfg.crop_size)[cols]
+
+    return apply
+
+
+def appearance_metrics(pdf: pd.DataFrame, cfg: AppearanceConfig, model: str) -> pd.DataFrame:
+    """embedding_metrics rows of one sequence's embedded boxes (columns of EMBED_SCHEMA)."""
+    df = pdf.sort_values(["object_id", "frame_no"], kind="stable").reset_index(drop=True)
+    ok = (df["crop_status"] == "ok").to_numpy()
+    vectors = (np.stack(df["embedding"].to_numpy()) if len(df) else np.zeros((0, 1), np.float32))
+    found = appearance_flags(pd.factorize(df["object_id"])[0], df["frame_no"].to_numpy(), vectors, ok, cfg)
+    out = df.drop(columns=["embedding"])
+    out["appearance_distance"] = found["distance"]
+    out["appearance_skip"] = found["skip"]
+    out["appearance_z"] = found["z"]
+    out["flags"] = [[REASON] if f else [] for f in found["flag"]]
+    out["score"] = np.where(found["flag"], REASON_WEIGHTS[REASON], 0.0)
+    out["model"] = model
+    return out.reindex(columns=EMBEDDING_METRICS.names)
+
+
+def embedding_metrics(spark: SparkSession, boxes: DataFrame, prefixes: DataFrame, weights: bytes, digest: str,
+                      cfg: AppearanceConfig, device: str = "auto") -> DataFrame:
+    """One embedding_metrics row per tracked box of `boxes` (the Spark plan; nothing runs until it is written)."""
+    parallelism = spark.sparkContext.defaultParallelism
+    threads = max(1, (os.cpu_count() or 1) // max(1, parallelism))  # one torch thread per concurrent task
+    tracked = (boxes.where(F.col("object_id").isNotNull()).select(*BOX_COLS)
+               .join(F.broadcast(prefixes), ["job_name", "sequence_id"], how="left")
+               .withColumn("image_uri", F.concat(F.col("prefix"), F.col("frame_file"))).drop("prefix"))
+    weights_bc = spark.sparkContext.broadcast(weights)
+    embedded = (tracked.repartition(max(1, 2 * parallelism), "job_name", "sequence_id")
+                .sortWithinPartitions("image_uri")  # boxes of one frame together: each image decoded once
+                .mapInPandas(_embed_udf(weights_bc, digest, cfg, device, threads), EMBED_SCHEMA))
+    return embedded.groupBy("job_name", "sequence_id").applyInPandas(
+        lambda pdf: appearance_metrics(pdf, cfg, digest), EMBEDDING_METRICS.spark_schema())
+
+
+def fingerprint(ingest_entry: dict, digest: str, cfg: AppearanceConfig, frames_root: str | None) -> str:
+    """What an embed run of a job depends on: its ingest run, the weights, the settings and where the frames are."""
+    text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "model": digest, "config": asdict(cfg),
+                       "frames_root": frames_root}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def current_runs(embedded: dict[str, dict], ingested: dict[str, dict]) -> dict[str, str]:
+    """job -> the embed run whose embedding_metrics apply to the job now (made from its current boxes).
+
+    `embedded` and `ingested` are the embed and ingest ledgers; a job re-ingested since its embed run
+    has none (its flags name boxes that may no longer exist) until embed runs again."""
+    return {j: e["run_id"] for j, e in embedded.items()
+            if e.get("ingest_run") and e.get("ingest_run") == ingested.get(j, {}).get("run_id")}
+
+
+def _load_model(weights: str) -> tuple[bytes, str]:
+    from gtlake.udfs.embeddings import load_resnet18, read_weights, weights_digest
+
+    data = read_weights(weights)
+    load_resnet18(data, weights)  # a wrong file fails here, in one line, before any Spark work
+    return data, weights_digest(data)
+
+
+def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] = print) -> EmbedResult:
+    """Embed every tracked box of the jobs whose boxes (or weights, settings) changed since the last embed run."""
+    check_on_failure(config.on_failure)
+    t0 = time.monotonic()
+    started = datetime.now(timezone.utc)
+    run_id = config.run_id or new_run_id()
+    weights, digest = _load_model(config.weights)
+    lake = Lake(config.lake)
+    cfg = config.appearance
+    counts = Counts()
+    with lake.lock():
+        ingested = lake.ledger("ingest")
+        done = lake.ledger(STEP)
+        jobs = sorted(j for j in ingested if not j.startswith("_") and done.get(j, {}).get("fingerprint")
+                      != fingerprint(ingested[j], digest, cfg, config.frames_root))
+        log(f"embed {run_id}: model {digest}, {len(jobs)} jobs to embed ({len(ingested)} ingested)")
+        if not jobs:
+            row = run_row(STEP, run_id, started, "no_new_input", config.lake, counts, [])
+            lake.commit(run_id, [run_move(lake, run_id, row)], {}, step=STEP)
+            return EmbedResult(run_id, "no_new_input", counts, [], digest, seconds=time.monotonic() - t0)
+        with_boxes = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
+        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, config.lake, counts)
+        staged: dict[str, str] = {}
+        crops: dict[str, int] = {}
+        flagged = 0
+        if with_boxes:
+            sequences = gate.read("sequences", lambda: read_partitions(spark, lake, "sequences", with_boxes))
+            boxes = gate.read("boxes", lambda: read_partitions(spark, lake, "boxes", with_boxes),
+                              refs={"sequences": sequences})
+            gate.enforce()
+            prefixes = _prefixes(spark, sequences, config.frames_root, log)
+            metrics = embedding_metrics(spark, boxes, prefixes, weights, digest, cfg, config.device)
+            staged["embedding_metrics"] = stage(metrics, EMBEDDING_METRICS, lake, run_id, log)
+            n_in = boxes.where(F.col("object_id").isNotNull()).count()
+            by_status = staged_counts(lake, staged["embedding_metrics"], ["crop_status"])
+            crops = {str(k[0]): int(v) for k, v in sorted(by_status.items())}
+            n_out = sum(crops.values())
+            counts.add("tracked_box", seen=n_in, out=n_out)
+            if counts.unbalanced():
+                raise UnbalancedRun(f"embed {run_id}: {n_in} tracked boxes read but {n_out} embedded; not committed")
+            flagged = int(spark.read.parquet(lake.uri(staged["embedding_metrics"]))
+                          .where(F.size("flags") > 0).count())
+            gate.check_staged("embedding_metrics", staged["embedding_metrics"])
+            gate.enforce()
+        note = ", ".join(f"{k} {v}" for k, v in crops.items())
+        message = "; ".join(m for m in (f"crops: {note}" if note else "", gate.note() or "") if m) or None
+        moves = gate.moves()
+        moves.append(run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", config.lake, counts, jobs,
+                                                    message)))
+        moves += [partition_move(lake, staged.get("embedding_metrics"), "embedding_metrics", f"job_name={j}")
+                  for j in jobs]
+        now = datetime.now(timezone.utc).isoformat()
+        ledger = {j: {"fingerprint": fingerprint(ingested[j], digest, cfg, config.frames_root), "run_id": run_id,
+                      "ingest_run": ingested[j].get("run_id"), "model": digest, "embedded_at": now} for j in jobs}
+        lake.commit(run_id, moves, ledger, step=STEP)
+    return EmbedResult(run_id, "succeeded", counts, jobs, digest, crops, flagged, time.monotonic() - t0,
+                       gate.summary(), gate.seconds)
