@@ -429,11 +429,11 @@ def _check_embed_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error(f"--weights {args.weights}: no such file")
     if args.frames_root:
         _check_input(parser, args.frames_root, "--frames-root")
-    try:
-        import PIL  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as e:
-        parser.error(f"the appearance check needs torch and Pillow ({e.name} is missing): "
+    from importlib.util import find_spec
+
+    missing = [name for name in ("torch", "PIL") if find_spec(name) is None]
+    if missing:
+        parser.error(f"the appearance check needs torch and Pillow ({', '.join(missing)} missing): "
                      "pip install 'gtlake[embed]' (torch==2.13.0)")
 
 
@@ -442,7 +442,7 @@ def _embed(args: argparse.Namespace, parser: argparse.ArgumentParser, rerank: bo
     from gtlake.spark import get_spark
     from gtlake.udfs.embeddings import WeightsError
 
-    cfg = _appearance_config(parser, getattr(args, "embed_config", None) if args.command == "run" else args.config)
+    cfg = _appearance_config(parser, args.config if args.command == "embed" else None)  # run's --config is quality's
     spark = get_spark("gtlake-embed")
     try:
         result = run(spark, EmbedJobConfig(lake=args.lake, weights=args.weights, frames_root=args.frames_root,

@@ -182,10 +182,12 @@ OBJ_NAME = _c("object_name", STRING, "Ground Truth object-name, '<class>:<n>'")
 FLAGS = _c("flags", STRING_ARRAY, "Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, "
                                   "duplicate_box, id_swap; appearance_change in embedding_metrics (empty: nothing found)")
 
+TRACKED_BOX = (SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME)  # the (frame, object) a quality row is about
+LABEL = _c("label", STRING, "Class name")
+
 BOX_METRICS = Table("box_metrics", "tracked box, with its frame-to-frame metrics and flags", (
-    SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
-    _c("class_id", STRING, "class-id as written"),
-    _c("label", STRING, "Class name"),
+    *TRACKED_BOX,
+    _c("class_id", STRING, "class-id as written"), LABEL,
     _c("left", DOUBLE, "Left edge, pixels"), _c("top", DOUBLE, "Top edge, pixels"),
     _c("width", DOUBLE, "Width, pixels"), _c("height", DOUBLE, "Height, pixels"),
     _c("iou_prev", DOUBLE, "IoU with the track's previous box (null on its first box)"),
@@ -216,8 +218,7 @@ TRACK_SUMMARY = Table("track_summary", "tracked object of a sequence", (
 ), ("job_name",))
 
 REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect first", (
-    SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
-    _c("label", STRING, "Class name"),
+    *TRACKED_BOX, LABEL,
     _c("reasons", STRING_ARRAY, "All reasons for this frame and object (missing_box: no box where one is expected)"),
     _c("score", DOUBLE, "Highest reason score, plus 0.25 per further reason"),
     _c("rank", INT, "1 = review first, within the job"),
@@ -227,8 +228,7 @@ REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect fir
 ), ("job_name",))
 
 EMBEDDING_METRICS = Table("embedding_metrics", "tracked box whose crop was embedded (gtlake embed)", (
-    SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME,
-    _c("label", STRING, "Class name"),
+    *TRACKED_BOX, LABEL,
     _c("image_uri", STRING, "Frame image read: the sequence file's prefix + frame_file (under --frames-root if given)"),
     _c("crop_status", STRING, "ok, image_missing, image_unreadable, or outside_image (no pixel of the box in the image)"),
     _c("crop_clipped", DOUBLE, "Share of the box's area outside the image (cut off before resizing)"),

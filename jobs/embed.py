@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import posixpath
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,12 +47,9 @@ from gtlake.udfs.detect import REASON_WEIGHTS
 STEP = "embed"
 BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "label",
             "left", "top", "width", "height"]
-EMBED_SCHEMA = T.StructType(
-    [T.StructField(c, EMBEDDING_METRICS.spark_schema()[c].dataType, True) for c in BOX_COLS if c not in
-     ("left", "top", "width", "height")]
-    + [T.StructField("image_uri", T.StringType(), True), T.StructField("crop_status", T.StringType(), True),
-       T.StructField("crop_clipped", T.DoubleType(), True),
-       T.StructField("embedding", T.ArrayType(T.FloatType(), containsNull=False), True)])
+EMBED_SCHEMA = T.StructType(  # what mapInPandas hands on: the box's metrics columns so far, and its embedding
+    [EMBEDDING_METRICS.spark_schema()[c] for c in (*BOX_COLS[:7], "image_uri", "crop_status", "crop_clipped")]
+    + [T.StructField("embedding", T.ArrayType(T.FloatType(), containsNull=False), True)])
 _MODELS: dict[tuple[str, str, int], object] = {}  # per Python worker: (weights digest, device, batch) -> Embedder
 
 
@@ -306,14 +302,14 @@ def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] 
             metrics = embedding_metrics(spark, boxes, prefixes, weights, digest, cfg, config.device)
             staged["embedding_metrics"] = stage(metrics, EMBEDDING_METRICS, lake, run_id, log)
             n_in = boxes.where(F.col("object_id").isNotNull()).count()
-            by_status = staged_counts(lake, staged["embedding_metrics"], ["crop_status"])
-            crops = {str(k[0]): int(v) for k, v in sorted(by_status.items())}
+            tally = staged_counts(lake, staged["embedding_metrics"], ["crop_status", "score"])  # score > 0: flagged
+            for (status, score), n in sorted(tally.items()):
+                crops[str(status)] = crops.get(str(status), 0) + int(n)
+                flagged += int(n) if score else 0
             n_out = sum(crops.values())
             counts.add("tracked_box", seen=n_in, out=n_out)
             if counts.unbalanced():
                 raise UnbalancedRun(f"embed {run_id}: {n_in} tracked boxes read but {n_out} embedded; not committed")
-            flagged = int(spark.read.parquet(lake.uri(staged["embedding_metrics"]))
-                          .where(F.size("flags") > 0).count())
             gate.check_staged("embedding_metrics", staged["embedding_metrics"])
             gate.enforce()
         note = ", ".join(f"{k} {v}" for k, v in crops.items())

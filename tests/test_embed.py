@@ -3,7 +3,6 @@ swap are caught by appearance alone, boxes without an image keep their row, the 
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
 

@@ -96,9 +96,7 @@ def appearance_flags(track: np.ndarray, frame_no: np.ndarray, vectors: np.ndarra
     pos = np.flatnonzero(ok)
     t, f, v = track[pos], frame_no[pos].astype(np.int64), vectors[pos].astype(np.float64)
     first, last = k.track_bounds(t)
-    gap = np.zeros(pos.size, np.int64)
-    gap[1:] = f[1:] - f[:-1] - 1
-    seg_first = first | (gap > cfg.max_gap)  # an occlusion starts a new stretch
+    seg_first = first | (k.gaps(f, first) > cfg.max_gap)  # an occlusion starts a new stretch
     seg_last = last.copy()
     seg_last[:-1] |= seg_first[1:]
     prev_v = np.roll(v, 1, axis=0)
