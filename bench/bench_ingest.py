@@ -6,7 +6,9 @@ For each size it generates (once, cached under --data) a sample tree of about th
 then in the same run and on the same files times:
   * gtlake ingest into a fresh lake (all tables, checks, counts, commit), SparkSession already up;
   * DuckDB (threads = cores) reading every SeqLabel.json with read_json and writing the same box
-    rows (sequence, frame, object, class, geometry, attributes) to one Parquet file.
+    rows (sequence, frame, object, class, geometry, attributes) to one Parquet file;
+  * the Spark floor: Spark's JSON reader flattening the same files into the same rows, no checks and
+    no other table: the most any Spark ingest can reach on this machine.
 It prints boxes/s for both, their ratio, and the peak resident memory of the Python driver and of
 the Spark JVM (driver and executors share it in local mode), sampled every 50 ms. The JVM is warmed up
 on a small tree first. GTLAKE_DRIVER_MEMORY sets the JVM heap (default 3g).
@@ -146,6 +148,30 @@ def time_duckdb(folder: str, out: str) -> tuple[float, int]:
     return seconds, rows
 
 
+def time_spark_floor(spark, folder: str, out: str) -> tuple[float, int]:
+    """The least any Spark ingest can do: Spark's JSON reader (the job's typed schema) flattening the same
+    SeqLabel files into the same box rows as the DuckDB query, written to Parquet; no check, no other table."""
+    from pyspark.sql import functions as F
+
+    from gtlake.jobs.seqlabel import seqlabel_schema
+
+    paths = sorted("file://" + os.path.join(d, f) for d, _, fs in os.walk(os.path.join(folder, "output"))
+                   for f in fs if f == "SeqLabel.json")
+    t0 = time.monotonic()
+    files = spark.read.schema(seqlabel_schema(True)).option("multiLine", True).json(paths)
+    frames = files.select(F.col("_metadata.file_path").alias("source_uri"),
+                          F.explode(F.coalesce("tracking-annotations", "detection-annotations")).alias("f"))
+    boxes = frames.select("source_uri", F.col("f")["frame-no"].cast("int").alias("frame_no"),
+                          F.col("f")["frame"].alias("frame_file"), F.explode(F.col("f")["annotations"]).alias("b"))
+    (boxes.select("source_uri", "frame_no", "frame_file",
+                  *[F.col("b")[k].alias(k.replace("-", "_")) for k in ("object-id", "object-name", "class-id")],
+                  *[F.col("b")[k].cast("double").alias(k) for k in ("left", "top", "width", "height")],
+                  F.col("b")["label-category-attributes"].alias("attributes"))
+     .write.mode("overwrite").parquet("file://" + out))
+    seconds = time.monotonic() - t0
+    return seconds, spark.read.parquet("file://" + out).count()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1M,4M", help="comma-separated: " + ", ".join(SIZES))
@@ -167,7 +193,7 @@ def main() -> int:
     for size in args.sizes.split(","):
         print(f"[{size}]", flush=True)
         folder, n_boxes = ensure_sample(args.data, size)
-        best_ingest = best_duck = None
+        best_ingest = best_duck = best_floor = None
         for _ in range(args.repeat):
             s, mem, out_boxes, checks = time_ingest(spark, folder, os.path.join(args.data, f"lake-{size}"))
             assert out_boxes == n_boxes, (out_boxes, n_boxes)
@@ -176,16 +202,23 @@ def main() -> int:
             d, rows = time_duckdb(folder, os.path.join(args.data, f"duckdb-{size}.parquet"))
             assert rows == n_boxes, (rows, n_boxes)
             best_duck = d if best_duck is None else min(best_duck, d)
+            f, rows = time_spark_floor(spark, folder, os.path.join(args.data, f"spark-floor-{size}"))
+            assert rows == n_boxes, (rows, n_boxes)
+            best_floor = f if best_floor is None else min(best_floor, f)
         s, mem, checks = best_ingest
         r = {"size": size, "boxes": n_boxes, "ingest_s": round(s, 2), "ingest_checks_s": round(checks, 2),
              "ingest_boxes_per_s": round(n_boxes / s),
              "duckdb_s": round(best_duck, 2), "duckdb_boxes_per_s": round(n_boxes / best_duck),
              "ingest_over_duckdb_throughput": round(best_duck / s, 3),
+             "spark_floor_s": round(best_floor, 2), "spark_floor_boxes_per_s": round(n_boxes / best_floor),
+             "spark_floor_over_duckdb_throughput": round(best_duck / best_floor, 3),
              "peak_rss_python_mb": round(mem.python / 2**20), "peak_rss_jvm_mb": round(mem.jvm / 2**20)}
         results.append(r)
         print(f"  ingest {r['ingest_boxes_per_s']:>10,} boxes/s ({s:.1f}s, of which checks {checks:.1f}s)   duckdb read_json "
               f"{r['duckdb_boxes_per_s']:>10,} boxes/s ({best_duck:.1f}s)   ratio {r['ingest_over_duckdb_throughput']:.2f}"
               f"   peak RSS python {r['peak_rss_python_mb']} MB, jvm {r['peak_rss_jvm_mb']} MB", flush=True)
+        print(f"  spark floor (JSON reader + explode + write, no checks) {r['spark_floor_boxes_per_s']:>10,} boxes/s "
+              f"({best_floor:.1f}s)   floor / duckdb {r['spark_floor_over_duckdb_throughput']:.2f}", flush=True)
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
             "spark_driver_memory": spark.conf.get("spark.driver.memory", "default"), "results": results}
     with open(os.path.join(args.data, "ingest-results.json"), "w") as f:

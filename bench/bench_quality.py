@@ -9,6 +9,10 @@ process and on the same boxes Parquet:
   * spark-window: Spark native `lag` over (job, sequence, object) ordered by frame: IoU with the
     previous box, size change and centre shift, written to Parquet;
   * duckdb-window: the same three metrics in DuckDB window SQL (threads = cores), written to Parquet;
+  * metrics step: the job's box_metrics transform alone (every check, no gate, no other table), the
+    like-for-like counterpart of the window references;
+  * udf floor: an identity applyInPandas over the same boxes (nothing computed), the least any
+    pandas-UDF job pays on this machine;
   * naive: the original notebook's structure (per object, per frame, filter the sequence and rebuild
     the object's box vector, then one IoU in Python) on the first sequences, until 20 s have passed;
     its boxes/s is extrapolated from those.
@@ -57,6 +61,36 @@ def time_spark_window(spark, lake: str, out: str) -> float:
                       + (F.col("top") + F.col("height") / 2 - p["top"] - p["height"] / 2) ** 2)
                / F.sqrt(area)).alias("center_shift"))
      .write.mode("overwrite").parquet("file://" + out))
+    return time.monotonic() - t0
+
+
+BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
+            "left", "top", "width", "height"]
+
+
+def time_metrics_step(spark, lake: str, out: str) -> float:
+    """The job's per-box metrics alone (`box_metrics`: every check of udfs/detect.py through applyInPandas),
+    read from and written to Parquet like the window references: no gate, no track or queue table."""
+    from pyspark.sql import functions as F
+
+    from gtlake.jobs.quality import box_metrics
+    from gtlake.udfs.config import QualityConfig
+
+    t0 = time.monotonic()
+    b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
+    box_metrics(b, QualityConfig()).write.mode("overwrite").parquet("file://" + out)
+    return time.monotonic() - t0
+
+
+def time_udf_floor(spark, lake: str, out: str) -> float:
+    """The least any pandas-UDF job can do: the same boxes through an identity applyInPandas grouped by
+    sequence (shuffle, Arrow to Python and back, nothing computed), written to Parquet."""
+    from pyspark.sql import functions as F
+
+    t0 = time.monotonic()
+    b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull()).select(*BOX_COLS)
+    b.groupBy("job_name", "sequence_id").applyInPandas(lambda pdf: pdf, b.schema).write.mode("overwrite").parquet(
+        "file://" + out)
     return time.monotonic() - t0
 
 
@@ -151,11 +185,15 @@ def main() -> int:
             time_quality(spark, lake)  # warm the JVM and the Python workers once
         q, checks = time_quality(spark, lake)
         sw = time_spark_window(spark, lake, os.path.join(args.data, f"spark-window-{size}"))
+        ms = time_metrics_step(spark, lake, os.path.join(args.data, f"metrics-step-{size}"))
+        uf = time_udf_floor(spark, lake, os.path.join(args.data, f"udf-floor-{size}"))
         dw = time_duckdb(lake, os.path.join(args.data, f"duckdb-window-{size}.parquet"))
         nv_s, nv_n = time_naive(lake)
         r = {"size": size, "tracked_boxes": n, "quality_s": round(q, 2), "quality_checks_s": round(checks, 2),
              "quality_boxes_per_s": round(n / q),
              "spark_window_s": round(sw, 2), "duckdb_window_s": round(dw, 2),
+             "metrics_step_s": round(ms, 2), "udf_floor_s": round(uf, 2),
+             "metrics_step_vs_spark_window": round(sw / ms, 2), "udf_floor_vs_spark_window": round(sw / uf, 2),
              "naive_boxes_per_s": round(nv_n / nv_s, 1), "naive_boxes_timed": nv_n,
              "quality_vs_spark_window": round(sw / q, 2), "quality_vs_duckdb": round(dw / q, 3),
              "quality_vs_naive": round((n / q) / (nv_n / nv_s))}
@@ -165,6 +203,9 @@ def main() -> int:
               f"(quality/spark speed {r['quality_vs_spark_window']}) | duckdb window {dw:.1f}s "
               f"(quality/duckdb speed {r['quality_vs_duckdb']}) | naive {r['naive_boxes_per_s']} boxes/s "
               f"(quality is {r['quality_vs_naive']}x)", flush=True)
+        print(f"  metrics step alone {ms:.1f}s (speed vs spark window {r['metrics_step_vs_spark_window']}) | "
+              f"identity pandas UDF (the floor of any pandas-UDF job) {uf:.1f}s "
+              f"(speed vs spark window {r['udf_floor_vs_spark_window']})", flush=True)
     if len(results) == 2:
         growth = results[1]["quality_s"] / results[0]["quality_s"]
         scale = results[1]["tracked_boxes"] / results[0]["tracked_boxes"]

@@ -354,7 +354,8 @@ VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by
     _c("rule", STRING, "The rule: schema, type ..., not null, unique key, values >= ..., allowed values, exists in ..."),
     _c("success", BOOLEAN, "True when every row keeps the rule"),
     _c("unexpected_count", BIGINT, "Rows breaking the rule, where it counts rows"),
-    _c("detail", STRING, "What broke it, with a few example values; empty on success"),
+    _c("detail", STRING, "What broke it, with a few example values; empty on success (for a sealed input, the runs "
+                         "that validated its files)"),
     _c("validated_at", TIMESTAMP, "When (UTC)"),
 ))
 

@@ -27,6 +27,7 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from gtlake import seals
 from gtlake.jobs.common import new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
@@ -237,10 +238,11 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             return AuditResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
 
         staged: dict[str, str] = {}
-        sequences_df = gate.read("sequences", lambda: read_folder(spark, lake, lake.table_path("sequences")))
+        sequences_df = gate.read("sequences", lambda: read_folder(spark, lake, lake.table_path("sequences")),
+                                 jobs=seals.table_jobs(lake, "sequences"))
+        box_jobs = sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))
         boxes = gate.read("boxes", lambda: spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
-            F.col("job_name").isin(sorted(set(stale) | set(pairs["source_job"] if len(pairs) else [])))),
-            refs={"sequences": sequences_df})
+            F.col("job_name").isin(box_jobs)), refs={"sequences": sequences_df}, jobs=box_jobs)
         responses = gate.read("worker_responses", lambda: read_partitions(spark, lake, "worker_responses",
                                                                           sorted(ingested)))
         gate.enforce()
@@ -253,8 +255,9 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             pairs_df = spark.createDataFrame(my_pairs.astype(object).where(my_pairs.notna(), None),
                                              "audit_job string, audit_sequence_id string, adjustment_status string, "
                                              "source_job string, sequence_id string")
-            queue = gate.read("review_queue", lambda: read_partitions(spark, lake, "review_queue",
-                                                                      sorted(set(my_pairs["source_job"]))))
+            queue_jobs = sorted(set(my_pairs["source_job"]))
+            queue = gate.read("review_queue", lambda: read_partitions(spark, lake, "review_queue", queue_jobs),
+                              jobs=queue_jobs)
             gate.enforce()
             if queue is None:
                 queue = spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, object_id string")
@@ -284,7 +287,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
         if q_jobs:
             per_seq = (boxes.where(F.col("job_name").isin(q_jobs) & F.col("object_id").isNotNull())
                        .groupBy("job_name", "sequence_id").agg(F.count(F.lit(1)).alias("boxes")))
-            metrics = gate.read("box_metrics", lambda: read_partitions(spark, lake, "box_metrics", q_jobs))
+            metrics = gate.read("box_metrics", lambda: read_partitions(spark, lake, "box_metrics", q_jobs), jobs=q_jobs)
             if metrics is not None:
                 flagged = metrics.groupBy("job_name", "sequence_id").agg(
                     F.sum((F.size("flags") > 0).cast("long")).alias("flagged_boxes"))

@@ -294,9 +294,10 @@ def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] 
         crops: dict[str, int] = {}
         flagged = 0
         if with_boxes:
-            sequences = gate.read("sequences", lambda: read_partitions(spark, lake, "sequences", with_boxes))
+            sequences = gate.read("sequences", lambda: read_partitions(spark, lake, "sequences", with_boxes),
+                                  jobs=with_boxes)
             boxes = gate.read("boxes", lambda: read_partitions(spark, lake, "boxes", with_boxes),
-                              refs={"sequences": sequences})
+                              refs={"sequences": sequences}, jobs=with_boxes)
             gate.enforce()
             prefixes = _prefixes(spark, sequences, config.frames_root, log)
             metrics = embedding_metrics(spark, boxes, prefixes, weights, digest, cfg, config.device)

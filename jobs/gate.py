@@ -3,12 +3,13 @@
     gate = Gate(spark, lake, run_id, "quality", on_failure="fail", log=log, started=started,
                 input_uri=config.lake, counts=counts)
     sequences = gate.read("sequences", lambda: read_partitions(...))               # read and checked
-    boxes = gate.read("boxes", lambda: read_partitions(...), refs={"sequences": sequences})
+    boxes = gate.read("boxes", lambda: read_partitions(...), refs={"sequences": sequences}, jobs=jobs)
     gate.enforce()                       # stops here (ValidationFailed) when a rule broke and on_failure is fail
     ...stage the output...
     gate.check_staged("box_metrics", staged["box_metrics"])                       # before committing it
     gate.enforce()
     moves += gate.moves()                                                         # the run's validations file
+    sealed = gate.seals_for("box_metrics", staged["box_metrics"], jobs)          # per job, into the ledger
 
 Each check runs the table's Great Expectations suite (`gtlake.validation`) on exactly the rows the run read or
 staged. With `on_failure="fail"` (the default of every job) a broken rule stops the run: nothing of its output
@@ -16,6 +17,9 @@ is committed and its ledger does not move, only its `runs` row (status `failed`)
 so the next run tries again once the lake is repaired. With `warn` the run commits and the findings are recorded
 and printed. A table that cannot be read at all stops the run under either setting (there is nothing to go on
 with), and at once.
+
+A table read with `jobs=` whose partitions are sealed (byte for byte what an earlier gate validated, see
+`gtlake.seals`) is not checked again; any other read is.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from typing import Callable, NoReturn
 
 from pyspark.sql import DataFrame, SparkSession
 
+from gtlake import seals
 from gtlake.jobs.common import file_move, has_rows, read_folder, run_move, run_row
 from gtlake.lake import Lake, Move
 from gtlake.records import ON_FAILURE, Counts, ValidationFailed
@@ -33,6 +38,7 @@ from gtlake.schemas import TABLES, VALIDATIONS
 from gtlake.validation import SUITES, Finding, validate
 
 UNREADABLE = "readable"
+SEALED = "sealed: unchanged since validated"
 
 
 def check_on_failure(value: str) -> str:
@@ -56,6 +62,7 @@ class Gate:
     input_uri: str = ""
     counts: Counts = field(default_factory=Counts)
     checked: list[tuple[str, Finding]] = field(default_factory=list)  # (scope, finding)
+    sealed: set[str] = field(default_factory=set)  # input tables taken as validated by their seals
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
@@ -86,18 +93,38 @@ class Gate:
             self.log(f"  {f.message()}")
         self.checked += [(scope, f) for f in found]
 
-    def read(self, table: str, reader: Callable[[], DataFrame | None],
-             refs: dict[str, DataFrame] | None = None) -> DataFrame | None:
+    def read(self, table: str, reader: Callable[[], DataFrame | None], refs: dict[str, DataFrame] | None = None,
+             jobs: list[str] | None = None) -> DataFrame | None:
         """What `reader` returns (the rows of `table` the run is about to use), validated when `table` has a
-        suite; None when it read none. A reader that fails (a damaged file, say) stops the run here."""
+        suite; None when it read none. A reader that fails (a damaged file, say) stops the run here.
+
+        `jobs`: the `job_name` partitions the reader reads. When each one's files are exactly those a job's
+        gate validated and sealed (`gtlake.seals`), and the tables in `refs` were sealed too, the suite is not
+        run again: one `sealed` finding records which runs validated the files."""
         try:
             df = reader()
         except Exception as e:  # noqa: BLE001 - Spark reads footers eagerly: a damaged file fails here
             self.unreadable("input", table, e)
             self.stop()
         if df is not None and table in SUITES:  # a table without a suite is only read
-            self.check("input", table, df, refs)
+            t0 = time.monotonic()
+            runs = (seals.sealed_by(self.lake, table, jobs)
+                    if jobs and set(refs or {}) <= self.sealed else None)
+            if runs is None:
+                self.check("input", table, df, refs)
+            else:
+                self.sealed.add(table)
+                detail = f"files identical (SHA-256) to those {seals.SEALED_BY[table]} run {', '.join(runs)} validated"
+                self._record("input", table, [Finding(table, None, SEALED, True, None, detail)], time.monotonic() - t0)
         return df
+
+    def seals_for(self, table: str, path: str | None, jobs: list[str]) -> dict[str, dict]:
+        """Per job, the seal of its staged partition of `table`, for the run's ledger: only when the run's
+        output check of `table` ran and every rule held (a warned-past table is checked again by its readers)."""
+        found = [f for scope, f in self.checked if scope == "output" and f.table == table]
+        if path is None or not found or not all(f.success for f in found):
+            return {}
+        return seals.seal(self.lake, table, path, jobs)
 
     def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None) -> None:
         """Validate what the run staged for `table` at `path` (nothing when it staged no rows)."""

@@ -190,8 +190,9 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
         queued = 0
         gate = Gate(spark, lake, run_id, "quality", config.on_failure, log, started, config.lake, counts)
         if scored:
-            sequences = gate.read("sequences", lambda: _table(spark, lake, "sequences", scored))
-            boxes = gate.read("boxes", lambda: _table(spark, lake, "boxes", scored), refs={"sequences": sequences})
+            sequences = gate.read("sequences", lambda: _table(spark, lake, "sequences", scored), jobs=scored)
+            boxes = gate.read("boxes", lambda: _table(spark, lake, "boxes", scored), refs={"sequences": sequences},
+                              jobs=scored)
             frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored))  # no suite: read, not checked
             gate.enforce()
             staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
@@ -221,8 +222,10 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             for job in jobs:
                 moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}"))
         now = datetime.now(timezone.utc).isoformat()
+        sealed = {t: gate.seals_for(t, staged.get(t), jobs) for t in ("box_metrics", "review_queue")}
         ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg, embedded.get(j)), "run_id": run_id,
-                      "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {})}
+                      "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {}),
+                      "seals": {t: by_job[j] for t, by_job in sealed.items() if j in by_job}}
                   for j in jobs}
         lake.commit(run_id, moves, ledger, step="quality")
     return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0,

@@ -2,6 +2,7 @@
 output breaks a rule commits nothing (`--on-failure fail`) or commits and records it (`warn`)."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -10,13 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from gtlake import cli
+from gtlake import cli, seals
 from gtlake.jobs import quality
 from gtlake.jobs.audit import AuditJobConfig
 from gtlake.jobs.audit import run as audit_run
+from gtlake.jobs.gate import SEALED
 from gtlake.jobs.ingest import IngestConfig
 from gtlake.jobs.ingest import run as ingest_run
 from gtlake.jobs.quality import QualityJobConfig
+from gtlake.lake import Lake
 from gtlake.records import ValidationFailed
 from gtlake.sample.generate import SampleParams, generate
 from tests.conftest import lake_snapshot, read_table
@@ -102,6 +105,47 @@ def test_a_damaged_input_stops_the_job_and_commits_only_the_findings(spark, lake
     assert ("boxes", "width", "values > 0") in set(zip(bad.table_name, bad.column_name, bad.rule))
 
 
+def test_what_an_earlier_gate_validated_is_not_checked_again_while_its_files_are_unchanged(spark, lake):
+    ingested = {j: e for j, e in Lake(str(lake)).ledger("ingest").items() if not j.startswith("_")}
+    assert all(set(e["seals"]) == {"sequences", "boxes"} for e in ingested.values())
+
+    result = quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    found = read_table(lake, "validations")
+    found = found[found.run_id == result.run_id]
+    inputs = found[found.scope == "input"]
+    assert list(zip(inputs.table_name, inputs.rule, inputs.success)) == [("sequences", SEALED, True),
+                                                                        ("boxes", SEALED, True)]
+    assert {e["run_id"] for e in ingested.values()} <= set(re.findall(r"\S+-[0-9a-f]{6}", inputs.detail.iloc[1]))
+    outputs = found[found.scope == "output"]  # what the run wrote is always checked in full
+    assert set(outputs.table_name) == {"box_metrics", "review_queue"} and len(outputs) > 20
+    scored = Lake(str(lake)).ledger("quality")
+    written = {j: {t for t in ("box_metrics", "review_queue") if (lake / t / f"job_name={j}").is_dir()} for j in scored}
+    assert {j: set(e["seals"]) for j, e in scored.items()} == written  # a job with no rows has nothing to seal
+    assert {"box_metrics", "review_queue"} in written.values()
+    assert result.checks.startswith(f"{len(found)} rules on 4 tables (input boxes, input sequences, output box_metrics")
+
+
+def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
+    lk = Lake(str(lake))
+    jobs = sorted(j for j in lk.ledger("ingest") if not j.startswith("_"))
+    assert seals.sealed_by(lk, "boxes", jobs) and seals.sealed_by(lk, "sequences", jobs)
+
+    # one bit flipped mid-file, same size and same modification time: a content change all the same
+    part = next(p for p in sorted((lake / "boxes").rglob("*.parquet")))
+    st = os.stat(part)
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 1
+    part.write_bytes(bytes(data))
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert seals.sealed_by(lk, "boxes", jobs) is None
+    assert seals.sealed_by(lk, "sequences", jobs)  # the other tables keep theirs
+
+    seq = next(p for p in sorted((lake / "sequences").rglob("*.parquet")))
+    shutil.copy(seq, seq.parent / "extra.parquet")  # a file added by hand
+    assert seals.sealed_by(lk, "sequences", jobs) is None
+    assert seals.sealed_by(lk, "sequences", []) is None and seals.sealed_by(lk, "frames", jobs) is None
+
+
 def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
     real = quality.box_metrics
 
@@ -120,6 +164,12 @@ def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
     found = found[found.step == "quality"]
     assert set(found.scope) == {"input", "output"}
     assert not found[found.scope == "input"].success.eq(False).any()
+
+    # warned past, the broken table is committed unsealed: whoever reads it next checks it in full
+    quality.run(spark, QualityJobConfig(lake=str(lake), on_failure="warn"), **QUIET)
+    scored = Lake(str(lake)).ledger("quality")
+    assert not any("box_metrics" in e["seals"] for e in scored.values())
+    assert any("review_queue" in e["seals"] for e in scored.values())
 
 
 def test_an_unreadable_table_stops_the_job_even_when_warned(spark, lake):

@@ -8,7 +8,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `validations` (
   `rule` string COMMENT 'The rule: schema, type ..., not null, unique key, values >= ..., allowed values, exists in ...',
   `success` boolean COMMENT 'True when every row keeps the rule',
   `unexpected_count` bigint COMMENT 'Rows breaking the rule, where it counts rows',
-  `detail` string COMMENT 'What broke it, with a few example values; empty on success',
+  `detail` string COMMENT 'What broke it, with a few example values; empty on success (for a sealed input, the runs that validated its files)',
   `validated_at` timestamp COMMENT 'When (UTC)'
 )
 COMMENT 'One row per data-quality rule checked on a lake table by a run (Great Expectations)'
