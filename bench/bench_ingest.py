@@ -96,7 +96,8 @@ def ensure_sample(data: str, size: str) -> tuple[str, int]:
     params = SIZES[size]
     if os.path.exists(marker):
         old = json.load(open(marker))
-        if old["params"] == params and old.get("generator") == GENERATOR_VERSION:
+        # compared as SampleParams: a field added since (with its default) does not redo the sample
+        if SampleParams(**old["params"]) == SampleParams(**params) and old.get("generator") == GENERATOR_VERSION:
             return folder, old["boxes"]
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.monotonic()
