@@ -154,14 +154,13 @@ def time_spark_floor(spark, folder: str, out: str) -> tuple[float, int]:
     SeqLabel files into the same box rows as the DuckDB query, written to Parquet; no check, no other table."""
     from pyspark.sql import functions as F
 
-    from gtlake.jobs.seqlabel import seqlabel_schema
+    from gtlake.jobs.seqlabel import read_labels
 
     paths = sorted("file://" + os.path.join(d, f) for d, _, fs in os.walk(os.path.join(folder, "output"))
                    for f in fs if f == "SeqLabel.json")
     t0 = time.monotonic()
-    files = spark.read.schema(seqlabel_schema(True)).option("multiLine", True).json(paths)
-    frames = files.select(F.col("_metadata.file_path").alias("source_uri"),
-                          F.explode(F.coalesce("tracking-annotations", "detection-annotations")).alias("f"))
+    frames = read_labels(spark, paths).select(F.col("_path").alias("source_uri"),
+                                              F.explode(F.coalesce("tracking-annotations", "detection-annotations")).alias("f"))
     boxes = frames.select("source_uri", F.col("f")["frame-no"].cast("int").alias("frame_no"),
                           F.col("f")["frame"].alias("frame_file"), F.explode(F.col("f")["annotations"]).alias("b"))
     (boxes.select("source_uri", "frame_no", "frame_file",

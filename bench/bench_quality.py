@@ -64,10 +64,6 @@ def time_spark_window(spark, lake: str, out: str) -> float:
     return time.monotonic() - t0
 
 
-BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
-            "left", "top", "width", "height"]
-
-
 def time_metrics_step(spark, lake: str, out: str) -> float:
     """The job's per-box metrics alone (`box_metrics`: every check of udfs/detect.py through applyInPandas),
     read from and written to Parquet like the window references: no gate, no track or queue table."""
@@ -86,6 +82,8 @@ def time_udf_floor(spark, lake: str, out: str) -> float:
     """The least any pandas-UDF job can do: the same boxes through an identity applyInPandas grouped by
     sequence (shuffle, Arrow to Python and back, nothing computed), written to Parquet."""
     from pyspark.sql import functions as F
+
+    from gtlake.jobs.quality import BOX_COLS
 
     t0 = time.monotonic()
     b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull()).select(*BOX_COLS)

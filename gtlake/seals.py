@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from functools import lru_cache
 
 from gtlake.lake import Lake
 
@@ -42,6 +43,7 @@ def partition_digest(lake: Lake, path: str) -> str | None:
     return outer.hexdigest()
 
 
+@lru_cache(maxsize=None)
 def suite_digest(table: str) -> str:
     """SHA-256 of `table`'s rules as Great Expectations sees them (a new or changed rule breaks every seal)."""
     from gtlake.validation import SUITES

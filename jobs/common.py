@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from gtlake.lake import Lake, Move
 from gtlake.records import Counts
@@ -78,6 +79,14 @@ def read_partitions(spark, lake: Lake, table: str, values: list[str], part: str 
         return None
     reader = spark.read.option("basePath", lake.uri(root))
     return (reader.schema(schema) if schema is not None else reader).parquet(*[lake.uri(p) for p in paths])
+
+
+def sequence_refs(sequences: DataFrame) -> DataFrame:
+    """(job_name, sequence_id, source_ref, labels_ref) of every labeled sequence: the rows of its own
+    label attribute, not the ones a chained job inherited."""
+    return (sequences.where(~F.col("inherited") & F.col("label_attribute").isNotNull())
+            .groupBy("job_name", "sequence_id").agg(F.first("source_ref").alias("source_ref"),
+                                                     F.first("labels_ref").alias("labels_ref")))
 
 
 def partition_move(lake: Lake, staged: str | None, table: str, *parts: str) -> Move:

@@ -36,7 +36,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gtlake import storage
-from gtlake.jobs.common import new_run_id, partition_move, read_partitions, run_move, run_row, stage, staged_counts
+from gtlake.jobs.common import (new_run_id, partition_move, read_partitions, run_move, run_row, sequence_refs, stage,
+                                staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
@@ -109,8 +110,7 @@ def sequence_prefix(source_ref: str, frames_root: str | None) -> tuple[str, str 
 def _prefixes(spark: SparkSession, sequences: DataFrame, frames_root: str | None,
               log: Callable[[str], None]) -> DataFrame:
     """(job_name, sequence_id, prefix) of every labeled sequence; sequence files read in parallel."""
-    refs = (sequences.where(~F.col("inherited") & F.col("label_attribute").isNotNull())
-            .groupBy("job_name", "sequence_id").agg(F.first("source_ref").alias("source_ref")).toPandas())
+    refs = sequence_refs(sequences).select("job_name", "sequence_id", "source_ref").toPandas()
     unique = sorted(set(refs["source_ref"].dropna()))
     with ThreadPoolExecutor(max_workers=16) as pool:
         found = dict(zip(unique, pool.map(lambda r: sequence_prefix(r, frames_root), unique)))

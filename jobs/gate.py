@@ -9,7 +9,7 @@
     gate.check_staged("box_metrics", staged["box_metrics"])                       # before committing it
     gate.enforce()
     moves += gate.moves()                                                         # the run's validations file
-    sealed = gate.seals_for("box_metrics", staged["box_metrics"], jobs)          # per job, into the ledger
+    sealed = gate.seals_for(staged, ("box_metrics",), jobs)                     # job -> seals, into the ledger
 
 Each check runs the table's Great Expectations suite (`gtlake.validation`) on exactly the rows the run read or
 staged. With `on_failure="fail"` (the default of every job) a broken rule stops the run: nothing of its output
@@ -118,13 +118,18 @@ class Gate:
                 self._record("input", table, [Finding(table, None, SEALED, True, None, detail)], time.monotonic() - t0)
         return df
 
-    def seals_for(self, table: str, path: str | None, jobs: list[str]) -> dict[str, dict]:
-        """Per job, the seal of its staged partition of `table`, for the run's ledger: only when the run's
-        output check of `table` ran and every rule held (a warned-past table is checked again by its readers)."""
-        found = [f for scope, f in self.checked if scope == "output" and f.table == table]
-        if path is None or not found or not all(f.success for f in found):
-            return {}
-        return seals.seal(self.lake, table, path, jobs)
+    def seals_for(self, staged: dict[str, str], tables: tuple[str, ...], jobs: list[str]) -> dict[str, dict]:
+        """job -> {table: seal} of the job's staged partitions of `tables` (paths in `staged`), for the run's
+        ledger: a table is sealed only when the run's output check of it ran and every rule held (a
+        warned-past table is checked again by its readers)."""
+        out: dict[str, dict] = {job: {} for job in jobs}
+        for table in tables:
+            found = [f for scope, f in self.checked if scope == "output" and f.table == table]
+            if staged.get(table) is None or not found or not all(f.success for f in found):
+                continue
+            for job, stamp in seals.seal(self.lake, table, staged[table], jobs).items():
+                out[job][table] = stamp
+        return out
 
     def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None) -> None:
         """Validate what the run staged for `table` at `path` (nothing when it staged no rows)."""

@@ -300,10 +300,9 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
                 step = ("step=ingest",) if table is REJECTED else ()  # each step owns its sub-partition of rejected
                 moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}", *step))
         now = datetime.now(timezone.utc).isoformat()
-        sealed = {t: gate.seals_for(t, staged.get(t), jobs_done) for t in ("sequences", "boxes")}
+        sealed = gate.seals_for(staged, ("sequences", "boxes"), jobs_done)
         new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now,
-                               "seals": {t: by_job[j.name] for t, by_job in sealed.items() if j.name in by_job}}
-                      for j in todo}
+                               "seals": sealed[j.name]} for j in todo}
         new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}
         lake.commit(run_id, moves, new_ledger)
     return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0,

@@ -23,8 +23,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage,
-                                staged_counts)
+from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row,
+                                sequence_refs, stage, staged_counts)
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
@@ -34,6 +34,8 @@ from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.detect import REASON_WEIGHTS, detect_sequence
 
 TRACK_OUTLIER_SCORE = 1.0
+BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
+            "left", "top", "width", "height"]  # what the detector reads of each box
 UDF_SCHEMA = BOX_METRICS.spark_schema()
 
 
@@ -73,9 +75,7 @@ def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
 
 def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
     """Metrics and flags per tracked box (one pandas group per sequence)."""
-    cols = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
-            "left", "top", "width", "height"]
-    return (boxes.where(F.col("object_id").isNotNull()).select(*cols)
+    return (boxes.where(F.col("object_id").isNotNull()).select(*BOX_COLS)
             .groupBy("job_name", "sequence_id").applyInPandas(_detect_udf(cfg), UDF_SCHEMA))
 
 
@@ -142,9 +142,7 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
     ranked = merged.withColumn("score", F.col("_top") + 0.25 * (F.size("reasons") - 1)).withColumn(
         "rank", F.row_number().over(Window.partitionBy("job_name").orderBy(
             F.col("score").desc(), "sequence_id", "frame_no", "object_id")).cast("int"))
-    refs = (sequences.where(~F.col("inherited") & F.col("label_attribute").isNotNull())
-            .groupBy("job_name", "sequence_id").agg(F.first("source_ref").alias("source_ref"),
-                                                     F.first("labels_ref").alias("labels_ref")))
+    refs = sequence_refs(sequences)
     files = frames.select("job_name", "sequence_id", "frame_no", "frame_file")  # unique: ingest refuses duplicates
     return (ranked.join(files, ["job_name", "sequence_id", "frame_no"], how="left")
             .join(refs, ["job_name", "sequence_id"], how="left").select(*REVIEW_QUEUE.names))
@@ -222,10 +220,10 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             for job in jobs:
                 moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}"))
         now = datetime.now(timezone.utc).isoformat()
-        sealed = {t: gate.seals_for(t, staged.get(t), jobs) for t in ("box_metrics", "review_queue")}
+        sealed = gate.seals_for(staged, ("box_metrics", "review_queue"), jobs)
         ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg, embedded.get(j)), "run_id": run_id,
                       "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {}),
-                      "seals": {t: by_job[j] for t, by_job in sealed.items() if j in by_job}}
+                      "seals": sealed[j]}
                   for j in jobs}
         lake.commit(run_id, moves, ledger, step="quality")
     return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0,
