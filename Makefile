@@ -10,7 +10,7 @@ export GTLAKE_JARS    := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser demo test fuzz bench clean
 
 setup: $(VENV)/.installed $(JARS)/.installed
 
@@ -49,6 +49,10 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+# Longer fuzzing of every parser of untrusted input and of whole ingest runs (make test runs a few examples).
+fuzz: setup
+	GTLAKE_FUZZ_EXAMPLES=5000 GTLAKE_FUZZ_INGEST_EXAMPLES=60 $(BIN)/python -m pytest tests/test_untrusted.py tests/test_fuzz_ingest.py
 
 bench: setup
 	$(BIN)/python bench/bench_ingest.py

@@ -29,6 +29,7 @@ EMBED = [  # the appearance check (`gtlake embed`); torch==2.13.0 takes the loca
 
 DEV = LOCAL + EMBED + [
     "pytest>=8",
+    "hypothesis>=6.100",  # property-based tests of the parsers of untrusted input (and `make fuzz`)
     "chispa>=0.10",
     "moto[server]>=5.0",
     "psutil>=5.9",

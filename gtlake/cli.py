@@ -83,8 +83,8 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-VALIDATED_TABLES = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
-                    "audit_changes")
+VALIDATED_TABLES = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue",
+                    "embedding_metrics", "audit_changes")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,13 +79,20 @@ def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
     page = _Page()
 
     # -- Label quality --------------------------------------------------------------------------------
-    k = q("SELECT * FROM label_quality_kpis").iloc[0]
+    by_role = q("SELECT * FROM label_quality_kpis").set_index("job_role")
+    none = {"boxes": 0, "sequences": 0, "flagged_share": None, "iou_median": None}
+    k = by_role.loc["labeling"] if "labeling" in by_role.index else none
+    post = by_role.loc["audit"] if "audit" in by_role.index else none
     page.parts.append('<section id="label-quality"><h2>Label quality</h2>')
+    page.parts.append('<p class="note">Labeling jobs. Audit jobs\' corrected labels are scored apart, as a '
+                      'post-audit check.</p>')
     page.parts.append(_kpis([
         ("boxes", "boxes scored", int(k["boxes"]), f"{int(k['boxes']):,}"),
         ("sequences", "sequences", int(k["sequences"]), f"{int(k['sequences']):,}"),
         ("flagged_share", "share of boxes flagged", k["flagged_share"], _num(k["flagged_share"], ".2%")),
         ("iou_median", "median frame-to-frame IoU", k["iou_median"], _num(k["iou_median"], ".3f")),
+        ("post_audit_flagged_share", f"post-audit check: share of {int(post['boxes']):,} audited boxes still flagged",
+         post["flagged_share"], _num(post["flagged_share"], ".2%")),
     ]))
     hist = q("""SELECT label, least(floor(iou_prev * 50), 49) / 50.0 AS bin, count(*) AS n
                 FROM box_metrics WHERE iou_prev IS NOT NULL GROUP BY ALL ORDER BY label, bin""")
@@ -96,12 +103,12 @@ def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
             {"xaxis": {"title": {"text": "IoU with the previous box"}}, "yaxis": {"title": {"text": "share"}}})
     else:
         page.empty("Frame-to-frame IoU by class", "No scored boxes yet: run gtlake quality.")
-    trend = q("SELECT * FROM flags_over_time ORDER BY job_created, job_name")
+    trend = q("SELECT * FROM flags_over_time ORDER BY job_role, job_created, job_name")
     if len(trend):
-        page.chart("flagged-over-time", "Share of boxes flagged, by job creation date", [{
-            "type": "scatter", "mode": "markers+lines", "x": _clean(trend["job_created"].astype(str)),
-            "y": _clean(trend["flagged_share"]), "text": [_label(j) for j in trend["job_name"]],
-            "hovertemplate": "%{text}<br>%{x}: %{y:.2%}<extra></extra>"}],
+        page.chart("flagged-over-time", "Share of boxes flagged, by job creation date (one line per job role)", [{
+            "type": "scatter", "mode": "markers+lines", "name": _label(role), "x": _clean(g["job_created"].astype(str)),
+            "y": _clean(g["flagged_share"]), "text": [_label(j) for j in g["job_name"]],
+            "hovertemplate": "%{text}<br>%{x}: %{y:.2%}<extra></extra>"} for role, g in trend.groupby("job_role")],
             {"yaxis": {"tickformat": ".1%"}})
     n_queue = int(q("SELECT count(*) AS n FROM review_queue_for_audit")["n"][0])
     queue = q(f"SELECT * FROM review_queue_for_audit ORDER BY score DESC, job_name, rank LIMIT {QUEUE_ROWS}")

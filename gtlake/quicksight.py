@@ -22,7 +22,7 @@ _QS_TYPES = {"VARCHAR": "STRING", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "HU
              "DATE": "DATETIME", "TIMESTAMP WITH TIME ZONE": "DATETIME", "BOOLEAN": "BOOLEAN"}
 DATASETS = ("label_quality_kpis", "label_quality_by_class", "flags_over_time", "review_queue_for_audit", "box_metrics",
             "worker_kpis", "worker_daily_tasks", "worker_task_times", "worker_quality_summary", "worker_leaderboard",
-            "worker_outcomes", "validation_status", "validation_findings")
+            "worker_outcomes", "validation_status", "validation_findings", "post_audit_check")
 READ_ACTIONS = {
     "data_source": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions",
                     "quicksight:PassDataSource"],
@@ -103,6 +103,12 @@ def definition(database: str) -> dict:
                              {"FieldId": f"rq-{c}", "Column": _col("review_queue_for_audit", c)}
                              for c in ("job_name", "rank", "score", "reasons", "sequence_id", "frame_no", "frame_file",
                                        "object_name", "label")]}}}}},
+        {"TableVisual": {"VisualId": "post-audit-check",
+                         "Title": _title("Post-audit check: audit jobs' corrected labels still flagged"),
+                         "ChartConfiguration": {"FieldWells": {"TableUnaggregatedFieldWells": {"Values": [
+                             {"FieldId": f"pa-{c}", "Column": _col("post_audit_check", c)}
+                             for c in ("audit_job", "audited_job", "boxes", "flagged_share",
+                                       "audited_flagged_share")]}}}}},
         {"HeatMapVisual": {"VisualId": "iou-heatmap", "Title": _title("IoU over frames, per object (pick a sequence)"),
                            "ChartConfiguration": {"FieldWells": {"HeatMapAggregatedFieldWells": {
                                "Rows": [_dim("box_metrics", "object_name", "hm-r")],
@@ -147,6 +153,15 @@ def definition(database: str) -> dict:
                                                                     "SelectAllOptions": "FILTER_ALL_VALUES"}}}}],
                   "ScopeConfiguration": {"SelectedSheets": {"SheetVisualScopingConfigurations": [
                       {"SheetId": "label-quality", "Scope": "SELECTED_VISUALS", "VisualIds": ["iou-heatmap"]}]}}}
+    # The label-quality KPIs are the labeling jobs': audit jobs' corrected labels are a post-audit check apart.
+    role_filter = {"FilterGroupId": "fg-kpi-role", "CrossDataset": "SINGLE_DATASET", "Status": "ENABLED",
+                   "Filters": [{"CategoryFilter": {
+                       "FilterId": "f-kpi-role", "Column": _col("label_quality_kpis", "job_role"),
+                       "Configuration": {"FilterListConfiguration": {"MatchOperator": "CONTAINS",
+                                                                     "CategoryValues": ["labeling"]}}}}],
+                   "ScopeConfiguration": {"SelectedSheets": {"SheetVisualScopingConfigurations": [
+                       {"SheetId": "label-quality", "Scope": "SELECTED_VISUALS",
+                        "VisualIds": ["kpi-boxes", "kpi-sequences", "kpi-flagged", "kpi-iou"]}]}}}
     return {
         "DataSetIdentifierDeclarations": decl,
         "Sheets": [
@@ -156,7 +171,7 @@ def definition(database: str) -> dict:
             {"SheetId": "worker-performance", "Name": "Worker performance", "Visuals": workers},
             {"SheetId": "data-quality", "Name": "Data quality", "Visuals": checks},
         ],
-        "FilterGroups": [seq_filter],
+        "FilterGroups": [seq_filter, role_filter],
     }
 
 

@@ -3,27 +3,54 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from gtlake import safejson
 
 RECORD_MAX_CHARS = 2000
+T = TypeVar("T")
 
 # Every reason code, by the kind of record it refuses (README: "Reason codes").
+VALUE_REASONS = ("invalid_utf8", "oversized_value", "nesting_too_deep")  # gtlake.safejson.problem's
 REASONS: dict[str, tuple[str, ...]] = {
-    "job_folder": ("invalid_job_name", "duplicate_job_folder", "empty_manifest"),
-    "sequence": ("invalid_json", "invalid_utf8", "not_an_object", "missing_source_ref", "missing_task_type",
-                 "unsupported_task_type", "invalid_metadata", "invalid_labels_ref"),
-    "labels_file": ("missing_ref", "empty_file", "malformed_labels_file", "unexpected_structure",
-                    "duplicate_labels_ref", "unreadable_path"),
-    "frame": ("missing_frame_no", "invalid_frame_no", "duplicate_frame", "invalid_frame_attributes"),
+    "job_folder": ("invalid_job_name", "duplicate_job_folder", "empty_manifest", "unreadable"),
+    "sequence": ("invalid_json", "not_an_object", *VALUE_REASONS, "missing_source_ref", "missing_task_type",
+                 "unsupported_task_type", "invalid_metadata", "invalid_labels_ref", "invalid_labels",
+                 "duplicate_labels_ref", "duplicate_data_object", "parse_error"),
+    "labels_file": ("missing_ref", "empty_file", "malformed_labels_file", "nesting_too_deep", "unexpected_structure",
+                    "duplicate_labels_ref", "foreign_labels_ref", "chained_source_missing", "unreadable_path", "unreadable",
+                    "parse_error"),
+    "frame": ("missing_frame_no", "invalid_frame_no", "duplicate_frame", "invalid_frame_attributes",
+              "not_an_object", "invalid_shape_list", *VALUE_REASONS),
     "box": ("parent_rejected", "invalid_box_size", "invalid_box_position", "missing_object_id", "duplicate_object_id",
-            "unknown_class_id", "invalid_attributes"),
-    "shape": ("parent_rejected", "invalid_vertices", "unknown_class_id", "invalid_attributes"),
-    "worker_response_file": ("empty_file", "invalid_json", "unexpected_structure", "unexpected_path", "unreadable"),
-    "worker_answer": ("not_an_object", "missing_worker_id", "invalid_timestamp", "invalid_duration"),
+            "unknown_class_id", "invalid_attributes", "not_an_object", *VALUE_REASONS),
+    "shape": ("parent_rejected", "invalid_vertices", "unknown_class_id", "invalid_attributes", "not_an_object",
+              *VALUE_REASONS),
+    "worker_response_file": ("empty_file", "invalid_json", "invalid_utf8", "nesting_too_deep", "unexpected_structure",
+                             "unexpected_path", "unreadable", "parse_error"),
+    "worker_answer": ("not_an_object", *VALUE_REASONS, "missing_worker_id", "invalid_worker_metadata",
+                      "invalid_timestamp", "invalid_duration", "parse_error"),
     "activity_file": ("unreadable", "invalid_gzip"),
-    "worker_event": ("invalid_line", "invalid_utf8", "invalid_json", "not_an_object", "missing_worker",
-                     "invalid_job_arn", "invalid_timestamp", "missing_event_type"),
+    "worker_event": ("invalid_line", "invalid_utf8", "invalid_json", "not_an_object", "oversized_value",
+                     "nesting_too_deep", "missing_worker", "invalid_job_arn", "invalid_timestamp",
+                     "missing_event_type", "parse_error"),
     "audit_sequence": ("source_not_in_lake",),
 }
+
+
+def unforeseen(e: Exception) -> str:
+    """The `detail` of a `parse_error`: an exception no check foresaw, named so that it can be reported."""
+    return f"{type(e).__name__}: {str(e)[:300]}"
+
+
+def guarded(parse: Callable[[], tuple[T | None, "Reject | None"]],
+            refuse: Callable[[str], "Reject"]) -> tuple[T | None, "Reject | None"]:
+    """`parse()` (a record's (row, None) or (None, Reject)), or (None, refuse(detail)) when it raises: a gap in the
+    checks costs that one record, never the run."""
+    try:
+        return parse()
+    except Exception as e:  # noqa: BLE001 - whatever it was, it is about this record
+        return None, refuse(unforeseen(e))
 
 
 class UnbalancedRun(RuntimeError):
@@ -56,9 +83,10 @@ class Reject:
 
     def row(self, run_id: str, step: str = "ingest") -> tuple:
         """The row of the `rejected` table (column order of schemas.REJECTED), refused by `step`."""
-        rec = None if self.record is None else self.record[:RECORD_MAX_CHARS]
-        return (run_id, self.source_uri, self.locator, self.record_kind, self.reason_code, self.detail, rec,
-                self.job_name, step)
+        rec = None if self.record is None else safejson.record_text(self.record, RECORD_MAX_CHARS)
+        return (run_id, *(safejson.escape(v) for v in (self.source_uri, self.locator, self.record_kind,
+                                                       self.reason_code, self.detail)), rec,
+                safejson.escape(self.job_name), step)
 
 
 @dataclass

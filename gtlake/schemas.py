@@ -95,19 +95,25 @@ SEQUENCES = Table("sequences", "data object x label attribute of a job's output 
     _c("metadata", STRING, "The whole <attribute>-metadata object, raw JSON"),
     _c("manifest_line", INT, "1-based line of the output manifest"),
     SOURCE,
+    _c("labels_read", BOOLEAN, "True for the attribute whose labels are in frames and boxes (at most one per data "
+                               "object); false when they were inherited or refused; null when it carries none"),
     JOB,
 ), ("job_name",))
 
-FRAMES = Table("frames", "frame of a sequence listed in its labels file", (
+FRAMES = Table("frames", "frame of a sequence listed in its labels file (an image of an image job)", (
     SEQ, FRAME_NO, FRAME_FILE,
     _c("frame_attributes", STRING_MAP, "Frame attributes (values of nested objects as raw JSON); null if absent"),
-    _c("shape_count", INT, "Shapes (boxes, polylines, ...) listed on the frame"),
+    _c("shape_count", INT, "The frame's rows in boxes and shapes"),
+    _c("listed_shapes", INT, "Boxes and shapes listed on the frame in its labels, refused ones included"),
+    _c("image_width", INT, "Image width in pixels (image jobs' image_size; null for video frames)"),
+    _c("image_height", INT, "Image height in pixels (image jobs' image_size; null for video frames)"),
     SOURCE, JOB,
 ), ("job_name",))
 
 BOXES = Table("boxes", "bounding box on a frame", (
     SEQ, FRAME_NO, FRAME_FILE,
-    _c("object_id", STRING, "Ground Truth object-id, stable across the frames of a track (null in detection jobs)"),
+    _c("object_id", STRING, "Ground Truth object-id, stable across the frames of a track (null in detection and "
+                            "image jobs)"),
     _c("object_name", STRING, "Ground Truth object-name, '<class>:<n>'"),
     _c("class_id", STRING, "class-id as written"),
     _c("label", STRING, "Class name from the class map"),
@@ -131,6 +137,23 @@ SHAPES = Table("shapes", "polyline, polygon or keypoint on a frame", (
     _c("vertices", POINT_ARRAY, "Points in pixels (one point for a keypoint)"),
     _c("attributes", STRING_MAP, "label-category-attributes"),
     SOURCE, JOB,
+), ("job_name",))
+
+JOB_ROLES = ("labeling", "audit", "detection", "image")
+
+JOBS = Table("jobs", "labeling job read from the input", (
+    _c("role", STRING, "labeling (video tracking), audit (adjusts or verifies another job's labels), detection "
+                       "(video detection) or image"),
+    _c("task_type", STRING, "Ground Truth task type of the job's own labels (the most frequent)"),
+    _c("audited_job", STRING, "For an audit job: the job whose labels it reviews (chained in its manifest)"),
+    _c("created_at", TIMESTAMP, "Earliest creation-date of the job's own labels (UTC)"),
+    _c("sequences", INT, "Data objects in its output manifest"),
+    _c("labeled_sequences", INT, "Of those, data objects with labels of the job's own"),
+    _c("frames", BIGINT, "Rows in frames"),
+    _c("boxes", BIGINT, "Rows in boxes"),
+    _c("manifest_uri", STRING, "The output manifest read"),
+    _c("run_id", STRING, "Ingest run that read it"),
+    JOB,
 ), ("job_name",))
 
 WORKER_RESPONSES = Table("worker_responses", "worker answer in a worker-response file", (
@@ -359,7 +382,7 @@ VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by
     _c("validated_at", TIMESTAMP, "When (UTC)"),
 ))
 
-TABLES: dict[str, Table] = {t.name: t for t in (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
+TABLES: dict[str, Table] = {t.name: t for t in (JOBS, SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
                                                 BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, EMBEDDING_METRICS,
                                                 WORKER_EVENTS, WORKER_TASKS,
                                                 AUDIT_CHANGES, WORKER_QUALITY, VALIDATIONS)}

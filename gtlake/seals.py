@@ -23,7 +23,8 @@ from functools import lru_cache
 
 from gtlake.lake import Lake
 
-SEALED_BY = {"sequences": "ingest", "boxes": "ingest", "box_metrics": "quality", "review_queue": "quality"}
+SEALED_BY = {"sequences": "ingest", "boxes": "ingest", "frames": "ingest", "jobs": "ingest", "box_metrics": "quality",
+             "review_queue": "quality"}
 CHUNK = 1 << 20
 
 
@@ -48,7 +49,7 @@ def suite_digest(table: str) -> str:
     """SHA-256 of `table`'s rules as Great Expectations sees them (a new or changed rule breaks every seal)."""
     from gtlake.validation import SUITES
 
-    rules = [(r.column, r.rule, r.ref, r.build().json()) for r in SUITES[table]()]
+    rules = [(r.column, r.rule, list(r.refs), r.build().json()) for r in SUITES[table]()]
     return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -6,6 +6,7 @@ come from the environment (`AWS_ENDPOINT_URL` points it at a local S3), never fr
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlparse
@@ -18,6 +19,7 @@ class FileInfo:
     path: str
     size: int
     stamp: str  # mtime (local) or ETag (S3): changes when the content changes
+    error: str | None = None  # why the file must not be read (a dangling or looping link, a link out of the root)
 
 
 def is_s3(uri: str) -> bool:
@@ -52,13 +54,29 @@ def list_files(root: str) -> list[FileInfo]:
                     out.append(FileInfo(f"s3://{bucket}/{obj['Key']}", int(obj["Size"]), obj["ETag"].strip('"')))
         return sorted(out, key=lambda f: f.path)
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    real_root = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(root):  # links to folders are listed, never followed
         dirnames.sort()
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            st = os.stat(path)
-            out.append(FileInfo(path, st.st_size, f"{st.st_mtime_ns}"))
+        out += [_local_file(os.path.join(dirpath, name), real_root) for name in filenames]
     return sorted(out, key=lambda f: f.path)
+
+
+def _local_file(path: str, real_root: str) -> FileInfo:
+    """A listed local file, with the reason it must not be read if there is one."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return FileInfo(path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), -1, "",
+                        "the file name is not UTF-8 text")
+    try:
+        st = os.stat(path)  # follows links: a dangling link or a loop fails here
+    except OSError as e:
+        return FileInfo(path, -1, "", f"cannot be read: {e.strerror or e}")
+    if os.path.islink(path) and os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        return FileInfo(path, st.st_size, f"{st.st_mtime_ns}", "a link to a file outside the input root")
+    if not stat.S_ISREG(st.st_mode):
+        return FileInfo(path, -1, "", "not a regular file")
+    return FileInfo(path, st.st_size, f"{st.st_mtime_ns}")
 
 
 def read_bytes(path: str) -> bytes:

@@ -13,14 +13,14 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from gtlake.schemas import TABLES
+from gtlake.schemas import JOB_ROLES, TABLES
 from gtlake.udfs.detect import REASON_WEIGHTS
 from gtlake.udfs.matching import CHANGES
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
 
 QUEUE_REASONS = tuple(REASON_WEIGHTS)
-VALIDATED = ("sequences", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
+VALIDATED = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
              "audit_changes")
 CROP_STATUSES = ("ok", "image_missing", "image_unreadable", "outside_image")
 REF_PREFIX = "gtlake_ref_"
@@ -33,7 +33,7 @@ class Rule:
     column: str | None
     rule: str
     build: Callable[[], object]  # the Great Expectations expectation
-    ref: str | None = None  # the lake table the rule reads beside the batch (a reference check)
+    refs: tuple[str, ...] = ()  # the lake tables the rule reads beside the batch (a reference check)
     counts_rows: bool = True  # a row-level rule (its success means 0 rows break it), not a schema-level one
 
 
@@ -72,6 +72,8 @@ def _between(col: str, lo: float | None, hi: float | None = None, strict_lo: boo
 
 
 def _unique(cols: list[str]) -> Rule:
+    if len(cols) == 1:
+        return Rule(cols[0], "unique key", lambda: _gxe().ExpectColumnValuesToBeUnique(column=cols[0]))
     return Rule(", ".join(cols), "unique key", lambda: _gxe().ExpectCompoundColumnsToBeUnique(column_list=cols))
 
 
@@ -91,7 +93,24 @@ def _references(table: str, cols: list[str], as_: list[str] | None = None) -> Ru
     on = " AND ".join(f"b.{c} = r.{r}" for c, r in zip(cols, as_ or cols))
     return Rule(", ".join(cols), f"exists in {table}", lambda: _gxe().UnexpectedRowsExpectation(
         unexpected_rows_query=f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {REF_PREFIX}{table} r ON {on}",
-        description=f"every row's ({', '.join(cols)}) is in {table}"), ref=table)
+        description=f"every row's ({', '.join(cols)}) is in {table}"), refs=(table,))
+
+
+def _shape_count() -> Rule:
+    """Every frame's shape_count is its number of rows in boxes and shapes."""
+    key = ("job_name", "sequence_id", "frame_no")
+    rows = " UNION ALL ".join(f"SELECT {', '.join(key)} FROM {REF_PREFIX}{t}" for t in ("boxes", "shapes"))
+    on = " AND ".join(f"b.{c} = c.{c}" for c in key)
+    query = (f"SELECT b.* FROM {{batch}} b LEFT JOIN (SELECT {', '.join(key)}, count(*) AS n FROM ({rows}) "
+             f"GROUP BY {', '.join(key)}) c ON {on} WHERE b.shape_count != coalesce(c.n, 0)")
+    return Rule("shape_count", "equals the frame's rows in boxes and shapes", lambda: _gxe().UnexpectedRowsExpectation(
+        unexpected_rows_query=query, description="every frame's shape_count is its rows in boxes and shapes"),
+        refs=("boxes", "shapes"))
+
+
+def _at_most(col: str, other: str) -> Rule:
+    return Rule(f"{col}, {other}", f"{col} <= {other}", lambda: _gxe().ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A=other, column_B=col, or_equal=True, ignore_row_if="either_value_is_missing"))
 
 
 def _schema(table: str) -> Rule:
@@ -107,10 +126,26 @@ def _types(table: str) -> list[Rule]:
         for c in TABLES[table].columns if "<" not in c.type.ddl]
 
 
+FRAME_KEY = ["job_name", "sequence_id", "frame_no"]
 BOX_KEY = ["job_name", "sequence_id", "frame_no", "box_index"]
 TRACK_KEY = ["job_name", "sequence_id", "frame_no", "object_id"]
 
 SUITES: dict[str, Callable[[], list[Rule]]] = {
+    "jobs": lambda: [
+        _schema("jobs"), *_types("jobs"),
+        *[_not_null(c) for c in ("job_name", "role", "sequences", "frames", "boxes")],
+        _unique(["job_name"]), _in_set("role", JOB_ROLES),
+        *[_between(c, 0) for c in ("sequences", "labeled_sequences", "frames", "boxes")],
+        _at_most("labeled_sequences", "sequences"),
+    ],
+    "frames": lambda: [
+        _schema("frames"), *_types("frames"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "shape_count", "listed_shapes")],
+        _unique(FRAME_KEY),
+        _between("frame_no", 0), _between("shape_count", 0), _at_most("shape_count", "listed_shapes"),
+        _between("image_width", 0, strict_lo=True), _between("image_height", 0, strict_lo=True),
+        _references("sequences", ["job_name", "sequence_id"]), _shape_count(),
+    ],
     "sequences": lambda: [
         _schema("sequences"), *_types("sequences"),
         *[_not_null(c) for c in ("job_name", "sequence_id", "data_object_index")],  # task_type: null until labeled
@@ -207,8 +242,8 @@ def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]: 
     rules = SUITES[table]()
     for name, ref in (refs or {}).items():
         ref.createOrReplaceTempView(REF_PREFIX + name)
-    missing = {r.ref for r in rules if r.ref is not None} - set(refs or {})
-    rules = [r for r in rules if r.ref not in missing]
+    missing = {t for r in rules for t in r.refs} - set(refs or {})
+    rules = [r for r in rules if not set(r.refs) & missing]
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     source = context.data_sources.add_spark(name="lake")

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import re
 import zlib
 from datetime import datetime, timedelta, timezone
 
 from gtlake.jobs.manifest import parse_creation_date
-from gtlake.records import Reject
+from gtlake import safejson
+from gtlake.records import Reject, guarded
 
 UNKNOWN_JOB = "_activity"  # rejected partition of records that name no labeling job
 MONTHS = {m: k + 1 for k, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
@@ -45,8 +45,19 @@ def _epoch(value: float) -> datetime:
 def parse_activity_time(value: object) -> datetime | None:
     """A WorkerActivity time in any of its forms, as an aware UTC datetime; None for "" or null.
 
-    Raises ValueError with what was found when the value is present but unreadable.
+    Raises ValueError with what was found when the value is present but unreadable, or outside the times a task
+    can have (safejson.TIME_MIN..TIME_MAX).
     """
+    try:
+        t = _activity_time(value)
+    except (OverflowError, OSError):
+        t = datetime.max.replace(tzinfo=timezone.utc)
+    if t is not None and not safejson.in_time_range(t):
+        raise ValueError(f"{safejson.record_text(value, 60)} is outside {safejson.TIME_MIN:%Y}-{safejson.TIME_MAX:%Y}")
+    return t
+
+
+def _activity_time(value: object) -> datetime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
@@ -103,11 +114,14 @@ def parse_event(message: str, source_uri: str, locator: str, fallback_time: date
         return None, Reject(job, source_uri, locator, "worker_event", reason, detail, raw)
 
     try:
-        doc = json.loads(message)
-    except json.JSONDecodeError as e:
-        return refuse(UNKNOWN_JOB, "invalid_json", f"the message is not valid JSON: {e}")
+        doc = safejson.loads(message)
+    except safejson.BadDocument as e:
+        return refuse(UNKNOWN_JOB, e.reason, f"the message: {e.detail}")
     if not isinstance(doc, dict):
         return refuse(UNKNOWN_JOB, "not_an_object", "expected a JSON object")
+    bad = safejson.problem(doc)
+    if bad:
+        return refuse(UNKNOWN_JOB, *bad)
     job = job_name_of(doc.get("labeling_job_arn"))
     if job is None:
         return refuse(UNKNOWN_JOB, "invalid_job_arn",
@@ -154,31 +168,14 @@ def parse_export(data: bytes, source_uri: str) -> tuple[list[dict], list[Reject]
             return [], [Reject(UNKNOWN_JOB, source_uri, "file", "activity_file", "invalid_gzip",
                                f"not a readable gzip file: {e}")], {"activity_file": 1}
     rows, rejects = [], []
-    lines = data.split(b"\n")
+    lines = safejson.strip_bom(data).split(b"\n")
     seen = 0
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         seen += 1
-        loc = f"line {n}"
-        try:
-            text = line.decode("utf-8").strip()
-        except UnicodeDecodeError as e:
-            rejects.append(Reject(UNKNOWN_JOB, source_uri, loc, "worker_event", "invalid_utf8", str(e),
-                                  line[:2000].decode("utf-8", errors="replace")))
-            continue
-        stamp, _, message = text.partition(" ")
-        fallback = None
-        if text.startswith("{"):  # a bare message, without the export's timestamp
-            message, stamp = text, ""
-        else:
-            try:
-                fallback = parse_creation_date(stamp)
-            except ValueError:
-                rejects.append(Reject(UNKNOWN_JOB, source_uri, loc, "worker_event", "invalid_line",
-                                      "expected '<ISO timestamp> <JSON message>'", text))
-                continue
-        row, reject = parse_event(message, source_uri, loc, fallback, raw=text)
+        row, reject = guarded(lambda: _export_line(line, source_uri, f"line {n}"), lambda why: Reject(
+            UNKNOWN_JOB, source_uri, f"line {n}", "worker_event", "parse_error", why, safejson.record_text(line, 2000)))
         if row is not None:
             rows.append(row)
         else:
@@ -186,9 +183,34 @@ def parse_export(data: bytes, source_uri: str) -> tuple[list[dict], list[Reject]
     return rows, rejects, {"worker_event": seen}
 
 
+def _export_line(line: bytes, source_uri: str, loc: str) -> tuple[dict | None, Reject | None]:
+    """One line of an export file: (row, None) or (None, Reject)."""
+    try:
+        text = line.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        return None, Reject(UNKNOWN_JOB, source_uri, loc, "worker_event", "invalid_utf8",
+                            f"not UTF-8 text: {e.reason} at byte {e.start} (record: invalid bytes as \\xNN)",
+                            safejson.record_text(line, 2000))
+    stamp, _, message = text.partition(" ")
+    fallback = None
+    if text.startswith("{"):  # a bare message, without the export's timestamp
+        message, stamp = text, ""
+    else:
+        try:
+            fallback = parse_creation_date(stamp)
+        except ValueError:
+            return None, Reject(UNKNOWN_JOB, source_uri, loc, "worker_event", "invalid_line",
+                                "expected '<ISO timestamp> <JSON message>'", text)
+    return parse_event(message, source_uri, loc, fallback, raw=text)
+
+
 def parse_cloudwatch_event(event: dict, log_group: str) -> tuple[dict | None, Reject | None]:
     """One event of `filter_log_events` (timestamp in ms, message, logStreamName, eventId)."""
     source = f"cloudwatch://{log_group}/{event.get('logStreamName', '')}"
     at = event.get("timestamp")
-    fallback = _epoch(float(at)) if isinstance(at, (int, float)) else None
-    return parse_event(event.get("message") or "", source, str(event.get("eventId", at)), fallback)
+    try:
+        fallback = parse_activity_time(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None
+    except ValueError:
+        fallback = None
+    message = event.get("message")
+    return parse_event(message if isinstance(message, str) else "", source, str(event.get("eventId", at)), fallback)

@@ -3,7 +3,8 @@
     run(spark, AuditJobConfig(lake=...))
 
 An audit job is recognized by its chained label attribute: its manifest line carries the audited
-job's attribute (`inherited` in `sequences`, pointing at that job's SeqLabel.json) besides its own.
+job's attribute (whose metadata `job-name` is that job's, pointing at that job's SeqLabel.json) besides its
+own (the one whose labels ingest read, `labels_read`).
 Each audit sequence is paired with the source job's sequence whose labels file that is, and the two
 sets of boxes go through `udfs.matching.compare_sequence` as one pandas group per sequence. The
 labeling worker of a sequence (and its auditor) come from `worker_responses`.
@@ -28,7 +29,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake import seals
-from gtlake.jobs.common import new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage
+from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
+                                run_move, run_row, stage)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
@@ -78,18 +80,17 @@ def audit_pairs(sequences: pd.DataFrame) -> tuple[pd.DataFrame, list[Reject]]:
 
     Columns: audit_job, audit_sequence_id, adjustment_status, source_job, sequence_id.
     """
-    seq = sequences[sequences["task_type"] == TRACKING]
-    chained = seq[seq["inherited"].astype(bool) & seq["labels_ref"].notna()]
-    own = (seq[~seq["inherited"].astype(bool) & seq["labels_ref"].notna()]
-           .sort_values(["job_name", "sequence_id", "label_attribute"]).drop_duplicates(["job_name", "sequence_id"]))
+    seq = sequences[(sequences["task_type"] == TRACKING) & sequences["labels_ref"].notna()]
+    chained = seq[seq["label_job_name"].str.lower() != seq["job_name"].str.lower()]  # job names: case-insensitive
+    own = seq[seq["labels_read"].fillna(False).astype(bool)]
     audits = chained.merge(own[["job_name", "sequence_id", "adjustment_status", "labels_ref"]]
                            .rename(columns={"labels_ref": "own_ref"}), on=["job_name", "sequence_id"],
                            suffixes=("_chained", ""))
-    audits = audits[audits["own_ref"] != audits["labels_ref"]]
+    audits = audits[audits["own_ref"] != audits["labels_ref"]].assign(_source=lambda d: d["label_job_name"].str.lower())
     sources = own[["job_name", "sequence_id", "labels_ref"]].rename(
-        columns={"job_name": "source_job", "sequence_id": "source_sequence_id"})
-    merged = audits.merge(sources, left_on=["label_job_name", "labels_ref"], right_on=["source_job", "labels_ref"],
-                          how="left")
+        columns={"job_name": "source_job", "sequence_id": "source_sequence_id"}).assign(
+        _source=lambda d: d["source_job"].str.lower())
+    merged = audits.merge(sources, on=["_source", "labels_ref"], how="left")
     rejects = [Reject(r.job_name, r.source_uri, f"line {r.manifest_line}", "audit_sequence", "source_not_in_lake",
                       f"the audited labels {r.labels_ref} (job {r.label_job_name}) are not in the lake; ingest that "
                       f"job's output to compare", None)
@@ -199,7 +200,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
     run_id = config.run_id or new_run_id()
     lake = Lake(config.lake)
     counts = Counts()
-    with lake.lock():
+    with lake.lock(), failed_run_on_error(lake, "audit", run_id, started, config.lake, counts):
         ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
         scored = {j: e.get("run_id") for j, e in lake.ledger("quality").items()}
         done = lake.ledger(STEP)

@@ -103,8 +103,7 @@ def instructions(queue: pd.DataFrame, job: str) -> tuple[str, str]:
 
 def build(job: str, queue: pd.DataFrame, sequences: pd.DataFrame, s: AuditSettings) -> dict:
     """The manifest lines, label category config and CreateLabelingJob request for `job`'s flagged sequences."""
-    own = sequences[(sequences["job_name"] == job) & ~sequences["inherited"].astype(bool)
-                    & sequences["label_attribute"].notna()]
+    own = sequences[(sequences["job_name"] == job) & sequences["labels_read"].fillna(False).astype(bool)]
     flagged = own[own["sequence_id"].isin(set(queue["sequence_id"]))].sort_values("data_object_index")
     if flagged.empty:
         raise ValueError(f"job {job!r} has no flagged sequences in the review queue")

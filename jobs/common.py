@@ -6,8 +6,9 @@ import os
 import posixpath
 import secrets
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -15,8 +16,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from gtlake.lake import Lake, Move
-from gtlake.records import Counts
+from gtlake.lake import META, Lake, Move
+from gtlake.records import Counts, ValidationFailed
 from gtlake.schemas import RUNS, Table
 
 
@@ -67,6 +68,13 @@ def staged_counts(lake: Lake, path: str, by: list[str], partition: str = "job_na
     return {tuple(row[c] for c in by): row["count_all"] for row in counts.to_pylist()}
 
 
+def read_table_or_empty(spark, lake: Lake, path: str | None, table: Table) -> DataFrame:  # noqa: ANN001
+    """The rows of a table folder (`read_folder`), or none, typed, when the folder holds none."""
+    if path is None or not has_rows(lake, path, list(table.partition_by)):
+        return spark.createDataFrame([], table.spark_schema())
+    return read_folder(spark, lake, path, table.spark_schema())
+
+
 def read_partitions(spark, lake: Lake, table: str, values: list[str], part: str = "job_name",  # noqa: ANN001
                     schema=None, sub: tuple[str, ...] = ()) -> DataFrame | None:  # noqa: ANN001
     """Committed rows of `table` in the partitions `part=<value>` (and `sub` below them); None when none exists.
@@ -82,9 +90,9 @@ def read_partitions(spark, lake: Lake, table: str, values: list[str], part: str 
 
 
 def sequence_refs(sequences: DataFrame) -> DataFrame:
-    """(job_name, sequence_id, source_ref, labels_ref) of every labeled sequence: the rows of its own
-    label attribute, not the ones a chained job inherited."""
-    return (sequences.where(~F.col("inherited") & F.col("label_attribute").isNotNull())
+    """(job_name, sequence_id, source_ref, labels_ref) of every labeled sequence: the row whose labels ingest
+    read into boxes (`labels_read`: the job's own attribute, not one a chained job inherited or one refused)."""
+    return (sequences.where(F.col("labels_read"))
             .groupBy("job_name", "sequence_id").agg(F.first("source_ref").alias("source_ref"),
                                                      F.first("labels_ref").alias("labels_ref")))
 
@@ -119,3 +127,23 @@ def file_move(lake: Lake, run_id: str, table: Table, rows: list[dict]) -> Move:
 def run_move(lake: Lake, run_id: str, row: dict) -> Move:
     """Stage the run's `runs` row as its own Parquet file; the move that puts it into the lake."""
     return file_move(lake, run_id, RUNS, [row])
+
+
+@contextmanager
+def failed_run_on_error(lake: Lake, step: str, run_id: str, started: datetime, input_uri: str,
+                        counts: Counts) -> Iterator[None]:
+    """Around a run's work before its commit: an exception that is not a stop the run already recorded (its
+    data-quality gate's) commits a `failed` runs row naming the cause, then goes on up. Only such failures stop
+    a run (a bug, a lost executor, unbalanced counts): a bad record is refused, never raised."""
+    try:
+        yield
+    except ValidationFailed:
+        raise  # the gate committed its findings and its failed row
+    except Exception as e:
+        if lake.exists(lake.path(META, "journal.json")):
+            raise  # the failure came while a commit was applied: the next run rolls that commit forward
+        first = (str(e).strip().splitlines() or [""])[0]
+        message = f"{type(e).__name__}: {first[:500]}"
+        lake.commit(run_id, [run_move(lake, run_id, run_row(step, run_id, started, "failed", input_uri, counts, [],
+                                                            message))], {}, step=step)
+        raise

@@ -36,8 +36,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gtlake import storage
-from gtlake.jobs.common import (new_run_id, partition_move, read_partitions, run_move, run_row, sequence_refs, stage,
-                                staged_counts)
+from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_partitions, run_move, run_row,
+                                sequence_refs, stage, staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
@@ -278,7 +278,7 @@ def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] 
     lake = Lake(config.lake)
     cfg = config.appearance
     counts = Counts()
-    with lake.lock():
+    with lake.lock(), failed_run_on_error(lake, "embed", run_id, started, config.lake, counts):
         ingested = lake.ledger("ingest")
         done = lake.ledger(STEP)
         jobs = sorted(j for j in ingested if not j.startswith("_") and done.get(j, {}).get("fingerprint")

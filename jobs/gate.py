@@ -99,7 +99,8 @@ class Gate:
         suite; None when it read none. A reader that fails (a damaged file, say) stops the run here.
 
         `jobs`: the `job_name` partitions the reader reads. When each one's files are exactly those a job's
-        gate validated and sealed (`gtlake.seals`), and the tables in `refs` were sealed too, the suite is not
+        gate validated and sealed (`gtlake.seals`), and the tables in `refs` were sealed too (those that have a
+        suite: a table without one is never sealed, and the sealed rows were checked against it), the suite is not
         run again: one `sealed` finding records which runs validated the files."""
         try:
             df = reader()
@@ -109,7 +110,7 @@ class Gate:
         if df is not None and table in SUITES:  # a table without a suite is only read
             t0 = time.monotonic()
             runs = (seals.sealed_by(self.lake, table, jobs)
-                    if jobs and set(refs or {}) <= self.sealed else None)
+                    if jobs and {t for t in refs or {} if t in SUITES} <= self.sealed else None)
             if runs is None:
                 self.check("input", table, df, refs)
             else:

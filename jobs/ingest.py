@@ -12,25 +12,35 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
 from gtlake import storage
 from gtlake.jobs import seqlabel
-from gtlake.jobs.common import new_run_id, partition_move, read_folder, run_move, run_row, stage, staged_counts
+from gtlake.jobs import seqlabel_repair as repair
+from gtlake.jobs.common import (failed_run_on_error, has_rows, new_run_id, partition_move, read_folder,
+                                read_table_or_empty, run_move, run_row, stage, staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
-from gtlake.jobs.manifest import VIDEO_TYPES, SequenceRow, parse_manifest
+from gtlake.jobs.manifest import IMAGE_BOX_TYPES, SequenceRow, parse_manifest, same_job
 from gtlake.jobs.responses import parse_file_batch
+from gtlake.jobs.roles import job_rows
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
-from gtlake.schemas import BOXES, FRAMES, REJECTED, SEQUENCES, SHAPES, WORKER_RESPONSES
+from gtlake.schemas import BOXES, FRAMES, JOBS, REJECTED, SEQUENCES, SHAPES, TABLES, WORKER_RESPONSES
 
-WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED)
+WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, JOBS, REJECTED)
+# What ingest writes for the same input: raised whenever that changes (a column, a reason, a rule of identity),
+# so that the first run after an upgrade reads every job again and the lake is one format throughout.
+INGEST_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -62,70 +72,115 @@ def _normalize_root(path: str) -> str:
 
 
 # -- stage 1: manifests (driver) ------------------------------------------------------------------
-def read_manifests(jobs: list[JobFolder], counts: Counts) -> tuple[list[SequenceRow], list[Reject]]:
-    """Sequences of every job's output manifest, and the refused lines."""
+def read_manifests(jobs: list[JobFolder], known: set[str], counts: Counts) -> tuple[list[SequenceRow], list[Reject]]:
+    """Sequences of every job's output manifest, and the refused lines (and manifests). `known`: the lowercased
+    names of the jobs in the lake or the input (a chained attribute of one of those is inherited)."""
     rows: list[SequenceRow] = []
     rejects: list[Reject] = []
     for job in jobs:
-        data = storage.read_bytes(job.manifest.path)
-        if not data.strip():
-            rejects.append(Reject(job.name, job.manifest.path, "file", "job_folder", "empty_manifest",
-                                  "the output manifest is empty: the job has no output yet"))
+        try:
+            data = storage.read_bytes(job.manifest.path)
+        except Exception as e:  # noqa: BLE001 - a manifest that cannot be read costs its job folder, not the run
+            data, problem = None, ("unreadable", f"the output manifest cannot be read: {type(e).__name__}: {e}")
+        else:
+            problem = None if data.strip() else ("empty_manifest", "the output manifest is empty: the job has no "
+                                                                   "output yet")
+        if problem:
+            rejects.append(Reject(job.name, job.manifest.path, "file", "job_folder", *problem))
             counts.add("job_folder", seen=1, rejected=1)
             continue
         counts.add("job_folder", seen=1, out=1)
-        r, rej, seen = parse_manifest(data, job.name, job.manifest.path)
+        r, rej, seen = parse_manifest(data, job.name, job.manifest.path, known)
         rows += r
         rejects += rej
         counts.add("sequence", seen=seen, rejected=len(rej))
     return rows, rejects
 
 
-# -- stage 2: which labels files to read (driver) -------------------------------------------------
+# -- stage 2: which labels to read (driver) -------------------------------------------------------
 @dataclass(frozen=True)
 class LabelsRef:
-    """A labels file to read for a sequence."""
+    """Labels to read for a sequence: a labels file, or an image job's inline labels as a document."""
 
-    path: str  # storage path
+    path: str  # storage path of the labels file; for inline labels, '<manifest>#line=<n>,attribute=<name>'
     sequence: SequenceRow
+    document: str | None = None  # inline labels in the SeqLabel shape (seqlabel_repair.image_document)
+
+
+def carries_labels(s: SequenceRow) -> bool:
+    """Whether a sequences row holds a reference to labels gtlake reads: a labels file, or inline boxes. Each
+    such row is one `labels_file` record: read here, inherited from its own job, or refused."""
+    return s.labels_ref is not None or (s.task_type in IMAGE_BOX_TYPES and s.labels_inline is not None)
 
 
 def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files: list[storage.FileInfo],
-                input_root: str, counts: Counts) -> tuple[list[LabelsRef], list[Reject]]:
-    """Resolve each own video sequence's labels_ref in the input; refuse missing, empty or repeated files."""
+                input_root: str, counts: Counts) -> tuple[list[LabelsRef], list[Reject], list[SequenceRow]]:
+    """Every labels reference of the sequences: resolved to a file of the input (or an inline document) to read,
+    left to the chained job it comes from (`inherited`: that job is in the lake), or refused. A sequence reads
+    at most one labels file: its job's own attribute's, else the first. Returns the refs to read, the refusals,
+    and the sequences with `labels_read` set."""
     listed = {f.path: f for f in files}
+    owners = {path: job for job in jobs.values() for path in job.labels}
     refs: list[LabelsRef] = []
     rejects: list[Reject] = []
-    seen_paths: dict[str, str] = {}
-    names = set(listed)
-    for s in sequences:
-        if s.task_type not in VIDEO_TYPES or s.inherited or s.labels_ref is None:
+    read_for: dict[str, str] = {}  # sequence_id -> attribute whose labels it reads
+    used: dict[str, str] = {}  # labels file -> sequence_id
+    inherited = 0
+    carrying = [s for s in sequences if carries_labels(s)]
+    own_first = sorted(carrying, key=lambda s: (not same_job(s.label_job_name, s.job_name), s.manifest_line))
+    for s in own_first:
+        if s.inherited:
+            inherited += 1
             continue
         loc = f"line {s.manifest_line}, attribute {s.label_attribute!r}"
-        path = resolve_ref(s.labels_ref, jobs, input_root, names)
-        reason = None
-        if path is None:
-            reason = ("missing_ref", f"labels file {s.labels_ref} is not in the input "
-                                     f"(looked for '<job>/annotations/...' under {input_root})")
-        elif listed[path].size == 0:
-            reason = ("empty_file", f"labels file {path} is empty")
-        elif ":" in path.split("://", 1)[-1]:
-            reason = ("unreadable_path", f"Spark cannot read a path containing ':': {path}")
-        elif path in seen_paths:
-            reason = ("duplicate_labels_ref", f"labels file {path} is also the labels of {seen_paths[path]}")
+        reason, path = None, None
+        if s.sequence_id in read_for:
+            other = read_for[s.sequence_id]
+            reason = (("chained_source_missing", f"labels of job {s.label_job_name}, chained into this job beside its "
+                                                 f"own attribute {other!r}, and that job is not in the lake: ingest "
+                                                 "its output folder to keep them")
+                      if not same_job(s.label_job_name, s.job_name)
+                      else ("duplicate_labels_ref", f"the data object already reads the labels of {other!r}"))
+        elif s.labels_ref is None:  # inline boxes of an image job
+            path = f"{s.source_uri}#line={s.manifest_line},attribute={s.label_attribute}"
+        else:
+            path = resolve_ref(s.labels_ref, jobs, input_root, set(listed))
+            holder = owners.get(path) if path else None
+            if path is None:
+                reason = ("missing_ref", f"labels file {s.labels_ref} is not in the input "
+                                         f"(looked for '<job>/annotations/...' under {input_root})")
+            elif listed[path].error:
+                reason = ("unreadable", f"labels file {path}: {listed[path].error}")
+            elif holder is not None and not same_job(holder.name, s.job_name):
+                reason = ("foreign_labels_ref", f"labels file {path} is in the folder of job {holder.name}, which "
+                                                "reads it; a job reads only the labels in its own folder")
+            elif listed[path].size == 0:
+                reason = ("empty_file", f"labels file {path} is empty")
+            elif ":" in path.split("://", 1)[-1]:
+                reason = ("unreadable_path", f"Spark cannot read a path containing ':': {path}")
+            elif path in used:
+                reason = ("duplicate_labels_ref", f"labels file {path} is also the labels of {used[path]}")
         if reason:
             rejects.append(Reject(s.job_name, s.source_uri, loc, "labels_file", *reason, s.labels_ref))
             continue
-        seen_paths[path] = s.sequence_id
-        refs.append(LabelsRef(path, s))
-    counts.add("labels_file", seen=len(refs) + len(rejects), rejected=len(rejects))
-    return refs, rejects
+        read_for[s.sequence_id] = s.label_attribute
+        if s.labels_ref is None:
+            refs.append(LabelsRef(path, s, repair.image_document(
+                json.loads(s.labels_inline), json.loads(s.metadata or "{}"), s.source_ref, path)))
+        else:
+            used[path] = s.sequence_id
+            refs.append(LabelsRef(path, s))
+    counts.add("labels_file", seen=len(carrying), out=inherited, rejected=len(rejects))
+    read = {id(r.sequence) for r in refs}
+    marked = [replace(s, labels_read=id(s) in read) if carries_labels(s) else s for s in sequences]
+    return refs, rejects, marked
 
 
 # -- stage 3: labels files (Spark) ----------------------------------------------------------------
 @dataclass
 class ParsedLabels:
-    """Frame-level rows of the labels files, typed fast path and raw slow path, and the files' refusals."""
+    """Frame-level rows of the labels: typed fast path and repaired slow path; and the files that parsed to
+    nothing."""
 
     parts: list[tuple[DataFrame, bool]]  # (frame rows, typed)
     missing: DataFrame  # files that parsed to nothing (whitespace only)
@@ -138,32 +193,45 @@ class ParsedLabels:
             out = df if out is None else out.unionByName(df)
         return out
 
+
 def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work: str) -> ParsedLabels:
-    """Parse the labels files once into frame rows in a work Parquet folder (`work`, a Spark URI), which every table is
-    then derived from: typed first; files that come out corrupt are parsed again with the raw schema."""
+    """Parse the labels once into frame rows in a work Parquet folder (`work`, a Spark URI), which every table is
+    then derived from: files typed by Spark's reader first; the files it refuses, and inline labels, through
+    `seqlabel_repair` (Python on the executors), so that one bad value costs only its record."""
     ref_df = F.broadcast(spark.createDataFrame(
-        [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type, r.sequence.class_map, r.path)
-         for r in refs],
+        [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type, r.sequence.class_map,
+          r.path if r.document is None else r.sequence.source_uri) for r in refs],
         "_path string, job_name string, sequence_id string, task_type string, "
         "class_map map<string,string>, source_uri string"))
 
-    def frames_of(paths: list[str], typed: bool) -> DataFrame:
-        raw = seqlabel.read_labels(spark, [storage.spark_path(p) for p in paths], typed=typed)
-        raw = raw.withColumn("_path", seqlabel.storage_path(F.col("_path")))
+    def frames_of(raw: DataFrame, typed: bool) -> DataFrame:
         out = f"{work}/{'typed' if typed else 'raw'}"
         seqlabel.with_frames(raw.join(ref_df, on="_path", how="inner"), typed=typed).write.parquet(out)
         return spark.read.parquet(out)
 
-    fast = frames_of([r.path for r in refs], typed=True)
-    corrupt = [r["_path"] for r in fast.where(F.col("file_reason") == "malformed_labels_file")
-               .select("_path").distinct().collect()]
-    parts = [(fast.where(F.col("file_reason").isNull() | (F.col("file_reason") != "malformed_labels_file")), True)]
-    if corrupt:
-        parts.append((frames_of(corrupt, typed=False), False))
-    seen = parts[0][0].select("_path")
-    for fr, _ in parts[1:]:
-        seen = seen.unionByName(fr.select("_path"))
-    missing = ref_df.join(seen.distinct(), on="_path", how="left_anti").select(
+    parts: list[tuple[DataFrame, bool]] = []
+    files = [r.path for r in refs if r.document is None]
+    corrupt: list[str] = []
+    if files:
+        typed = seqlabel.read_labels(spark, [storage.spark_path(p) for p in files])
+        fast = frames_of(typed.withColumn("_path", seqlabel.storage_path(F.col("_path"))), True)
+        corrupt = [r["_path"] for r in fast.where(F.col("file_reason") == "malformed_labels_file")
+                   .select("_path").distinct().collect()]
+        parts.append((fast.where(F.col("file_reason").isNull() | (F.col("file_reason") != "malformed_labels_file")),
+                      True))
+    inline = [r.document for r in refs if r.document is not None]
+    if corrupt or inline:
+        sc = spark.sparkContext
+        docs = sc.parallelize([(p, p) for p in corrupt], max(1, min(len(corrupt), sc.defaultParallelism * 4))) \
+            .mapPartitions(lambda it: repair.repair_files(list(it)))
+        if inline:
+            docs = docs.union(sc.parallelize(inline, max(1, min(len(inline) // 1000 + 1, sc.defaultParallelism))))
+        parts.append((frames_of(seqlabel.read_repaired(spark, docs), False), False))
+    seen = None
+    for fr, _ in parts:
+        seen = fr.select("_path") if seen is None else seen.unionByName(fr.select("_path"))
+    unseen = ref_df if seen is None else ref_df.join(seen.distinct(), on="_path", how="left_anti")
+    missing = unseen.select(
         F.lit(run_id).alias("run_id"), "source_uri", F.lit("file").alias("locator"),
         F.lit("labels_file").alias("record_kind"), F.lit("empty_file").alias("reason_code"),
         F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record"),
@@ -175,7 +243,7 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
 def worker_responses(spark: SparkSession, jobs: list[JobFolder],
                      run_id: str) -> tuple[DataFrame, DataFrame, dict[str, int]]:
     """(rows, refused, records seen per kind) of every worker-response file of the jobs."""
-    items = [(f.path, j.name) for j in jobs for f in j.responses]
+    items = [(f.path, j.name, f.error) for j in jobs for f in j.responses]
     sc = spark.sparkContext
     n_slices = max(1, min(len(items) // 200 + 1, sc.defaultParallelism * 4))
     tagged = sc.parallelize(items, n_slices).mapPartitions(lambda it: parse_file_batch(list(it))).persist()
@@ -188,8 +256,43 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
     return rows, refused, seen
 
 
+def _stored_shapes(spark: SparkSession, lake: Lake, staged: dict[str, str]) -> DataFrame:
+    """(job_name, sequence_id, frame_no, shape_count): each frame's rows in the staged boxes and shapes."""
+    key = ["job_name", "sequence_id", "frame_no"]
+    parts = [read_folder(spark, lake, staged[t]).select(*key) for t in ("boxes", "shapes")
+             if has_rows(lake, staged[t], ["job_name"])]
+    if not parts:
+        return spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, shape_count bigint")
+    rows = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return rows.groupBy(*key).agg(F.count(F.lit(1)).alias("shape_count"))
+
+
+def _labels_refs_staged(lake: Lake, path: str) -> int:
+    """How many staged sequences rows carry labels (`carries_labels`), counted from the written files."""
+    if not has_rows(lake, path, ["job_name"]):
+        return 0
+    t = ds.dataset(path, format="parquet", filesystem=lake.fs).to_table(
+        columns=["labels_ref", "labels_inline", "task_type"])
+    inline = pc.and_(pc.is_in(t["task_type"], pa.array(IMAGE_BOX_TYPES)), pc.is_valid(t["labels_inline"]))
+    return int(pc.sum(pc.or_(pc.is_valid(t["labels_ref"]), pc.fill_null(inline, False))).as_py() or 0)
+
+
+def _known_jobs(all_jobs: list[JobFolder], ledger: dict[str, dict]) -> set[str]:
+    """Lowercased names of the jobs in the input or already in the lake."""
+    return {j.name.lower() for j in all_jobs} | {name.lower() for name in ledger if not name.startswith("_")}
+
+
+def _chained_elsewhere(sequences: list[SequenceRow], job: str) -> list[str]:
+    """The jobs a job's chained attributes name that were not known (their labels refused or read here)."""
+    return sorted({s.label_job_name.lower() for s in sequences if s.job_name == job and s.label_job_name
+                   and not s.inherited and not same_job(s.label_job_name, s.job_name)})
+
+
 def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = print) -> IngestResult:
-    """Ingest every new or changed job folder under config.input into the lake at config.lake."""
+    """Ingest every new or changed job folder under config.input into the lake at config.lake.
+
+    A failure that is not about one record (a bug, a lost executor, a lake that cannot be written) stops the
+    run; its `failed` runs row names the cause, and the lake is otherwise as it was."""
     check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
@@ -197,14 +300,20 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
     lake = Lake(config.lake)
     input_root = _normalize_root(config.input)
     counts = Counts()
-    with lake.lock():
+    with lake.lock(), failed_run_on_error(lake, "ingest", run_id, started, config.input, counts):
         files = storage.list_files(input_root)
         all_jobs, folder_rejects = discover_jobs(files)
         ledger = lake.ledger()
+        known = _known_jobs(all_jobs, ledger)
         input_state = json.dumps(sorted((r.source_uri, r.reason_code) for r in folder_rejects))
-        todo = [j for j in all_jobs if ledger.get(j.name, {}).get("fingerprint") != j.fingerprint]
+        # A job is read again when its files changed, when this version writes it differently, or when a job its
+        # labels were chained from (refused for want of it) has since come into the lake.
+        todo = [j for j in all_jobs if ledger.get(j.name, {}).get("fingerprint") != j.fingerprint
+                or ledger[j.name].get("format") != INGEST_FORMAT
+                or set(ledger[j.name].get("chained_elsewhere", [])) & known]
         unchanged = [j.name for j in all_jobs if j not in todo]
-        input_changed = ledger.get(INPUT_PARTITION, {}).get("fingerprint") != input_state
+        input_changed = (ledger.get(INPUT_PARTITION, {}).get("fingerprint") != input_state
+                         or ledger[INPUT_PARTITION].get("format") != INGEST_FORMAT)
         log(f"ingest {run_id}: {len(files)} files, {len(all_jobs)} job folders under {input_root} "
             f"({len(todo)} new or changed, {len(unchanged)} unchanged)")
         if not todo and not input_changed:
@@ -213,27 +322,29 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             return IngestResult(run_id, "no_new_input", counts, [], unchanged, time.monotonic() - t0)
 
         counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
-        sequences, rejects = read_manifests(todo, counts)
+        sequences, rejects = read_manifests(todo, known, counts)
         rejects = folder_rejects + rejects
-        refs, ref_rejects = plan_labels(sequences, {j.name: j for j in all_jobs}, files, input_root, counts)
+        refs, ref_rejects, sequences = plan_labels(sequences, {j.name: j for j in all_jobs}, files, input_root,
+                                                   counts)
         rejects += ref_rejects
-        log(f"ingest {run_id}: {len(sequences)} sequences from {len(todo)} manifests; reading {len(refs)} labels files "
+        log(f"ingest {run_id}: {len(sequences)} sequences from {len(todo)} manifests; reading {len(refs)} labels "
             f"and {sum(len(j.responses) for j in todo)} worker-response files")
 
         staged: dict[str, str] = {}
         staged["sequences"] = stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()),
                                      SEQUENCES, lake, run_id, log)
         refused_parts: list[DataFrame] = []
-        parsed = None
         if refs:
             t_parse = time.monotonic()
             parsed = labels_frames(spark, refs, run_id, lake.uri(lake.staging(run_id, "_work", "labels")))
-            log(f"ingest {run_id}: parsed {len(refs)} labels files in {time.monotonic() - t_parse:.1f}s")
-            staged["frames"] = stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr)), FRAMES, lake, run_id, log)
+            log(f"ingest {run_id}: parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s")
             staged["boxes"] = stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)),
                                      BOXES, lake, run_id, log)
             staged["shapes"] = stage(parsed.union(
                 lambda fr, t: seqlabel.accepted(seqlabel.with_shapes(fr, t), SHAPES.names)), SHAPES, lake, run_id, log)
+            stored = _stored_shapes(spark, lake, staged)
+            staged["frames"] = stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored)), FRAMES, lake,
+                                     run_id, log)
             refused_parts += [
                 parsed.missing,
                 parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
@@ -242,20 +353,19 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
                 parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_shapes(fr, t), "shape", run_id)),
             ]
             listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
-                F.greatest(F.size(F.col("f")["annotations"]), F.lit(0)).alias("boxes"),
-                *[F.greatest(F.size(F.col("f")[k]), F.lit(0)).alias(k) for k, _ in seqlabel.SHAPE_LISTS]))
+                seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),
+                seqlabel.listed_count(F.col("f"), [k for k, _ in seqlabel.SHAPE_LISTS]).alias("shapes")))
             agg = listed.agg(F.count(F.lit(1)).alias("frames"), F.sum("boxes").alias("boxes"),
-                             *[F.sum(k).alias(k) for k, _ in seqlabel.SHAPE_LISTS]).first()
+                             F.sum("shapes").alias("shapes")).first()
             counts.add("frame", seen=agg["frames"])
             counts.add("box", seen=agg["boxes"] or 0)
-            counts.add("shape", seen=sum(agg[k] or 0 for k, _ in seqlabel.SHAPE_LISTS))
+            counts.add("shape", seen=agg["shapes"] or 0)
         wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
         staged["worker_responses"] = stage(wr_rows, WORKER_RESPONSES, lake, run_id, log)
         for kind, n in wr_seen.items():
             counts.add(kind, seen=n)
         refused_parts.append(wr_refused)
-        py_refused = spark.createDataFrame([r.row(run_id) for r in rejects], REJECTED.spark_schema())
-        refused = py_refused
+        refused = spark.createDataFrame([r.row(run_id) for r in rejects], REJECTED.spark_schema())
         for part in refused_parts:
             refused = refused.unionByName(part)
         staged["rejected"] = stage(refused, REJECTED, lake, run_id, log)
@@ -266,8 +376,13 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                             ("worker_answer", "worker_responses")):
             counts.add(kind, out=written.get(table, 0))
-        # Labels files: each one planned is parsed or refused by Spark (malformed, holding no document);
-        # those refused while planning (missing, empty, ...) were counted then.
+        # Labels: every labels reference of a staged sequences row is one record (counted from the written files,
+        # so a reference no step looked at cannot balance); each planned one is parsed or refused by Spark
+        # (malformed, holding no document), the others were inherited or refused while planning.
+        carried = _labels_refs_staged(lake, staged["sequences"])
+        if carried != counts.seen["labels_file"]:
+            raise UnbalancedRun(f"ingest {run_id}: {carried} labels references in the staged sequences, "
+                                f"{counts.seen['labels_file']} accounted for")
         refused_by_spark = refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"]
         counts.add("labels_file", out=len(refs) - refused_by_spark, rejected=refused_by_spark)
         for kind in ("frame", "box", "shape", "worker_answer", "worker_response_file"):
@@ -280,14 +395,21 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         jobs_done = [j.name for j in todo]
         if bad:
             detail = "; ".join(f"{k}: in {i} != out {o} + rejected {r}" for k, (i, o, r) in bad.items())
-            row = run_row("ingest", run_id, started, "failed", config.input, counts, [], f"unbalanced counts: {detail}")
-            lake.commit(run_id, [run_move(lake, run_id, row)], {})
-            raise UnbalancedRun(f"ingest {run_id} not committed: {detail}")
+            raise UnbalancedRun(f"ingest {run_id} not committed: unbalanced counts: {detail}")
 
+        per_job = {t: staged_counts(lake, staged[t], ["job_name"]) for t in ("frames", "boxes") if t in staged}
+        written_by_job = {j.name: {t: n.get((j.name,), 0) for t, n in per_job.items()} for j in todo}
+        staged["jobs"] = stage(spark.createDataFrame(job_rows(sequences, todo, written_by_job, run_id),
+                                                     JOBS.spark_schema()), JOBS, lake, run_id, log)
         gate = Gate(spark, lake, run_id, "ingest", config.on_failure, log, started, config.input, counts)
         staged_sequences = read_folder(spark, lake, staged["sequences"], SEQUENCES.spark_schema())
         gate.check_staged("sequences", staged["sequences"])
         gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences})
+        if staged.get("frames"):
+            gate.check_staged("frames", staged["frames"], refs={
+                "sequences": staged_sequences,
+                **{t: read_table_or_empty(spark, lake, staged[t], TABLES[t]) for t in ("boxes", "shapes")}})
+        gate.check_staged("jobs", staged["jobs"])
         gate.enforce()
         moves = gate.moves()
         moves.append(run_move(lake, run_id, run_row("ingest", run_id, started, "succeeded", config.input, counts,
@@ -300,10 +422,12 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
                 step = ("step=ingest",) if table is REJECTED else ()  # each step owns its sub-partition of rejected
                 moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}", *step))
         now = datetime.now(timezone.utc).isoformat()
-        sealed = gate.seals_for(staged, ("sequences", "boxes"), jobs_done)
-        new_ledger = {j.name: {"fingerprint": j.fingerprint, "run_id": run_id, "ingested_at": now,
-                               "seals": sealed[j.name]} for j in todo}
-        new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "run_id": run_id, "ingested_at": now}
+        sealed = gate.seals_for(staged, ("sequences", "boxes", "frames", "jobs"), jobs_done)
+        new_ledger = {j.name: {"fingerprint": j.fingerprint, "format": INGEST_FORMAT, "run_id": run_id,
+                               "ingested_at": now, "seals": sealed[j.name],
+                               "chained_elsewhere": _chained_elsewhere(sequences, j.name)} for j in todo}
+        new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "format": INGEST_FORMAT, "run_id": run_id,
+                                       "ingested_at": now}
         lake.commit(run_id, moves, new_ledger)
     return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0,
                        gate.summary(), gate.seconds)

@@ -46,28 +46,34 @@ def _join(root: str, rel: str) -> str:
 
 
 def discover_jobs(files: list[FileInfo]) -> tuple[list[JobFolder], list[Reject]]:
-    """Group a listing into job folders; refuse folders whose name is not a valid job name."""
+    """Group a listing into job folders; refuse folders whose name is not a valid job name, is another folder's
+    (job names are case-insensitive) or whose manifest cannot be read."""
     roots = sorted({f.path[: -len(MANIFEST_REL) - 1] for f in files if f.path.endswith("/" + MANIFEST_REL)},
                    key=len, reverse=True)
-    jobs: dict[str, JobFolder] = {}
+    listed = {f.path: f for f in files}
+    jobs: dict[str, JobFolder] = {}  # lowercased name -> folder
     rejects: list[Reject] = []
     by_root: dict[str, JobFolder] = {}
-    for root in roots:
+    for root in sorted(roots):
         name = posixpath.basename(root.rstrip("/"))
-        manifest = next(f for f in files if f.path == _join(root, MANIFEST_REL))
+        manifest = listed[_join(root, MANIFEST_REL)]
+
+        def refuse(reason: str, detail: str) -> None:
+            rejects.append(Reject(INPUT_PARTITION, manifest.path, "job folder", "job_folder", reason, detail))
+
         if not JOB_NAME.match(name):
-            rejects.append(Reject(INPUT_PARTITION, manifest.path, "job folder", "job_folder", "invalid_job_name",
-                                  f"folder name {name!r} is not a SageMaker labeling job name "
-                                  "(1-63 letters, digits and inner hyphens)"))
-            continue
-        if name in jobs:
-            rejects.append(Reject(INPUT_PARTITION, manifest.path, "job folder", "job_folder", "duplicate_job_folder",
-                                  f"job {name!r} also found at {jobs[name].root}; only that one is read"))
-            continue
-        jobs[name] = by_root[root] = JobFolder(name, root, manifest)
+            refuse("invalid_job_name", f"folder name {name!r} is not a SageMaker labeling job name "
+                                       "(1-63 letters, digits and inner hyphens)")
+        elif name.lower() in jobs:
+            refuse("duplicate_job_folder", f"job {name!r} also found at {jobs[name.lower()].root} (job names are "
+                                           "case-insensitive); only that one is read")
+        elif manifest.error:
+            refuse("unreadable", f"the output manifest {manifest.error}")
+        else:
+            jobs[name.lower()] = by_root[root] = JobFolder(name, root, manifest)
+    deepest_first = sorted(by_root, key=len, reverse=True)
     for f in files:
-        # the deepest job root that contains the file (roots are sorted longest first)
-        root = next((r for r in by_root if f.path.startswith(r.rstrip("/") + "/")), None)
+        root = next((r for r in deepest_first if f.path.startswith(r.rstrip("/") + "/")), None)
         if root is None:
             continue
         job, rel = by_root[root], f.path[len(root.rstrip("/")) + 1:]
@@ -78,12 +84,20 @@ def discover_jobs(files: list[FileInfo]) -> tuple[list[JobFolder], list[Reject]]
     return sorted(jobs.values(), key=lambda j: j.name), rejects
 
 
+def owner(path: str, jobs: dict[str, JobFolder]) -> JobFolder | None:
+    """The job folder holding `path` (the deepest one), or None when it lies in no job's folder."""
+    holders = [j for j in jobs.values() if path.startswith(j.root.rstrip("/") + "/")]
+    return max(holders, key=lambda j: len(j.root)) if holders else None
+
+
 def resolve_ref(uri: str, jobs: dict[str, JobFolder], input_root: str, listed: set[str]) -> str | None:
-    """Where a `-ref` URI's file is in the input: by its '<job>/annotations/...' suffix in the
-    mirrored job folder, else by its key under the input root, else the URI itself if listed."""
+    """Where a `-ref` URI's file is in the input: by its '<job>/annotations/...' suffix in the mirrored job folder
+    (the job's name matched case-insensitively), else by its key under the input root, else the URI itself if
+    listed."""
+    by_name = {name.lower(): job for name, job in jobs.items()}
     m = re.search(r"(?:^|/)([^/]+)/(annotations/.+)$", uri)
-    if m and m.group(1) in jobs:
-        candidate = _join(jobs[m.group(1)].root, m.group(2))
+    if m and m.group(1).lower() in by_name:
+        candidate = _join(by_name[m.group(1).lower()].root, m.group(2))
         if candidate in listed:
             return candidate
     key = split_s3(uri)[1] if is_s3(uri) else uri.lstrip("/")

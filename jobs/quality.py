@@ -7,7 +7,8 @@ Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas g
 unit; mapInPandas over sorted sequences measured no faster, see BENCHMARKS.md). Tracks are then compared with the other tracks of their class in the job (track_outlier),
 and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
 appearance_change flags of `gtlake embed` (`embedding_metrics`) when they were made from the job's
-current boxes. Only jobs whose boxes, thresholds or appearance flags changed since the last quality
+current boxes. Audit jobs (`jobs.role`) are scored the same way, as a post-audit check of the corrected labels,
+but are kept out of the review queue, which is the labelers'. Only jobs whose boxes, thresholds or appearance flags changed since the last quality
 run are redone.
 """
 from __future__ import annotations
@@ -23,13 +24,13 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row,
-                                sequence_refs, stage, staged_counts)
+from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
+                                run_move, run_row, sequence_refs, stage, staged_counts)
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts, UnbalancedRun
-from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
+from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.detect import REASON_WEIGHTS, detect_sequence
 
@@ -148,6 +149,13 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
             .join(refs, ["job_name", "sequence_id"], how="left").select(*REVIEW_QUEUE.names))
 
 
+def audit_jobs(jobs: DataFrame | None) -> list[str]:
+    """The names of the audit jobs among the `jobs` rows (none in a lake ingested before the table existed)."""
+    if jobs is None:
+        return []
+    return sorted(r["job_name"] for r in jobs.where(F.col("role") == "audit").select("job_name").collect())
+
+
 def _fingerprint(ingest_entry: dict, cfg: QualityConfig, embed_run: str | None = None) -> str:
     text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "config": asdict(cfg),
                        **({"embed_run": embed_run} if embed_run else {})}, sort_keys=True)
@@ -170,7 +178,7 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
     lake = Lake(config.lake)
     cfg = config.quality
     counts = Counts()
-    with lake.lock():
+    with lake.lock(), failed_run_on_error(lake, "quality", run_id, started, config.lake, counts):
         ingested = lake.ledger("ingest")
         done = lake.ledger("quality")
         embedded = current_runs(lake.ledger("embed"), ingested)
@@ -191,7 +199,11 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             sequences = gate.read("sequences", lambda: _table(spark, lake, "sequences", scored), jobs=scored)
             boxes = gate.read("boxes", lambda: _table(spark, lake, "boxes", scored), refs={"sequences": sequences},
                               jobs=scored)
-            frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored))  # no suite: read, not checked
+            shapes = read_partitions(spark, lake, "shapes", scored, schema=SHAPES.spark_schema()) or \
+                spark.createDataFrame([], SHAPES.spark_schema())  # no suite: read for the frames' counts
+            frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored),
+                               refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
+            audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
             gate.enforce()
             staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
             metrics = read_folder(spark, lake, staged["box_metrics"])
@@ -202,7 +214,9 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
             appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
                                                                                 with_flags)) if with_flags else None
             gate.enforce()
-            queue = review_queue(metrics, tracks, frames, sequences, appearance)
+            # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
+            # the review queue is the labelers'.
+            queue = review_queue(metrics, tracks, frames, sequences, appearance).where(~F.col("job_name").isin(audits))
             staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
             n_in = boxes.where(F.col("object_id").isNotNull()).count()
             n_out = sum(staged_counts(lake, staged["box_metrics"], ["job_name"]).values())

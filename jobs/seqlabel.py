@@ -17,7 +17,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from gtlake.jobs import seqlabel_repair as repair
 from gtlake.records import RECORD_MAX_CHARS
+from gtlake.safejson import MAX_NUMBER_CHARS, MAX_STRING_CHARS
 from gtlake.schemas import FRAMES, REJECTED
 
 S = T.StringType()
@@ -25,41 +27,54 @@ ATTRS = T.MapType(S, S)
 
 
 def seqlabel_schema(typed: bool) -> T.StructType:
-    """Schema of a SeqLabel.json file; attribute objects as maps (typed) or raw JSON strings."""
+    """Schema of a SeqLabel.json file; attribute objects as maps (typed), or raw JSON strings with the marks of
+    `seqlabel_repair` (raw: what that module writes)."""
     attrs = ATTRS if typed else S
+    marks = [] if typed else [T.StructField(n, S) for n in (repair.REASON, repair.DETAIL, repair.RECORD)]
     box = T.StructType([T.StructField(n, S) for n in (
         "height", "width", "top", "left", "class-id", "object-id", "object-name")]
-        + [T.StructField("label-category-attributes", attrs)])
+        + [T.StructField("label-category-attributes", attrs)] + marks)
     vertex = T.StructType([T.StructField("x", S), T.StructField("y", S)])
     shape = T.StructType([T.StructField("vertices", T.ArrayType(vertex))] + [T.StructField(n, S) for n in (
-        "x", "y", "class-id", "object-id", "object-name")] + [T.StructField("label-category-attributes", attrs)])
+        "x", "y", "class-id", "object-id", "object-name")] + [T.StructField("label-category-attributes", attrs)]
+        + marks)
     frame = T.StructType([
         T.StructField("frame-no", S), T.StructField("frame", S), T.StructField("frame-attributes", attrs),
         T.StructField("annotations", T.ArrayType(box)), T.StructField("polylines", T.ArrayType(shape)),
         T.StructField("polygons", T.ArrayType(shape)), T.StructField("keypoints", T.ArrayType(shape)),
-    ])
+    ] + marks + ([] if typed else [T.StructField(repair.IMAGE_WIDTH, S), T.StructField(repair.IMAGE_HEIGHT, S)]))
     return T.StructType([
         T.StructField("tracking-annotations", T.ArrayType(frame)),
         T.StructField("detection-annotations", T.ArrayType(frame)),
         T.StructField("_corrupt_record", S),
-    ])
+    ] + ([] if typed else [T.StructField(repair.PATH, S)] + marks))
 SHAPE_LISTS = (("polylines", "polyline"), ("polygons", "polygon"), ("keypoints", "keypoint"))
+OVERSIZED = (f"a value is longer than a stored value may be ({MAX_STRING_CHARS:,} characters of text, "
+             f"{MAX_NUMBER_CHARS} of a number)")
 INT_MAX = 2**31 - 1
 
 # Columns every row carries from its sequence (joined from the manifest on the file path).
 SEQ_COLS = ["job_name", "sequence_id", "task_type", "class_map", "source_uri"]
 
 
-def read_labels(spark: SparkSession, spark_paths: list[str], typed: bool = True) -> DataFrame:
-    """One row per non-empty labels file: the parsed frames (or `_corrupt_record`) and `_path`."""
+def read_labels(spark: SparkSession, spark_paths: list[str]) -> DataFrame:
+    """One row per non-empty labels file, typed: the parsed frames (or `_corrupt_record`) and `_path` (Spark's URI
+    of the file)."""
     return (
-        spark.read.schema(seqlabel_schema(typed))
+        spark.read.schema(seqlabel_schema(True))
         .option("multiLine", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
         .json(spark_paths)
         .withColumn("_path", F.col("_metadata.file_path"))
     )
+
+
+def read_repaired(spark: SparkSession, documents) -> DataFrame:  # noqa: ANN001 - an RDD of str
+    """One row per document of `seqlabel_repair` (an RDD of its JSON lines), raw, with `_path` (its key)."""
+    return (spark.read.schema(seqlabel_schema(False)).option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", "_corrupt_record").json(documents)
+            .withColumnRenamed(repair.PATH, "_path"))
 
 
 def storage_path(spark_file_path: Column) -> Column:
@@ -73,17 +88,50 @@ def _bad_number(c: Column) -> Column:
     return c.isNull() | F.isnan(c) | (F.abs(c) == float("inf"))
 
 
-def _cut(c: Column) -> Column:
-    return F.substring(c, 1, RECORD_MAX_CHARS)
+def _cut(c: Column, n: int = RECORD_MAX_CHARS) -> Column:
+    return F.substring(c, 1, n)
 
 
-def file_reason(df: DataFrame) -> Column:
+def _mark(struct: Column | None, name: str, typed: bool) -> Column:
+    """A mark of `seqlabel_repair` (on a record `struct`, or on the file when None); null in typed rows."""
+    if typed:
+        return F.lit(None).cast("string")
+    return F.col(name) if struct is None else struct[name]
+
+
+def _without_marks(struct: Column, typed: bool) -> Column:
+    return struct if typed else struct.dropFields(repair.REASON, repair.DETAIL, repair.RECORD)
+
+
+def file_reason(df: DataFrame, typed: bool = True) -> Column:
     """Why a whole labels file is refused, or null."""
-    return (
+    return F.coalesce(_mark(None, repair.REASON, typed), (
         F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed_labels_file"))
         .when(F.col("tracking-annotations").isNull() & F.col("detection-annotations").isNull(),
               F.lit("unexpected_structure"))
-    )
+    ))
+
+
+def _file_detail() -> Column:
+    return F.coalesce(F.col("_file_detail"), F.when(
+        F.col("file_reason") == "malformed_labels_file",
+        F.lit("not valid JSON, or not the SeqLabel structure (a list of frames, each with lists of objects)"))
+        .otherwise(F.lit("no 'tracking-annotations' or 'detection-annotations' list")))
+
+
+def _text_too_long(*texts: Column) -> Column:
+    """Whether any of the strings is longer than a stored value may be (nulls are not)."""
+    return F.greatest(*[F.coalesce(F.length(t), F.lit(0)) for t in texts], F.lit(0)) > MAX_STRING_CHARS
+
+
+def _map_too_long(m: Column) -> Column:
+    """Whether a map's keys and values together are longer than one stored value may be."""
+    return (F.coalesce(F.length(F.concat_ws("", F.map_keys(m))), F.lit(0))
+            + F.coalesce(F.length(F.concat_ws("", F.map_values(m))), F.lit(0))) > MAX_STRING_CHARS
+
+
+def _number_too_long(*texts: Column) -> Column:
+    return F.greatest(*[F.coalesce(F.length(t), F.lit(0)) for t in texts]) > MAX_NUMBER_CHARS
 
 
 def _attributes(raw_or_map: Column, typed: bool) -> tuple[Column, Column]:
@@ -103,18 +151,25 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
     # Field extraction from an array of structs is native (a lambda here costs 5x the whole parse).
     nos = F.col("frames")["frame-no"].cast("array<double>")
     exploded = (
-        df.select(*SEQ_COLS, "_path", "_corrupt_record", file_reason(df).alias("file_reason"),
+        df.select(*SEQ_COLS, "_path", file_reason(df, typed).alias("file_reason"),
+                  F.coalesce(_mark(None, repair.RECORD, typed), _cut(F.col("_corrupt_record"))).alias("file_record"),
+                  _mark(None, repair.DETAIL, typed).alias("_file_detail"),
                   F.coalesce("tracking-annotations", "detection-annotations").alias("frames"))
-        .select("*", nos.alias("_nos"), (F.size(F.array_distinct(nos)) < F.size(nos)).alias("_frame_dups"))
-        .select(*SEQ_COLS, "_path", "_corrupt_record", "file_reason", "_nos", "_frame_dups",
+        .select("*", _file_detail().alias("file_detail"), nos.alias("_nos"),
+                (F.size(F.array_distinct(nos)) < F.size(nos)).alias("_frame_dups"))
+        .select(*SEQ_COLS, "_path", "file_reason", "file_detail", "file_record", "_nos", "_frame_dups",
                 F.posexplode_outer(F.when(F.col("file_reason").isNull(), F.col("frames")))
                 .alias("frame_idx", "f"))
     )
-    fno = F.col("f")["frame-no"].cast("double")
-    attrs_raw = F.col("f")["frame-attributes"]
+    f = F.col("f")
+    fno = f["frame-no"].cast("double")
+    attrs_raw = f["frame-attributes"]
     attrs, attrs_bad = _attributes(attrs_raw, typed)
+    mark = _mark(f, repair.REASON, typed)
     reason = (
         F.when(F.col("file_reason").isNotNull(), F.lit(None))
+        .when(mark.isNotNull(), mark)
+        .when(_text_too_long(f["frame"], f["frame-no"]) | _map_too_long(attrs), F.lit("oversized_value"))
         .when(F.col("f")["frame-no"].isNull(), F.lit("missing_frame_no"))
         .when(_bad_number(fno) | (fno < 0) | (fno != F.floor(fno)) | (fno > INT_MAX), F.lit("invalid_frame_no"))
         .when(attrs_bad, F.lit("invalid_frame_attributes"))
@@ -122,24 +177,37 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
                                       != F.col("frame_idx") + 1), F.lit("duplicate_frame"))
     )
     detail = (
-        F.when(reason == "missing_frame_no", F.lit("the frame has no frame-no"))
+        F.when(mark.isNotNull(), _mark(f, repair.DETAIL, typed))
+        .when(reason == "oversized_value", F.lit(f"the frame's file name or attributes are longer than "
+                                                  f"{MAX_STRING_CHARS:,} characters"))
+        .when(reason == "missing_frame_no", F.lit("the frame has no frame-no"))
         .when(reason == "invalid_frame_no",
               F.concat(F.lit("frame-no must be an integer >= 0, found "), F.col("f")["frame-no"]))
         .when(reason == "invalid_frame_attributes",
               F.concat(F.lit("frame-attributes must be an object, found "), _cut(attrs_raw.cast("string"))))
         .when(reason == "duplicate_frame", F.lit("frame-no already listed earlier in the file; the first is kept"))
     )
-    shapes = [F.coalesce(F.size(F.col("f")[k]), F.lit(0)) for k, _ in SHAPE_LISTS]
     return exploded.select(
-        *SEQ_COLS, "_path", "_corrupt_record", "file_reason", "frame_idx", "f",
+        *SEQ_COLS, "_path", "file_reason", "file_detail", "file_record", "frame_idx", "f",
         fno.cast("int").alias("frame_no"),
         F.col("f")["frame"].alias("frame_file"),
         attrs.alias("frame_attributes"),
-        (F.greatest(F.size(F.col("f")["annotations"]), F.lit(0)) + shapes[0] + shapes[1] + shapes[2]).alias("shape_count"),
+        listed_count(f, ["annotations", *[k for k, _ in SHAPE_LISTS]]).alias("listed_shapes"),
+        _mark(f, repair.IMAGE_WIDTH, typed).cast("int").alias("image_width"),
+        _mark(f, repair.IMAGE_HEIGHT, typed).cast("int").alias("image_height"),
+        F.coalesce(_mark(f, repair.RECORD, typed), _cut(F.to_json(_without_marks(f, typed)))).alias("frame_record"),
         reason.alias("frame_reason"), detail.alias("frame_detail"),
         F.concat(F.lit("frame-no="), F.coalesce(F.col("f")["frame-no"], F.lit("null")),
                  F.lit(" (frames["), F.col("frame_idx"), F.lit("])")).alias("frame_locator"),
     )
+
+
+def listed_count(struct: Column, lists: list[str]) -> Column:
+    """How many elements the struct's lists hold together (an absent list holds none: Spark's size(null) is -1)."""
+    total = F.lit(0)
+    for key in lists:
+        total = total + F.greatest(F.size(struct[key]), F.lit(0))
+    return total
 
 
 def listed_frames(fr: DataFrame) -> DataFrame:
@@ -147,9 +215,14 @@ def listed_frames(fr: DataFrame) -> DataFrame:
     return fr.where(F.col("file_reason").isNull() & F.col("f").isNotNull())
 
 
-def frames_table(fr: DataFrame) -> DataFrame:
-    """The `frames` rows: frames that passed their checks."""
-    return listed_frames(fr).where(F.col("frame_reason").isNull()).select(*FRAMES.names)
+def frames_table(fr: DataFrame, stored: DataFrame) -> DataFrame:
+    """The `frames` rows: frames that passed their checks, with `shape_count` from `stored` (job_name,
+    sequence_id, frame_no, shape_count: the frame's rows in `boxes` and `shapes`)."""
+    key = ["job_name", "sequence_id", "frame_no"]
+    return (listed_frames(fr).where(F.col("frame_reason").isNull()).drop("shape_count")
+            .join(stored, on=key, how="left")
+            .withColumn("shape_count", F.coalesce(F.col("shape_count"), F.lit(0)).cast("int"))
+            .select(*FRAMES.names))
 
 
 def _class_reason(class_id: Column) -> Column:
@@ -169,8 +242,12 @@ def with_boxes(fr: DataFrame, typed: bool = True) -> DataFrame:
     attrs_raw = b["label-category-attributes"]
     attrs, attrs_bad = _attributes(attrs_raw, typed)
     tracking = F.col("task_type") == "groundtruth/video-object-tracking"
+    mark = _mark(b, repair.REASON, typed)
     reason = (
         F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
+        .when(mark.isNotNull(), mark)
+        .when(_text_too_long(b["object-id"], b["object-name"], b["class-id"]) | _map_too_long(attrs)
+              | _number_too_long(b["left"], b["top"], b["width"], b["height"]), F.lit("oversized_value"))
         .when(_bad_number(width) | _bad_number(height) | (width <= 0) | (height <= 0), F.lit("invalid_box_size"))
         .when(_bad_number(left) | _bad_number(top), F.lit("invalid_box_position"))
         .when(tracking & (F.coalesce(b["object-id"], F.lit("")) == ""), F.lit("missing_object_id"))
@@ -181,6 +258,8 @@ def with_boxes(fr: DataFrame, typed: bool = True) -> DataFrame:
     )
     detail = (
         F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
+        .when(mark.isNotNull(), _mark(b, repair.DETAIL, typed))
+        .when(reason == "oversized_value", F.lit(OVERSIZED))
         .when(reason == "invalid_box_size", F.concat_ws("", F.lit("width and height must be numbers > 0, found width="),
                                                         F.coalesce(b["width"], F.lit("null")), F.lit(", height="),
                                                         F.coalesce(b["height"], F.lit("null"))))
@@ -203,8 +282,8 @@ def with_boxes(fr: DataFrame, typed: bool = True) -> DataFrame:
         attrs.alias("attributes"), F.col("box_index").cast("int").alias("box_index"),
         reason.alias("reason"), detail.alias("detail"),
         F.concat(F.col("frame_locator"), F.lit(", annotations["), F.col("box_index"), F.lit("], object-id="),
-                 F.coalesce(b["object-id"], F.lit("null"))).alias("locator"),
-        _cut(F.to_json(b)).alias("record"),
+                 F.coalesce(_cut(b["object-id"], 200), F.lit("null"))).alias("locator"),
+        F.coalesce(_mark(b, repair.RECORD, typed), _cut(F.to_json(_without_marks(b, typed)))).alias("record"),
     )
 
 
@@ -222,14 +301,20 @@ def with_shapes(fr: DataFrame, typed: bool = True) -> DataFrame:
                                                             v["y"].cast("double").alias("y")))
     bad_vertex = F.exists(vertices, lambda v: _bad_number(v["x"]) | _bad_number(v["y"]))
     attrs, attrs_bad = _attributes(s["label-category-attributes"], typed)
+    mark = _mark(s, repair.REASON, typed)
     reason = (
         F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
+        .when(mark.isNotNull(), mark)
+        .when(_text_too_long(s["object-id"], s["object-name"], s["class-id"]) | _map_too_long(attrs),
+              F.lit("oversized_value"))
         .when(vertices.isNull() | (F.size(vertices) == 0) | bad_vertex, F.lit("invalid_vertices"))
         .when(_class_reason(s["class-id"]), F.lit("unknown_class_id"))
         .when(attrs_bad, F.lit("invalid_attributes"))
     )
     detail = (
         F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
+        .when(mark.isNotNull(), _mark(s, repair.DETAIL, typed))
+        .when(reason == "oversized_value", F.lit(OVERSIZED))
         .when(reason == "invalid_vertices", F.lit("points must have numeric x and y (and a polyline/polygon at "
                                                   "least one point)"))
         .when(reason == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(s["class-id"], F.lit("null")),
@@ -243,7 +328,7 @@ def with_shapes(fr: DataFrame, typed: bool = True) -> DataFrame:
         vertices.alias("vertices"), attrs.alias("attributes"), reason.alias("reason"), detail.alias("detail"),
         F.concat(F.col("frame_locator"), F.lit(", "), F.col("_list"), F.lit("["), F.col("shape_index"),
                  F.lit("]")).alias("locator"),
-        _cut(F.to_json(s)).alias("record"),
+        F.coalesce(_mark(s, repair.RECORD, typed), _cut(F.to_json(_without_marks(s, typed)))).alias("record"),
     )
 
 
@@ -262,16 +347,12 @@ def refused(rows: DataFrame, kind: str, run_id: str) -> DataFrame:
 
 def refused_frames(fr: DataFrame, run_id: str) -> DataFrame:
     """Frames that failed their checks, as `rejected` rows."""
-    return refused(listed_frames(fr).select("*", F.col("frame_reason").alias("reason"), F.col("frame_detail").alias("detail"),
-                             F.col("frame_locator").alias("locator"), _cut(F.to_json(F.col("f"))).alias("record")),
-                   "frame", run_id)
+    return refused(listed_frames(fr).select("*", F.col("frame_reason").alias("reason"),
+                                            F.col("frame_detail").alias("detail"), F.col("frame_locator").alias("locator"),
+                                            F.col("frame_record").alias("record")), "frame", run_id)
 
 
 def refused_files(fr: DataFrame, run_id: str) -> DataFrame:
     """Labels files refused whole, as `rejected` rows."""
-    return refused(fr.select(
-        "*", F.col("file_reason").alias("reason"),
-        F.when(F.col("file_reason") == "malformed_labels_file",
-               F.lit("not valid JSON, or not the SeqLabel structure (a list of frames, each with lists of objects)"))
-        .otherwise(F.lit("no 'tracking-annotations' or 'detection-annotations' list")).alias("detail"),
-        F.lit("file").alias("locator"), _cut(F.col("_corrupt_record")).alias("record")), "labels_file", run_id)
+    return refused(fr.select("*", F.col("file_reason").alias("reason"), F.col("file_detail").alias("detail"),
+                             F.lit("file").alias("locator"), F.col("file_record").alias("record")), "labels_file", run_id)

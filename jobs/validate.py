@@ -21,6 +21,7 @@ from gtlake.jobs.common import new_run_id, read_folder, run_move, run_row
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import Lake
 from gtlake.records import Counts
+from gtlake.schemas import TABLES
 from gtlake.validation import VALIDATED, Finding
 
 STEP = "validate"
@@ -61,8 +62,10 @@ def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] 
     lake = Lake(config.lake)
     with lake.lock():
         gate = Gate(spark, lake, run_id, STEP, config.on_failure, log)
-        has_sequences = lake.isdir(lake.table_path("sequences"))
-        refs = {"sequences": read_folder(spark, lake, lake.table_path("sequences"))} if has_sequences else {}
+        # The tables rules read beside their own (sequences; boxes and shapes for the frames' counts); one the
+        # lake does not have is there with no rows, so that each rule still says what it finds.
+        refs = {t: read_folder(spark, lake, lake.table_path(t)) if lake.isdir(lake.table_path(t))
+                else spark.createDataFrame([], TABLES[t].spark_schema()) for t in ("sequences", "boxes", "shapes")}
         checked = []
         for table in config.tables:
             if not lake.isdir(lake.table_path(table)):

@@ -25,8 +25,8 @@ from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
-from gtlake.jobs.common import (new_run_id, partition_move, read_folder, read_partitions, run_move, run_row, stage,
-                                staged_counts)
+from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
+                                run_move, run_row, stage, staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
 from gtlake.lake import Lake
@@ -146,7 +146,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
     lake = Lake(config.lake)
     counts = Counts()
     source = config.activity or f"cloudwatch://{config.log_group}"
-    with lake.lock():
+    with lake.lock(), failed_run_on_error(lake, STEP, run_id, started, source, counts):
         ledger = lake.ledger(STEP)
         new_ledger: dict[str, dict] = {}
         rejects: list[Reject] = []

@@ -26,7 +26,7 @@ def _inputs():
             "type": "groundtruth/video-object-tracking", "creation-date": "2026-10-05T15:30:00"}
     sequences = pd.DataFrame([
         {"job_name": "cars", "sequence_id": f"cars:{i}", "data_object_index": i, "label_attribute": "cars-ref",
-         "inherited": False, "source_ref": f"s3://in/v{i}/seq.json",
+         "inherited": False, "labels_read": True, "source_ref": f"s3://in/v{i}/seq.json",
          "labels_ref": f"s3://out/cars/annotations/consolidated-annotation/output/{i}/SeqLabel.json",
          "metadata": json.dumps(meta), "class_map": {"0": "Vehicle", "1": "Pedestrian"}} for i in range(3)])
     queue = pd.DataFrame([

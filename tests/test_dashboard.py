@@ -80,12 +80,14 @@ def test_every_chart_is_drawn_without_javascript_errors(report):
 
 def test_kpi_cards_equal_the_sql_views(report):
     con = connect(str(report["lake"]))
-    views = {**con.execute("SELECT * FROM label_quality_kpis").df().iloc[0].to_dict(),
-             **con.execute("SELECT * FROM worker_kpis").df().iloc[0].to_dict()}
+    by_role = con.execute("SELECT * FROM label_quality_kpis").df().set_index("job_role")
+    assert set(by_role.index) == {"labeling", "audit"}  # the sample audits its tracking jobs
+    views = {**by_role.loc["labeling"].to_dict(), **con.execute("SELECT * FROM worker_kpis").df().iloc[0].to_dict(),
+             "post_audit_flagged_share": by_role.loc["audit", "flagged_share"]}
     cards = {k: json.loads(html.unescape(v)) for k, v in re.findall(r'data-kpi="([a-z_]+)" data-value="([^"]*)"',
                                                                       report["dom"])}
-    assert set(cards) == {"boxes", "sequences", "flagged_share", "iou_median", "workers", "tasks", "wall_median_s",
-                          "adjustment_rate", "gate", "broken_rules"}
+    assert set(cards) == {"boxes", "sequences", "flagged_share", "iou_median", "post_audit_flagged_share", "workers",
+                          "tasks", "wall_median_s", "adjustment_rate", "gate", "broken_rules"}
     for k, v in cards.items():
         if k not in ("gate", "broken_rules"):
             assert v == pytest.approx(float(views[k]), rel=1e-12), k

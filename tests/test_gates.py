@@ -66,7 +66,7 @@ def _garble_first_file(lake, table: str) -> None:  # noqa: ANN001
 def test_ingest_checked_its_output_before_committing(ingested):
     checked = read_table(ingested, "validations")
     assert set(checked.step) == {"ingest"} and set(checked.scope) == {"output"}
-    assert set(checked.table_name) == {"sequences", "boxes"} and checked.success.all()
+    assert set(checked.table_name) == {"sequences", "boxes", "frames", "jobs"} and checked.success.all()
     assert ("job_name, sequence_id", "exists in sequences") in set(zip(checked.column_name, checked.rule))
     assert (checked[checked.rule == "values > 0"].unexpected_count == 0).all()
 
@@ -86,7 +86,7 @@ def test_a_damaged_input_stops_the_job_and_commits_only_the_findings(spark, lake
     assert list(failed.status) == ["failed"] and failed.message.iloc[0].startswith("data-quality gate: ")
     found = read_table(lake, "validations")
     found = found[found.step == "quality"]
-    assert set(found.scope) == {"input"} and set(found.table_name) == {"sequences", "boxes"}
+    assert set(found.scope) == {"input"} and set(found.table_name) == {"sequences", "boxes", "frames", "jobs"}
     bad = found[~found.success]
     assert list(zip(bad.table_name, bad.column_name, bad.rule, bad.unexpected_count)) == [
         ("boxes", "width", "values > 0", 1)]
@@ -107,14 +107,14 @@ def test_a_damaged_input_stops_the_job_and_commits_only_the_findings(spark, lake
 
 def test_what_an_earlier_gate_validated_is_not_checked_again_while_its_files_are_unchanged(spark, lake):
     ingested = {j: e for j, e in Lake(str(lake)).ledger("ingest").items() if not j.startswith("_")}
-    assert all(set(e["seals"]) == {"sequences", "boxes"} for e in ingested.values())
+    assert all(set(e["seals"]) == {"sequences", "boxes", "frames", "jobs"} for e in ingested.values())
 
     result = quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
     found = read_table(lake, "validations")
     found = found[found.run_id == result.run_id]
     inputs = found[found.scope == "input"]
-    assert list(zip(inputs.table_name, inputs.rule, inputs.success)) == [("sequences", SEALED, True),
-                                                                        ("boxes", SEALED, True)]
+    assert list(zip(inputs.table_name, inputs.rule, inputs.success)) == [
+        ("sequences", SEALED, True), ("boxes", SEALED, True), ("frames", SEALED, True), ("jobs", SEALED, True)]
     assert {e["run_id"] for e in ingested.values()} <= set(re.findall(r"\S+-[0-9a-f]{6}", inputs.detail.iloc[1]))
     outputs = found[found.scope == "output"]  # what the run wrote is always checked in full
     assert set(outputs.table_name) == {"box_metrics", "review_queue"} and len(outputs) > 20
@@ -122,7 +122,8 @@ def test_what_an_earlier_gate_validated_is_not_checked_again_while_its_files_are
     written = {j: {t for t in ("box_metrics", "review_queue") if (lake / t / f"job_name={j}").is_dir()} for j in scored}
     assert {j: set(e["seals"]) for j, e in scored.items()} == written  # a job with no rows has nothing to seal
     assert {"box_metrics", "review_queue"} in written.values()
-    assert result.checks.startswith(f"{len(found)} rules on 4 tables (input boxes, input sequences, output box_metrics")
+    assert result.checks.startswith(f"{len(found)} rules on 6 tables (input boxes, input frames, input jobs, "
+                                    "input sequences, output box_metrics")
 
 
 def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
@@ -143,7 +144,7 @@ def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
     seq = next(p for p in sorted((lake / "sequences").rglob("*.parquet")))
     shutil.copy(seq, seq.parent / "extra.parquet")  # a file added by hand
     assert seals.sealed_by(lk, "sequences", jobs) is None
-    assert seals.sealed_by(lk, "sequences", []) is None and seals.sealed_by(lk, "frames", jobs) is None
+    assert seals.sealed_by(lk, "sequences", []) is None and seals.sealed_by(lk, "shapes", jobs) is None
 
 
 def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
@@ -202,5 +203,6 @@ def test_cli_names_the_broken_rule_and_exits_1(lake, capsys):
     assert cli.main(["quality", "--lake", str(lake), "--on-failure", "warn"]) == 0
     out = capsys.readouterr().out
     assert "boxes.height: values > 0: FAILED" in out
-    assert re.search(r"data-quality checks: \d+ rules on 4 tables \(input boxes, input sequences, output box_metrics, "
-                     r"output review_queue\), 1 broken; committed anyway \(--on-failure warn\)", out), out
+    assert re.search(r"data-quality checks: \d+ rules on 6 tables \(input boxes, input frames, input jobs, "
+                     r"input sequences, output box_metrics, output review_queue\), 1 broken; committed anyway "
+                     r"\(--on-failure warn\)", out), out

@@ -36,7 +36,8 @@ def test_chained_attribute_is_kept_as_inherited_and_unlabeled_line_is_not_an_err
     parent = dict(META, **{"job-name": "labeling-job/first-job"})
     line = {"source-ref": "s3://b/v.json", "orig-ref": "s3://b/out/first-job/annotations/x", "orig-ref-metadata": parent,
             "audit-ref": REF, "audit-ref-metadata": dict(META, **{"adjustment-status": "adjusted"})}
-    rows, rejects, seen = parse_manifest(_manifest(line, {"source-ref": "s3://b/w.json"}), "job-a", "m")
+    rows, rejects, seen = parse_manifest(_manifest(line, {"source-ref": "s3://b/w.json"}), "job-a", "m",
+                                         known_jobs={"first-job"})
     assert rejects == [] and seen == 3
     by_attr = {r.label_attribute: r for r in rows}
     assert by_attr["orig-ref"].inherited and by_attr["orig-ref"].label_job_name == "first-job"

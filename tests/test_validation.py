@@ -44,8 +44,24 @@ def _duplicate_row(df, key_col, n):
 BOX_ORDER = ["job_name", "sequence_id", "frame_no", "box_index"]
 TRACK_ORDER = ["job_name", "sequence_id", "frame_no", "object_id"]
 
+FRAME_ORDER = ["source_uri", "frame_file"]  # unique, and kept by the faults below (which move rows in key order)
+
 # table -> (how to break it: one fault per rule, each in its own row) and the rules that must then fail
 FAULTS = {
+    "jobs": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(
+        df, ["job_name"], 0, role="guessed"), ["job_name"], 1, boxes=-1), ["job_name"], 2,
+        labeled_sequences=F.col("sequences") + 1), ["job_name"], 3),
+        {("role", "allowed values"), ("boxes", "values >= 0"), ("job_name", "unique key"),
+         ("labeled_sequences, sequences", "labeled_sequences <= sequences")}),
+    "frames": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(_break_row(_break_row(
+        df, FRAME_ORDER, 0, image_width=0), FRAME_ORDER, 1, listed_shapes=-5), FRAME_ORDER, 2,
+        shape_count=F.col("shape_count") + 1, listed_shapes=F.col("listed_shapes") + 1), FRAME_ORDER, 3,
+        sequence_id="no-such-job:9", shape_count=0, listed_shapes=0), FRAME_ORDER, 5, frame_no=-1, shape_count=0,
+        listed_shapes=0), FRAME_ORDER, 6, shape_count=None), FRAME_ORDER, 4),
+        {("image_width", "values > 0"), ("shape_count, listed_shapes", "shape_count <= listed_shapes"),
+         ("shape_count", "equals the frame's rows in boxes and shapes"),
+         ("job_name, sequence_id", "exists in sequences"), ("frame_no", "values >= 0"), ("shape_count", "not null"),
+         ("job_name, sequence_id, frame_no", "unique key")}),
     "boxes": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(_break_row(
         df, BOX_ORDER, 1, width=-3.0), BOX_ORDER, 2, height=0.0), BOX_ORDER, 3, frame_no=-1), BOX_ORDER, 4,
         sequence_id="no-such-job:9"), BOX_ORDER, 5, left=None), BOX_ORDER, 6),
@@ -86,8 +102,11 @@ def test_every_validated_table_has_a_fault_test():
 
 @pytest.mark.parametrize("table", sorted(FAULTS))
 def test_suite_catches_each_planted_fault_and_nothing_else(spark, pipeline_lake, table):
+    from gtlake.schemas import SHAPES
+
     lake = pipeline_lake["lake"]
-    refs = {"sequences": _table(spark, lake, "sequences")}
+    refs = {"sequences": _table(spark, lake, "sequences"), "boxes": _table(spark, lake, "boxes"),
+            "shapes": spark.createDataFrame([], SHAPES.spark_schema())}  # the sample has no shapes
     clean = _table(spark, lake, table)  # passes every rule: the command test validates the same lake
     assert clean.count() >= 3, table
     breaker, expected = FAULTS[table]
@@ -145,8 +164,10 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
     assert set(found.scope) == {"input", "output", "lake"}  # the pipeline's jobs checked what they read and wrote
     jobs = found[found.scope != "lake"]
     assert set(zip(jobs.step, jobs.scope, jobs.table_name)) == {
-        ("ingest", "output", "sequences"), ("ingest", "output", "boxes"),
-        ("quality", "input", "sequences"), ("quality", "input", "boxes"),
+        ("ingest", "output", "sequences"), ("ingest", "output", "boxes"), ("ingest", "output", "frames"),
+        ("ingest", "output", "jobs"),
+        ("quality", "input", "sequences"), ("quality", "input", "boxes"), ("quality", "input", "frames"),
+        ("quality", "input", "jobs"),
         ("quality", "output", "box_metrics"), ("quality", "output", "review_queue"),
         ("embed", "input", "sequences"), ("embed", "input", "boxes"), ("embed", "output", "embedding_metrics"),
         ("quality", "input", "embedding_metrics"),

@@ -184,7 +184,8 @@ def test_audit_rerun_is_a_no_op_and_a_missing_source_is_refused(spark, lake, tmp
     n = r.counts.as_dict()["audit_sequence"]
     assert n["in"] == n["rejected"] > 0 and n["out"] == 0
     rej = read_table(tmp_path / "lake", "rejected")
-    assert set(rej["reason_code"]) == {"source_not_in_lake"} and set(rej["step"]) == {"audit"}
+    assert set(zip(rej["step"], rej["reason_code"])) == {("ingest", "chained_source_missing"),
+                                                         ("audit", "source_not_in_lake")}
     assert set(rej["job_name"]) == {"urban-mot-night-audit"}
 
 

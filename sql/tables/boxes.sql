@@ -3,7 +3,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `boxes` (
   `sequence_id` string COMMENT 'Data object of a job: "<job_name>:<data_object_index>"',
   `frame_no` int COMMENT 'Ground Truth frame-no, as written (usually 0-based)',
   `frame_file` string COMMENT 'Image file of the frame, relative to the sequence prefix',
-  `object_id` string COMMENT 'Ground Truth object-id, stable across the frames of a track (null in detection jobs)',
+  `object_id` string COMMENT 'Ground Truth object-id, stable across the frames of a track (null in detection and image jobs)',
   `object_name` string COMMENT 'Ground Truth object-name, "<class>:<n>"',
   `class_id` string COMMENT 'class-id as written',
   `label` string COMMENT 'Class name from the class map',

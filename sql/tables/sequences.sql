@@ -15,7 +15,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `sequences` (
   `creation_time` timestamp COMMENT 'creation-date of the labels (UTC)',
   `metadata` string COMMENT 'The whole <attribute>-metadata object, raw JSON',
   `manifest_line` int COMMENT '1-based line of the output manifest',
-  `source_uri` string COMMENT 'Input file the row was read from'
+  `source_uri` string COMMENT 'Input file the row was read from',
+  `labels_read` boolean COMMENT 'True for the attribute whose labels are in frames and boxes (at most one per data object); false when they were inherited or refused; null when it carries none'
 )
 COMMENT 'One row per data object x label attribute of a job"s output manifest'
 PARTITIONED BY (`job_name` string COMMENT 'Labeling job name, without the labeling-job/ prefix')
