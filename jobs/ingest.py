@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from gtlake import storage
 from gtlake.jobs import seqlabel
@@ -120,6 +119,7 @@ def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files:
     at most one labels file: its job's own attribute's, else the first. Returns the refs to read, the refusals,
     and the sequences with `labels_read` set."""
     listed = {f.path: f for f in files}
+    names = set(listed)
     owners = {path: job for job in jobs.values() for path in job.labels}
     refs: list[LabelsRef] = []
     rejects: list[Reject] = []
@@ -144,7 +144,7 @@ def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files:
         elif s.labels_ref is None:  # inline boxes of an image job
             path = f"{s.source_uri}#line={s.manifest_line},attribute={s.label_attribute}"
         else:
-            path = resolve_ref(s.labels_ref, jobs, input_root, set(listed))
+            path = resolve_ref(s.labels_ref, jobs, input_root, names)
             holder = owners.get(path) if path else None
             if path is None:
                 reason = ("missing_ref", f"labels file {s.labels_ref} is not in the input "
@@ -222,7 +222,7 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
     inline = [r.document for r in refs if r.document is not None]
     if corrupt or inline:
         sc = spark.sparkContext
-        docs = sc.parallelize([(p, p) for p in corrupt], max(1, min(len(corrupt), sc.defaultParallelism * 4))) \
+        docs = sc.parallelize(corrupt, max(1, min(len(corrupt), sc.defaultParallelism * 4))) \
             .mapPartitions(lambda it: repair.repair_files(list(it)))
         if inline:
             docs = docs.union(sc.parallelize(inline, max(1, min(len(inline) // 1000 + 1, sc.defaultParallelism))))
@@ -348,7 +348,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
             refused_parts += [
                 parsed.missing,
                 parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
-                parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id)),
+                parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t)),
                 parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_boxes(fr, t), "box", run_id)),
                 parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_shapes(fr, t), "shape", run_id)),
             ]

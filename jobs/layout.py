@@ -92,12 +92,12 @@ def owner(path: str, jobs: dict[str, JobFolder]) -> JobFolder | None:
 
 def resolve_ref(uri: str, jobs: dict[str, JobFolder], input_root: str, listed: set[str]) -> str | None:
     """Where a `-ref` URI's file is in the input: by its '<job>/annotations/...' suffix in the mirrored job folder
-    (the job's name matched case-insensitively), else by its key under the input root, else the URI itself if
-    listed."""
-    by_name = {name.lower(): job for name, job in jobs.items()}
+    (the job's name matched case-insensitively: `jobs` is keyed by folder name), else by its key under the input
+    root, else the URI itself if listed."""
     m = re.search(r"(?:^|/)([^/]+)/(annotations/.+)$", uri)
-    if m and m.group(1).lower() in by_name:
-        candidate = _join(by_name[m.group(1).lower()].root, m.group(2))
+    job = m and (jobs.get(m.group(1)) or next((j for n, j in jobs.items() if n.lower() == m.group(1).lower()), None))
+    if job:
+        candidate = _join(job.root, m.group(2))
         if candidate in listed:
             return candidate
     key = split_s3(uri)[1] if is_s3(uri) else uri.lstrip("/")

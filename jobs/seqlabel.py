@@ -195,7 +195,6 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
         listed_count(f, ["annotations", *[k for k, _ in SHAPE_LISTS]]).alias("listed_shapes"),
         _mark(f, repair.IMAGE_WIDTH, typed).cast("int").alias("image_width"),
         _mark(f, repair.IMAGE_HEIGHT, typed).cast("int").alias("image_height"),
-        F.coalesce(_mark(f, repair.RECORD, typed), _cut(F.to_json(_without_marks(f, typed)))).alias("frame_record"),
         reason.alias("frame_reason"), detail.alias("frame_detail"),
         F.concat(F.lit("frame-no="), F.coalesce(F.col("f")["frame-no"], F.lit("null")),
                  F.lit(" (frames["), F.col("frame_idx"), F.lit("])")).alias("frame_locator"),
@@ -219,7 +218,7 @@ def frames_table(fr: DataFrame, stored: DataFrame) -> DataFrame:
     """The `frames` rows: frames that passed their checks, with `shape_count` from `stored` (job_name,
     sequence_id, frame_no, shape_count: the frame's rows in `boxes` and `shapes`)."""
     key = ["job_name", "sequence_id", "frame_no"]
-    return (listed_frames(fr).where(F.col("frame_reason").isNull()).drop("shape_count")
+    return (listed_frames(fr).where(F.col("frame_reason").isNull())
             .join(stored, on=key, how="left")
             .withColumn("shape_count", F.coalesce(F.col("shape_count"), F.lit(0)).cast("int"))
             .select(*FRAMES.names))
@@ -345,11 +344,13 @@ def refused(rows: DataFrame, kind: str, run_id: str) -> DataFrame:
     ).select(*REJECTED.names)
 
 
-def refused_frames(fr: DataFrame, run_id: str) -> DataFrame:
+def refused_frames(fr: DataFrame, run_id: str, typed: bool = True) -> DataFrame:
     """Frames that failed their checks, as `rejected` rows."""
+    f = F.col("f")
+    record = F.coalesce(_mark(f, repair.RECORD, typed), _cut(F.to_json(_without_marks(f, typed))))
     return refused(listed_frames(fr).select("*", F.col("frame_reason").alias("reason"),
                                             F.col("frame_detail").alias("detail"), F.col("frame_locator").alias("locator"),
-                                            F.col("frame_record").alias("record")), "frame", run_id)
+                                            record.alias("record")), "frame", run_id)
 
 
 def refused_files(fr: DataFrame, run_id: str) -> DataFrame:

@@ -104,18 +104,18 @@ def repair(data: bytes, path: str) -> str:
     return safejson.dumps(out)
 
 
-def repair_files(items: list[tuple[str, str]]) -> list[str]:
-    """`repair` of each (storage path, key) on an executor; a file that cannot be read any more is refused."""
+def repair_files(paths: list[str]) -> list[str]:
+    """`repair` of each file (a storage path) on an executor; a file that cannot be read any more is refused."""
     from gtlake.storage import read_bytes
 
     out = []
-    for path, key in items:
+    for path in paths:
         try:
             data = read_bytes(path)
         except Exception as e:  # noqa: BLE001 - one unreadable file costs that file
-            out.append(safejson.dumps({PATH: key, REASON: "unreadable", DETAIL: f"{type(e).__name__}: {e}"[:500]}))
+            out.append(safejson.dumps({PATH: path, REASON: "unreadable", DETAIL: unforeseen(e)}))
             continue
-        out.append(repair(data, key))
+        out.append(repair(data, path))
     return out
 
 

@@ -282,3 +282,24 @@ def test_fuzzed_labels_files_repair_into_readable_json(data):
             assert isinstance(frame, dict)
             for k in repair.SHAPE_KEYS:
                 assert isinstance(frame.get(k, []), list) and all(isinstance(s, dict) for s in frame.get(k, []))
+
+
+def test_job_roles_from_the_manifest():
+    from gtlake.jobs.roles import job_role
+
+    def rows(*lines, job="job-a", known=frozenset()):
+        return parse_manifest(manifest(*lines), job, "m", known)[0]
+
+    chained = {**line(1, **{"adjustment-status": "adjusted"}), "src-ref": "s3://b/out/First/x.json",
+               "src-ref-metadata": {**META, "job-name": "labeling-job/first"}}
+    image = {"source-ref": "s3://b/img.png", "boxes": {"annotations": []},
+             "boxes-metadata": {**META, "type": "groundtruth/object-detection"}}
+    verify = {**image, "check": 1, "check-metadata": {**META, "type": "groundtruth/label-verification"},
+              "boxes-metadata": {**META, "type": "groundtruth/object-detection", "job-name": "labeling-job/boxer"}}
+    assert job_role(rows(line(0)), "job-a") == ("labeling", "groundtruth/video-object-tracking", None)
+    assert job_role(rows(chained, known={"first"}), "job-a") == ("audit", "groundtruth/video-object-tracking", "first")
+    assert job_role(rows(line(0, **{"adjustment-status": "unadjusted"})), "job-a")[0] == "audit"
+    assert job_role(rows(line(0, type="groundtruth/video-object-detection")), "job-a")[0] == "detection"
+    assert job_role(rows(image), "job-a") == ("image", "groundtruth/object-detection", None)
+    assert job_role(rows(verify), "job-a") == ("audit", "groundtruth/label-verification", "boxer")
+    assert job_role(rows({"source-ref": "s3://b/v.json"}), "job-a") == ("labeling", None, None)
