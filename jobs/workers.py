@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
@@ -117,6 +117,26 @@ def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], sch
     return df if df is not None else spark.createDataFrame([], schema)
 
 
+def _spellings(lake: Lake) -> dict[str, str]:
+    """Lowercased job name -> the job's name as the lake spells it (its output folder's), for ingested jobs."""
+    return {j.lower(): j for j in lake.ledger("ingest") if not j.startswith("_")}
+
+
+def _as_spelled(events: DataFrame, spelling: dict[str, str]) -> DataFrame:
+    """`events` with each job_name as the lake spells that job (job names are case-insensitive)."""
+    if not spelling:
+        return events
+    names = F.create_map(*[F.lit(x) for pair in spelling.items() for x in pair])
+    return events.withColumn("job_name", F.coalesce(names[F.lower(F.col("job_name"))], F.col("job_name")))
+
+
+def _aliases(lake: Lake, table: str, jobs: set[str]) -> dict[str, list[str]]:
+    """job -> the other `table` partitions whose job name differs from it only in case."""
+    root = lake.table_path(table)
+    stored = [n[len("job_name="):] for n in lake.listdir(root) if n.startswith("job_name=")] if lake.isdir(root) else []
+    return {j: sorted(s for s in stored if s != j and s.lower() == j.lower()) for j in jobs}
+
+
 def _directory(spark: SparkSession, lake: Lake) -> DataFrame:
     """cognito_sub -> the worker_id worker responses use (the latest seen, if a sub ever had two)."""
     path = lake.table_path("worker_responses")
@@ -184,7 +204,10 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
             stamps = [e["timestamp"] for e in events if isinstance(e.get("timestamp"), int)]
             new_ledger[key] = {"log_group": config.log_group, "watermark_ms": max(stamps + [watermark or 0]) or None,
                                "run_id": run_id}
-        new_rows = new_rows.persist()
+        # The log names jobs from their ARN, lowercased by SageMaker; the lake by their folder's spelling.
+        spelling = _spellings(lake)
+        new_rows = _as_spelled(new_rows, spelling).persist()
+        rejects = [replace(r, job_name=spelling.get(r.job_name.lower(), r.job_name)) for r in rejects]
         counts.add("activity_file", rejected=sum(r.record_kind == "activity_file" for r in rejects))
         counts.add("worker_event", rejected=sum(r.record_kind == "worker_event" for r in rejects))
 
@@ -208,7 +231,12 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
 
         staged: dict[str, str] = {}
         directory = _directory(spark, lake)
-        old = _partition(spark, lake, "worker_events", event_jobs, WORKER_EVENTS.spark_schema())
+        # Events stored under another spelling of a job (before its folder was ingested) move to the lake's.
+        aliases = _aliases(lake, "worker_events", set(event_jobs) | set(task_jobs))
+        event_jobs = sorted(set(event_jobs) | {j for j, other in aliases.items() if other})
+        old = _as_spelled(_partition(spark, lake, "worker_events", event_jobs + [a for j in event_jobs
+                                                                               for a in aliases.get(j, [])],
+                                     WORKER_EVENTS.spark_schema()), spelling)
         merged = (old.unionByName(new_rows).dropDuplicates(["job_name", "event_key"])
                   .join(directory, "cognito_sub", "left")
                   .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
@@ -230,7 +258,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
         n_tasks = 0
         if task_jobs:
             ev_path = staged["worker_events"]
-            kept = [j for j in task_jobs if j not in per_job]
+            kept = [j for j in task_jobs if j not in event_jobs]
             events = _partition(spark, lake, "worker_events", kept, WORKER_EVENTS.spark_schema())
             if event_jobs:
                 events = events.unionByName(read_folder(spark, lake, ev_path))
@@ -251,6 +279,9 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
                                                     gate.note())))
         moves += [partition_move(lake, staged.get(table), table, f"job_name={job}")
                   for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)) for job in jobs]
+        moves += [partition_move(lake, None, table, f"job_name={alias}") for table, jobs in (
+            ("worker_events", event_jobs), ("worker_tasks", task_jobs)) for job in jobs
+            for alias in _aliases(lake, table, {job})[job]]
         moves += [partition_move(lake, staged["rejected"], "rejected", f"job_name={job}", f"step={STEP}")
                   for job in reject_jobs]
         lake.commit(run_id, moves, new_ledger, step=STEP)

@@ -245,3 +245,34 @@ def test_an_export_on_s3_reads_like_the_local_one(lake, s3_endpoint, tmp_path):
     remote = read_table(own, "worker_events").sort_values("event_key").reset_index(drop=True)
     assert remote["source_uri"].str.startswith("s3://gt-logs/exports/").all()
     assert len(remote) == n and remote["event_key"].is_unique
+
+
+def test_activity_log_names_a_mixed_case_job_in_lowercase(spark, gt_tree, tmp_path):
+    """SageMaker lowercases job names in ARNs; the job's folder keeps its case. Events logged before the folder was
+    ingested move to the job's partition when it is."""
+    from tests.conftest import box, frame
+
+    job = gt_tree("NFL-Helmets")
+    job.labels(0, {"tracking-annotations": [frame(str(f), [box(left=10 + f)]) for f in range(3)]})
+    job.manifest([dict(job.line(0), **{"vehicles-ref-metadata": dict(
+        job.line(0)["vehicles-ref-metadata"], **{"job-name": "labeling-job/nfl-helmets"})})])
+    job.response(0, {"answers": [{"workerId": "private.us-east-1.aaaa", "acceptanceTime": "2021-03-08T23:01:02Z",
+                                  "submissionTime": "2021-03-08T23:06:49Z", "timeSpentInSeconds": 300.0,
+                                  "workerMetadata": {"identityData": {"sub": "sub-1"}}}]})
+    event = {"worker_id": "w1", "cognito_sub_id": "sub-1", "event_type": "TasksSubmitted",
+             "labeling_job_arn": "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/nfl-helmets",
+             "task_accepted_time": "Mon Mar 08 23:01:02 UTC 2021", "task_submitted_time": "Mon Mar 08 23:06:49 UTC 2021",
+             "event_timestamp": "1615244809"}
+    activity = tmp_path / "activity"
+    activity.mkdir()
+    (activity / "000000").write_text(f"2021-03-08T23:06:50.000Z {json.dumps(event)}\n")
+    lake = tmp_path / "lake"
+    workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **QUIET)
+    assert set(read_table(lake, "worker_events").job_name) == {"nfl-helmets"}  # no such job in the lake yet
+
+    ingest_run(spark, IngestConfig(input=str(gt_tree.root), lake=str(lake)), **QUIET)
+    workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **QUIET)
+    events, tasks = read_table(lake, "worker_events"), read_table(lake, "worker_tasks")
+    assert list(events.job_name) == ["NFL-Helmets"] and not (lake / "worker_events" / "job_name=nfl-helmets").exists()
+    assert list(zip(tasks.job_name, tasks.source)) == [("NFL-Helmets", "log+response")]
+    assert not (lake / "worker_tasks" / "job_name=nfl-helmets").exists()
