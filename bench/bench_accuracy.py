@@ -1,11 +1,12 @@
-"""Accuracy: gtlake's review queue vs the original method's flags, per planted mistake type.
+"""Accuracy: gtlake's review queue vs the original method's flags, per kind of footage and per planted mistake.
 
-    python bench/bench_accuracy.py [--sequences 60] [--frames 300] [--objects 15] [--seed 99]
+    python bench/bench_accuracy.py [--sequences 140] [--frames 300] [--objects 14] [--seed 99]
 
-Generates a sample (bench-data/accuracy-<seed>), scores the first-level tracking jobs with
-`udfs.detect` (the code the quality job runs per sequence) and with the original notebook's method,
-and prints recall (a planted mistake is caught when its object is flagged within one frame of it)
-and the share of boxes flagged, per mistake type, as a Markdown table.
+Generates a mixed sample (bench-data/accuracy-<seed>: street, sports, aerial, pan_zoom, low_fps, keyframes,
+occlusion videos in turn), scores the first-level tracking jobs with `udfs.detect` (the code the quality job runs
+per sequence) and with the original notebook's method, and prints, per regime and per mistake kind, recall (a
+planted mistake is caught when its object is flagged within one frame of it), the share of boxes queued that no
+planted mistake accounts for (clean boxes sent to review) and the queue's precision, as Markdown tables.
 
 The original method, as published: per object, over frames 0..last, consecutive pairs (i, i+1)
 with a missing box as a zero box; flag index i when the normalized size change exceeds 0.25 or the
@@ -24,35 +25,6 @@ import pandas as pd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-
-
-def load_boxes(root: str) -> pd.DataFrame:
-    rows = []
-    out = os.path.join(root, "output")
-    for job in sorted(os.listdir(out)):
-        if job.endswith("-audit") or "detect" in job:
-            continue
-        base = os.path.join(out, job, "annotations/consolidated-annotation/output")
-        for index in os.listdir(base):
-            with open(os.path.join(base, index, "SeqLabel.json")) as f:
-                for fr in json.load(f)["tracking-annotations"]:
-                    for b in fr["annotations"]:
-                        rows.append((f"{job}:{index}", int(fr["frame-no"]), b["object-id"], b["object-name"],
-                                     b["class-id"], float(b["left"]), float(b["top"]), float(b["width"]),
-                                     float(b["height"])))
-    return pd.DataFrame(rows, columns=["sequence_id", "frame_no", "object_id", "object_name", "class_id", "left",
-                                       "top", "width", "height"])
-
-
-def gtlake_queue(boxes: pd.DataFrame) -> pd.DataFrame:
-    from gtlake.udfs.detect import detect_sequence
-
-    parts = []
-    for sid, g in boxes.groupby("sequence_id"):
-        out, missing = detect_sequence(g)
-        q = pd.concat([out[out["flags"].map(len) > 0], missing])[["object_id", "frame_no"]]
-        parts.append(q.assign(sequence_id=sid))
-    return pd.concat(parts)
 
 
 def original_queue(boxes: pd.DataFrame, size_thresh: float = 0.25, iou_thresh: float = 0.5) -> pd.DataFrame:
@@ -82,34 +54,51 @@ def original_queue(boxes: pd.DataFrame, size_thresh: float = 0.25, iou_thresh: f
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sequences", type=int, default=60)
+    ap.add_argument("--sequences", type=int, default=140)
     ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--objects", type=int, default=15)
+    ap.add_argument("--objects", type=int, default=14)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--seed", type=int, default=99)
     args = ap.parse_args()
-    from gtlake.sample.generate import SampleParams, generate
-    from gtlake.scoring import score_queue
+    from gtlake.sample.generate import GENERATOR_VERSION, SampleParams, generate
+    from gtlake.scoring import by_regime, detector_queue, sample_boxes, score_queue
 
     root = os.path.join(REPO, "bench-data", f"accuracy-{args.seed}")
     params = SampleParams(sequences=args.sequences, frames=args.frames, objects=args.objects, workers=args.workers,
                           seed=args.seed)
-    if not os.path.exists(os.path.join(root, "sample.json")):
+    summary_path = os.path.join(root, "sample.json")
+    fresh = os.path.exists(summary_path) and json.load(open(summary_path)).get("generator") == GENERATOR_VERSION \
+        and json.load(open(summary_path))["params"] == params.__dict__
+    if not fresh:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
         generate(root, params)
-    boxes = load_boxes(root)
+    regimes = json.load(open(summary_path))["sequence_regimes"]
+    boxes = sample_boxes(root)
     planted = [p for p in (json.loads(l) for l in open(os.path.join(root, "planted.jsonl")))
                if not p["job_name"].endswith("-audit")]
-    ours = score_queue(gtlake_queue(boxes), planted, len(boxes))
-    orig = score_queue(original_queue(boxes), planted, len(boxes))
-    kinds = Counter(p["kind"] for p in planted)
+    ours_q, orig_q = detector_queue(boxes), original_queue(boxes)
+    ours, orig = score_queue(ours_q, planted, len(boxes)), score_queue(orig_q, planted, len(boxes))
+    ours_by, orig_by = by_regime(ours_q, planted, boxes, regimes), by_regime(orig_q, planted, boxes, regimes)
+    n_by = boxes["sequence_id"].map(regimes).value_counts()
     print(f"sample: {params}; {len(boxes):,} boxes in first-level tracking jobs, {len(planted)} planted mistakes\n")
+    print("| regime | boxes | planted | gtlake recall | gtlake clean boxes queued | gtlake precision | "
+          "original recall | original clean boxes queued |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for regime in sorted(ours_by):
+        a, b = ours_by[regime], orig_by[regime]
+        print(f"| {regime} | {n_by[regime]:,} | {a['planted']} | {a['recall']:.3f} | {a['false_share']:.2%} | "
+              f"{a['precision']:.2f} | {b['recall']:.3f} | {b['false_share']:.2%} |")
+    print(f"| **all** | {len(boxes):,} | {len(planted)} | **{ours['recall']:.3f}** | **{ours['false_share']:.2%}** | "
+          f"**{ours['precision']:.2f}** | {orig['recall']:.3f} | {orig['false_share']:.2%} |\n")
+    kinds = Counter(p["kind"] for p in planted)
     print("| mistake | planted | gtlake recall | original method recall |")
     print("|---|---:|---:|---:|")
     for kind in sorted(kinds):
         print(f"| {kind} | {kinds[kind]} | {ours['recall_by_kind'][kind]:.2f} | {orig['recall_by_kind'][kind]:.2f} |")
-    print(f"| **all** | {len(planted)} | **{ours['recall']:.3f}** | **{orig['recall']:.3f}** |")
-    print(f"\n(frame, object) entries flagged: gtlake {ours['flagged']:,} ({ours['flag_share']:.2%} of boxes); "
-          f"original method {orig['flagged']:,} ({orig['flag_share']:.2%} of boxes)")
+    missed = Counter((p["regime"], p["kind"]) for p in ours["missed"])
+    print(f"\ngtlake missed: {dict(missed.most_common())}")
     return 0
 
 

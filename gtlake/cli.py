@@ -89,6 +89,8 @@ VALIDATED_TABLES = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from gtlake.sample.scene import REGIME_NAMES
+
     p = _Parser(prog="gtlake", description="Label-quality data lake for SageMaker Ground Truth.")
     p.commands = {}
     p.add_argument("--version", action="version", version=f"gtlake {__version__}")
@@ -101,13 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the planted mistakes to OUT/planted.jsonl.")
     s.add_argument("--out", required=True, help="folder to write (created if missing)")
     s.add_argument("--sequences", type=_positive, default=12, help="videos labeled by the tracking jobs (default 12)")
-    s.add_argument("--frames", type=_positive, default=120, help="frames per video, 25 fps (default 120)")
+    s.add_argument("--frames", type=_positive, default=120, help="frames per video (default 120)")
     s.add_argument("--objects", type=_positive, default=10, help="objects simulated per video (default 10)")
     s.add_argument("--workers", type=_positive, default=6, help="labelers in the work team (default 6)")
     s.add_argument("--seed", type=_seed, default=7, help="random seed; same seed, same tree (default 7)")
     s.add_argument("--frames-images", action="store_true",
                    help="also render every frame as a JPEG beside its sequence file (OUT/input/videos/...), "
                         "for `gtlake embed`; about 25 ms a frame")
+    s.add_argument("--regime", choices=("mixed", *REGIME_NAMES), default="mixed",
+                   help="kind of footage: street, sports (small fast objects), aerial (small slow ones), pan_zoom "
+                        "(a moving camera), low_fps (6 fps), keyframes (sparse annotator keyframes), occlusion "
+                        "(objects partly hidden); mixed (default): each video one of them in turn")
     p.commands["sample"] = s
 
     q = sub.add_parser("quality", help="score every track, write box_metrics, track_summary and review_queue",
@@ -745,7 +751,7 @@ def _sample(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     params = SampleParams(sequences=args.sequences, frames=args.frames, objects=args.objects,
-                          workers=args.workers, seed=args.seed, frames_images=args.frames_images)
+                          workers=args.workers, seed=args.seed, frames_images=args.frames_images, regime=args.regime)
     print(f"sample: writing {params} to {args.out}", flush=True)
     summary = generate(args.out, params)
     print(f"sample: {summary['jobs']} jobs, {summary['sequences']} sequences, {summary['boxes']} boxes, "

@@ -180,6 +180,17 @@ def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
              "yaxis": "y2"}],
             {"yaxis": {"tickformat": ".0%", "title": {"text": "adjustment rate"}},
              "yaxis2": {"overlaying": "y", "side": "right", "title": {"text": "identity switches"}}})
+    rubric = q(f"""SELECT worker_id, source, boxes, penalty, rubric_score FROM rubric_scores WHERE level = 'worker'
+                   ORDER BY rubric_score, worker_id LIMIT {MAX_WORKERS}""")
+    if len(rubric):
+        ids = [_label(x) for x in rubric["worker_id"]]
+        page.chart("rubric-per-worker", "Rubric score per worker: 1 - penalties per box (omission and inaccurate box "
+                   "100%, wrong label and tracking error 20%, attributes 5%)", [{
+                       "type": "bar", "x": ids, "y": _clean(rubric["rubric_score"]),
+                       "text": [_label(s) for s in rubric["source"]],
+                       "hovertemplate": "%{x}<br>%{y:.4f} (from %{text})<extra></extra>"}],
+                   {"yaxis": {"title": {"text": "rubric score"}}},
+                   note="from the audit's changes where an audit exists, else from the review queue's flags")
     board = q("SELECT * FROM worker_leaderboard WHERE boxes_per_hour IS NOT NULL")
     if len(board):
         page.chart("speed-vs-quality", "Speed vs quality: boxes per active hour against adjustment rate", [{

@@ -22,7 +22,7 @@ _QS_TYPES = {"VARCHAR": "STRING", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "HU
              "DATE": "DATETIME", "TIMESTAMP WITH TIME ZONE": "DATETIME", "BOOLEAN": "BOOLEAN"}
 DATASETS = ("label_quality_kpis", "label_quality_by_class", "flags_over_time", "review_queue_for_audit", "box_metrics",
             "worker_kpis", "worker_daily_tasks", "worker_task_times", "worker_quality_summary", "worker_leaderboard",
-            "worker_outcomes", "validation_status", "validation_findings", "post_audit_check")
+            "worker_outcomes", "validation_status", "validation_findings", "post_audit_check", "rubric_scores")
 READ_ACTIONS = {
     "data_source": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions",
                     "quicksight:PassDataSource"],
@@ -134,6 +134,8 @@ def definition(database: str) -> dict:
                                    "Category": [_dim("worker_leaderboard", "worker_id", "sq-c")]}}}}},
         _bar("returned-declined", "Returned and declined rates per worker", "worker_outcomes", "worker_id",
              [("returned_rate", "AVERAGE"), ("declined_rate", "AVERAGE")]),
+        _bar("rubric-per-worker", "Rubric score per worker (penalties per box: omission and inaccurate 100%, wrong "
+             "label and tracking 20%, attributes 5%)", "rubric_scores", "worker_id", [("rubric_score", "MIN")]),
     ]
     def table(vid: str, title: str, ds: str, cols: tuple[str, ...]) -> dict:
         return {"TableVisual": {"VisualId": vid, "Title": _title(title), "ChartConfiguration": {"FieldWells": {
@@ -162,6 +164,15 @@ def definition(database: str) -> dict:
                    "ScopeConfiguration": {"SelectedSheets": {"SheetVisualScopingConfigurations": [
                        {"SheetId": "label-quality", "Scope": "SELECTED_VISUALS",
                         "VisualIds": ["kpi-boxes", "kpi-sequences", "kpi-flagged", "kpi-iou"]}]}}}
+    # The rubric chart shows the worker rows of its view (it also has sequence and job rows).
+    rubric_filter = {"FilterGroupId": "fg-rubric-level", "CrossDataset": "SINGLE_DATASET", "Status": "ENABLED",
+                     "Filters": [{"CategoryFilter": {
+                         "FilterId": "f-rubric-level", "Column": _col("rubric_scores", "level"),
+                         "Configuration": {"FilterListConfiguration": {"MatchOperator": "CONTAINS",
+                                                                       "CategoryValues": ["worker"]}}}}],
+                     "ScopeConfiguration": {"SelectedSheets": {"SheetVisualScopingConfigurations": [
+                         {"SheetId": "worker-performance", "Scope": "SELECTED_VISUALS",
+                          "VisualIds": ["rubric-per-worker"]}]}}}
     return {
         "DataSetIdentifierDeclarations": decl,
         "Sheets": [
@@ -171,7 +182,7 @@ def definition(database: str) -> dict:
             {"SheetId": "worker-performance", "Name": "Worker performance", "Visuals": workers},
             {"SheetId": "data-quality", "Name": "Data quality", "Visuals": checks},
         ],
-        "FilterGroups": [seq_filter, role_filter],
+        "FilterGroups": [seq_filter, role_filter, rubric_filter],
     }
 
 

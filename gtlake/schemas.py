@@ -203,7 +203,8 @@ RUNS = Table("runs", "run of a gtlake job", (
 OBJ = _c("object_id", STRING, "Ground Truth object-id of the track")
 OBJ_NAME = _c("object_name", STRING, "Ground Truth object-name, '<class>:<n>'")
 FLAGS = _c("flags", STRING_ARRAY, "Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, "
-                                  "duplicate_box, id_swap; appearance_change in embedding_metrics (empty: nothing found)")
+                                  "duplicate_box, id_swap, broken_track, attribute_flip; appearance_change in "
+                                  "embedding_metrics (empty: nothing found)")
 
 TRACKED_BOX = (SEQ, FRAME_NO, FRAME_FILE, OBJ, OBJ_NAME)  # the (frame, object) a quality row is about
 LABEL = _c("label", STRING, "Class name")
@@ -220,6 +221,8 @@ BOX_METRICS = Table("box_metrics", "tracked box, with its frame-to-frame metrics
     _c("gap_before", INT, "Frames the track was absent just before this box"),
     _c("missing_before", INT, "Of those, frames where a box is missing (queued as missing_box); 0 for occlusions"),
     _c("residual", DOUBLE, "Largest edge deviation from the track's path, in units of its tolerance (> 1: off)"),
+    _c("iou_pred", DOUBLE, "IoU with the box the track's own motion puts there (its neighbours on either side; "
+                           "camera jerks removed): low when the box, not the object, moved"),
     FLAGS,
     _c("score", DOUBLE, "Suspicion: sum of the reasons' weights plus severity (README: review score)"),
     JOB,
@@ -234,7 +237,8 @@ TRACK_SUMMARY = Table("track_summary", "tracked object of a sequence", (
     _c("iou_mean", DOUBLE, "Mean frame-to-frame IoU"), _c("iou_median", DOUBLE, "Median frame-to-frame IoU"),
     _c("iou_mode", DOUBLE, "Most frequent frame-to-frame IoU, rounded to 0.01"),
     _c("iou_min", DOUBLE, "Lowest frame-to-frame IoU"), _c("iou_p10", DOUBLE, "10th percentile of frame-to-frame IoU"),
-    _c("peer_z", DOUBLE, "Robust z-score of iou_p10 among tracks of the same class and job (negative: worse)"),
+    _c("iou_pred_p10", DOUBLE, "10th percentile of iou_pred: how well the track's boxes follow its own motion"),
+    _c("peer_z", DOUBLE, "Robust z-score of iou_pred_p10 among tracks of the same class and job (negative: worse)"),
     _c("flagged_boxes", INT, "Boxes of the track with at least one flag"),
     _c("flags", STRING_ARRAY, "Reasons found on the track, with track_outlier when far below its peers"),
     JOB,

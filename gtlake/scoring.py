@@ -8,7 +8,8 @@ import pandas as pd
 
 def score_queue(queue: pd.DataFrame, planted: list[dict], n_boxes: int, tolerance: int = 1) -> dict:
     """Recall (a mistake is caught when one of its objects is queued within `tolerance` frames of it)
-    per kind and overall, and the queue's size as a share of all boxes.
+    per kind and overall, the queue's size as a share of all boxes, the share of boxes queued that no planted
+    mistake accounts for (`false_share`), and the queue's precision (entries accounted for / entries).
 
     `queue` needs sequence_id, object_id, frame_no; `planted` are records of planted.jsonl.
     """
@@ -16,19 +17,73 @@ def score_queue(queue: pd.DataFrame, planted: list[dict], n_boxes: int, toleranc
     caught: Counter = Counter()
     total: Counter = Counter()
     missed = []
+    explained: set = set()  # the entries a planted mistake accounts for
     for p in planted:
         total[p["kind"]] += 1
-        hit = any((p["sequence_id"], oid, f + d) in keys for oid in p["object_ids"] for f in p["frames"]
-                  for d in range(-tolerance, tolerance + 1))
+        near = {(p["sequence_id"], oid, f + d) for oid in p["object_ids"] for f in p["frames"]
+                for d in range(-tolerance, tolerance + 1)}
+        hit = bool(near & keys)
+        explained |= near & keys
         caught[p["kind"]] += hit
         if not hit:
             missed.append(p)
     n = sum(total.values())
+    false = keys - explained
     return {
         "recall": sum(caught.values()) / n if n else 1.0,
         "recall_by_kind": {kind: caught[kind] / total[kind] for kind in sorted(total)},
         "planted": n,
         "flagged": len(keys),
         "flag_share": len(keys) / n_boxes if n_boxes else 0.0,
+        # entries no planted mistake accounts for, as a share of the boxes: the clean boxes a reviewer is sent to
+        "false_share": len(false) / n_boxes if n_boxes else 0.0,
+        "precision": len(explained) / len(keys) if keys else 1.0,
         "missed": missed,
+        "false": sorted(false),
     }
+
+
+def sample_boxes(root: str, first_level: bool = True) -> pd.DataFrame:
+    """The tracking boxes of a generated sample tree (`gtlake sample`), as the quality job's detector reads them
+    (attributes as JSON text, keys sorted); only first-level labeling jobs (not audits, not detection) by default."""
+    import json
+    from pathlib import Path
+
+    rows = []
+    for path in sorted(Path(root, "output").glob("*/annotations/consolidated-annotation/output/*/SeqLabel.json")):
+        job, index = path.parts[-6], path.parts[-2]
+        if first_level and (job.endswith("-audit") or "detect" in job):
+            continue
+        for fr in json.loads(path.read_text())["tracking-annotations"]:
+            for b in fr["annotations"]:
+                rows.append((f"{job}:{index}", int(fr["frame-no"]), b["object-id"], b["object-name"], b["class-id"],
+                             float(b["left"]), float(b["top"]), float(b["width"]), float(b["height"]),
+                             json.dumps(b.get("label-category-attributes") or {}, sort_keys=True,
+                                        separators=(",", ":"))))
+    return pd.DataFrame(rows, columns=["sequence_id", "frame_no", "object_id", "object_name", "class_id", "left",
+                                       "top", "width", "height", "attributes"])
+
+
+def detector_queue(boxes: pd.DataFrame, cfg=None) -> pd.DataFrame:  # noqa: ANN001 - a QualityConfig
+    """(sequence_id, object_id, frame_no) of every queue entry `udfs.detect` raises on the boxes, per sequence
+    (the quality job's per-sequence checks, without the job-level track_outlier)."""
+    from gtlake.udfs.config import QualityConfig
+    from gtlake.udfs.detect import detect_sequence
+
+    parts = []
+    for sid, g in boxes.groupby("sequence_id"):
+        out, missing = detect_sequence(g, cfg or QualityConfig())
+        parts.append(pd.concat([out[out["flags"].map(len) > 0], missing])[["object_id", "frame_no"]]
+                     .assign(sequence_id=sid))
+    return pd.concat(parts) if parts else pd.DataFrame(columns=["object_id", "frame_no", "sequence_id"])
+
+
+def by_regime(queue: pd.DataFrame, planted: list[dict], boxes: pd.DataFrame, regimes: dict[str, str]) -> dict:
+    """`score_queue` per regime of footage (`regimes`: sequence_id -> regime, the sample's `sequence_regimes`)."""
+    out = {}
+    regime_of = boxes["sequence_id"].map(regimes)
+    q_regime = queue["sequence_id"].map(regimes)
+    for regime in sorted(set(regime_of.dropna())):
+        out[regime] = score_queue(queue[q_regime == regime], [p for p in planted if p.get("regime") == regime],
+                                  int((regime_of == regime).sum()))
+    return out

@@ -169,7 +169,7 @@ SUITES: dict[str, Callable[[], list[Rule]]] = {
         _schema("box_metrics"), *_types("box_metrics"),
         *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id")],
         _unique(TRACK_KEY),
-        _between("frame_no", 0), _between("iou_prev", 0, 1), _between("score", 0),
+        _between("frame_no", 0), _between("iou_prev", 0, 1), _between("iou_pred", 0, 1), _between("score", 0),
         _array_in_set("flags", QUEUE_REASONS),
     ],
     "review_queue": lambda: [

@@ -36,7 +36,7 @@ from gtlake.udfs.detect import REASON_WEIGHTS, detect_sequence
 
 TRACK_OUTLIER_SCORE = 1.0
 BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
-            "left", "top", "width", "height"]  # what the detector reads of each box
+            "left", "top", "width", "height", "attributes"]  # what the detector reads of each box
 UDF_SCHEMA = BOX_METRICS.spark_schema()
 
 
@@ -74,9 +74,16 @@ def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return apply
 
 
+def attributes_text(attributes: Column) -> Column:
+    """A box's label-category attributes as one JSON text, keys sorted (equal attributes, equal text), for the
+    detector's attribute and occlusion checks."""
+    return F.to_json(F.map_from_entries(F.array_sort(F.map_entries(attributes))))
+
+
 def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
     """Metrics and flags per tracked box (one pandas group per sequence)."""
-    return (boxes.where(F.col("object_id").isNotNull()).select(*BOX_COLS)
+    return (boxes.where(F.col("object_id").isNotNull())
+            .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS)
             .groupBy("job_name", "sequence_id").applyInPandas(_detect_udf(cfg), UDF_SCHEMA))
 
 
@@ -89,20 +96,22 @@ def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
         F.avg("iou_prev").alias("iou_mean"), F.percentile_approx("iou_prev", 0.5).alias("iou_median"),
         F.mode(F.round("iou_prev", 2)).alias("iou_mode"), F.min("iou_prev").alias("iou_min"),
         F.percentile_approx("iou_prev", 0.1).alias("iou_p10"),
+        F.percentile_approx("iou_pred", 0.1).alias("iou_pred_p10"),
         F.sum((F.size("flags") > 0).cast("int")).cast("int").alias("flagged_boxes"),
         F.array_sort(F.array_distinct(F.flatten(F.collect_list("flags")))).alias("box_flags"),
     ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int"))
     tracks = tracks.persist()  # small (one row per track), used three times below
-    # Peers: tracks of the same class in the same job, long enough to have a distribution.
-    peers = tracks.where((F.col("n_boxes") >= 10) & F.col("iou_p10").isNotNull())
-    med = peers.groupBy("job_name", "label").agg(F.percentile_approx("iou_p10", 0.5).alias("_med"),
+    # Peers: tracks of the same class in the same job, long enough to have a distribution. A track is compared on how
+    # well its boxes follow its own motion (iou_pred), not on frame-to-frame IoU, which is low for fast objects.
+    peers = tracks.where((F.col("n_boxes") >= 10) & F.col("iou_pred_p10").isNotNull())
+    med = peers.groupBy("job_name", "label").agg(F.percentile_approx("iou_pred_p10", 0.5).alias("_med"),
                                                  F.count(F.lit(1)).alias("_n"))
     mad = (peers.join(med, ["job_name", "label"], how="inner")
-           .groupBy("job_name", "label").agg(F.percentile_approx(F.abs(F.col("iou_p10") - F.col("_med")), 0.5)
+           .groupBy("job_name", "label").agg(F.percentile_approx(F.abs(F.col("iou_pred_p10") - F.col("_med")), 0.5)
                                              .alias("_mad")))
     scored = (tracks.join(med, ["job_name", "label"], how="left").join(mad, ["job_name", "label"], how="left")
               .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
-                                           (F.col("iou_p10") - F.col("_med"))
+                                           (F.col("iou_pred_p10") - F.col("_med"))
                                            / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
     outlier = (F.col("peer_z") < -cfg.track_outlier_z) & (F.col("n_boxes") >= 10)
     return scored.withColumn("flags", F.when(outlier, F.array_union("box_flags", F.array(F.lit("track_outlier"))))
@@ -126,7 +135,7 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
                .select("job_name", "sequence_id", "frame_no", "object_id", "object_name",
                        F.col("_track_label").alias("label"), F.array(F.lit("missing_box")).alias("flags"),
                        F.lit(REASON_WEIGHTS["missing_box"]).alias("score")))
-    worst = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy(F.col("iou_prev").asc_nulls_last(),
+    worst = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy(F.col("iou_pred").asc_nulls_last(),
                                                                                 "frame_no")
     outliers = (boxes.join(tracks.where(F.array_contains("flags", "track_outlier"))
                            .select("job_name", "sequence_id", "object_id"), ["job_name", "sequence_id", "object_id"],

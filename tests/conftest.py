@@ -187,7 +187,10 @@ def pipeline_lake(spark, tmp_path_factory):
 
     quiet = {"log": lambda m: None}
     tmp = tmp_path_factory.mktemp("pipeline")
-    summary = generate(str(tmp / "sample"), SampleParams(sequences=12, frames=80, objects=8, workers=6, seed=2))
+    # Street footage throughout: the workers' ranking below compares labelers on footage of one kind (a mixed
+    # sample's regimes would weigh in too); the quality tests score the mixed regimes.
+    summary = generate(str(tmp / "sample"), SampleParams(sequences=12, frames=80, objects=8, workers=6, seed=2,
+                                                         regime="street"))
     lake = tmp / "lake"
     ingest_run(spark, IngestConfig(input=str(tmp / "sample" / "output"), lake=str(lake)), **quiet)
     torch.save(seeded_state_dict(0), tmp / "resnet18-seeded.pth")
@@ -200,3 +203,46 @@ def pipeline_lake(spark, tmp_path_factory):
     audit = audit_run(spark, AuditJobConfig(lake=str(lake)), **quiet)
     return {"tmp": tmp, "lake": lake, "sample": tmp / "sample", "activity": activity, "summary": summary,
             "workers": workers, "audit": audit}
+
+
+RUBRIC_PENALTY = {"omissions": 1.0, "inaccurate": 1.0, "wrong_labels": 0.2, "tracking_errors": 0.2,
+                  "attribute_errors": 0.05}
+
+
+def rubric_reference(tables: dict):
+    """The rubric_scores view's sequence rows computed with pandas from the lake's tables (for the SQL tests)."""
+    import pandas as pd
+
+    rows = []
+    changes = tables.get("audit_changes")
+    audited = set()
+    if changes is not None and len(changes):
+        for (job, seq), g in changes.groupby(["source_job", "sequence_id"]):
+            audited.add((job, seq))
+            rows.append({"job_name": job, "sequence_id": seq, "source": "audit", "boxes": int((g.change != "added").sum()),
+                         "omissions": int((g.change == "added").sum()),
+                         "inaccurate": int(g.change.isin(["moved", "resized", "deleted"]).sum()),
+                         "wrong_labels": int((g.change == "relabeled").sum()),
+                         "tracking_errors": int((g.change == "reidentified").sum()),
+                         "attribute_errors": int((g.attributes_changed & (g.change == "unchanged")).sum())})
+    order = [("omissions", {"missing_box"}),
+             ("inaccurate", {"off_path", "low_iou", "size_jump", "duplicate_box", "appearance_change"}),
+             ("wrong_labels", {"class_flip"}), ("tracking_errors", {"id_swap", "broken_track"}),
+             ("attribute_errors", {"attribute_flip"})]
+    queue, metrics, jobs = tables["review_queue"], tables["box_metrics"], tables["jobs"]
+    labeling = set(jobs[jobs.role != "audit"].job_name)
+    for (job, seq), g in metrics.groupby(["job_name", "sequence_id"]):
+        if job not in labeling or (job, seq) in audited:
+            continue
+        row = {"job_name": job, "sequence_id": seq, "source": "flags", "boxes": len(g), **{c: 0 for c, _ in order}}
+        q = queue[(queue.job_name == job) & (queue.sequence_id == seq)] if queue is not None else []
+        for reasons in (q.reasons if len(q) else []):
+            for column, names in order:
+                if set(reasons) & names:
+                    row[column] += 1
+                    break
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["penalty"] = sum(out[c] * p for c, p in RUBRIC_PENALTY.items())
+    out["rubric_score"] = (1 - out["penalty"] / out["boxes"].where(out["boxes"] > 0)).clip(lower=0)
+    return out

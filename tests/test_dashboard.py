@@ -68,7 +68,7 @@ def _a_later_quality_run_stopped_by_its_gate(lake: Path) -> None:
 def test_every_chart_is_drawn_without_javascript_errors(report):
     dom = report["dom"]
     declared = re.findall(r'data-chart="([a-z-]+)"', dom)
-    assert len(declared) >= 8
+    assert len(declared) >= 9 and "rubric-per-worker" in declared
     assert f'data-charts-drawn="{len(declared)}"' in dom
     for cid in declared:  # plotly marks a drawn chart's div and puts its SVG inside
         assert re.search(rf'<div id="{cid}" class="[^"]*js-plotly-plot', dom), cid

@@ -10,7 +10,8 @@ import pytest
 from gtlake.sample.annotate import Worker, annotate
 from gtlake.sample.generate import SampleParams, generate
 from gtlake.sample.scene import simulate_track
-from gtlake.scoring import score_queue
+from gtlake.sample.plants import PLANT_KINDS
+from gtlake.scoring import by_regime, detector_queue, sample_boxes, score_queue
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.detect import detect_sequence
 
@@ -132,27 +133,83 @@ def test_seed_notebook_queue_holds_the_known_mistakes(fixtures_dir):
     assert 216 in original and 217 not in original
 
 
-@pytest.mark.parametrize("seed, frames, objects, workers", [(21, 200, 12, 6), (99, 300, 15, 8)])
-def test_recall_and_flag_share_on_generated_samples(tmp_path, seed, frames, objects, workers):
-    generate(str(tmp_path), SampleParams(sequences=30, frames=frames, objects=objects, workers=workers, seed=seed))
-    planted = [json.loads(l) for l in (tmp_path / "planted.jsonl").read_text().splitlines()]
-    rows = []
-    for p in (tmp_path / "output").glob("*/annotations/consolidated-annotation/output/*/SeqLabel.json"):
-        job, index = p.parts[-6], p.parts[-2]
-        if job.endswith("-audit") or "detect" in job:
-            continue
-        for fr in json.loads(p.read_text())["tracking-annotations"]:
-            for b in fr["annotations"]:
-                rows.append((f"{job}:{index}", int(fr["frame-no"]), b["object-id"], b["object-name"], b["class-id"],
-                             b["left"], b["top"], b["width"], b["height"]))
-    boxes = pd.DataFrame(rows, columns=["sequence_id", "frame_no", "object_id", "object_name", "class_id", "left",
-                                        "top", "width", "height"])
-    queues = []
-    for sid, g in boxes.groupby("sequence_id"):
-        out, missing = detect_sequence(g, QualityConfig())
-        q = pd.concat([out[out["flags"].map(len) > 0], missing])[["object_id", "frame_no"]]
-        queues.append(q.assign(sequence_id=sid))
-    result = score_queue(pd.concat(queues), planted, len(boxes))
-    assert result["planted"] > 50
-    assert result["recall"] >= 0.95, result["recall_by_kind"]
-    assert result["flag_share"] <= 0.05
+@pytest.mark.parametrize("seed", [21, 99])
+def test_recall_and_clean_boxes_queued_per_regime_of_footage(tmp_path, seed):
+    """A mixed sample (street, sports, aerial, a moving camera, 6 fps, sparse keyframes, partial occlusion: one
+    video each in turn), every kind of mistake planted; scored per regime."""
+    generate(str(tmp_path), SampleParams(sequences=70, frames=150, objects=12, workers=8, seed=seed))
+    planted = [json.loads(l) for l in (tmp_path / "planted.jsonl").read_text().splitlines()
+               if not json.loads(l)["job_name"].endswith("-audit")]
+    regimes = json.loads((tmp_path / "sample.json").read_text())["sequence_regimes"]
+    boxes = sample_boxes(str(tmp_path))
+    queue = detector_queue(boxes)
+    overall = score_queue(queue, planted, len(boxes))
+    assert overall["planted"] > 150 and set(overall["recall_by_kind"]) == set(PLANT_KINDS)
+    assert overall["recall"] >= 0.92, overall["recall_by_kind"]
+    assert overall["precision"] >= 0.8 and overall["false_share"] <= 0.005
+    per = by_regime(queue, planted, boxes, regimes)
+    assert len(per) == 7
+    for regime, r in per.items():  # (BENCHMARKS.md: the figures per regime on larger samples)
+        assert r["false_share"] <= 0.015, (regime, r["false_share"])
+        assert r["recall"] >= 0.8, (regime, r["recall_by_kind"])
+
+
+def test_camera_shake_shared_by_every_track_raises_nothing():
+    frames = np.arange(60)
+    shake = np.random.default_rng(0).normal(0, 6.0, 60)  # the whole picture jumps up to ~15 px a frame
+    parts = [track(f"o{i}", frames, 100 + 300 * i + 3.0 * frames + shake, top=200 + 50 * i + shake / 2)
+             for i in range(5)]
+    out, missing = detect_sequence(pd.concat(parts))
+    assert flagged(out, missing) == set()
+    alone, _ = detect_sequence(parts[0])  # one track alone: its jumps are its own
+    assert flagged(alone)
+
+
+def test_a_sharp_turn_or_a_keyframe_kink_is_motion_not_a_mistake():
+    frames = np.arange(40)
+    left = np.where(frames < 20, 100 + 3.0 * frames, 160 + 11.0 * (frames - 20))  # 3 then 11 px a frame
+    out, missing = detect_sequence(track("a", frames, left, width=12.0, height=10.0))
+    assert flagged(out, missing) == set()
+
+
+def test_small_box_quantization_is_not_a_size_jump():
+    frames = np.arange(60)
+    w = 25.0 + np.tile([0.0, 1.0, -1.0, 1.0], 15)  # one pixel either way, on a 25 px box: up to 8% of its area
+    h = 25.0 + np.tile([1.0, 0.0, 1.0, -1.0], 15)
+    out, _ = detect_sequence(track("a", frames, 100 + 6.0 * frames, width=w, height=h))
+    assert flagged(out) == set()
+
+
+def test_attribute_flip_inside_a_track():
+    frames = np.arange(30)
+    df = track("a", frames, 100 + 2.0 * frames)
+    df["attributes"] = '{"Occlusion":"None"}'
+    df.loc[df.frame_no.isin([12, 13]), "attributes"] = '{"Occlusion":"Heavy"}'  # two frames, then back
+    df.loc[df.frame_no >= 25, "attributes"] = '{"Occlusion":"Partial"}'  # a change that lasts: not a flip
+    out, _ = detect_sequence(df)
+    assert {(f, fl) for _, f, fl in flagged(out)} == {(12, ("attribute_flip",)), (13, ("attribute_flip",))}
+
+
+def test_broken_track_continuing_under_a_new_id():
+    frames = np.arange(60)
+    left = 100 + 4.0 * frames
+    a = track("a", frames[:30], left[:30])
+    b = track("b", frames[32:], left[32:])  # the same object, two frames later, under a new id
+    far = track("c", frames[33:], left[33:] + 600)  # another car of the class starting elsewhere
+    out, missing = detect_sequence(pd.concat([a, b, far]))
+    assert flagged(out, missing) == {("b", 32, ("broken_track",))}
+
+
+def test_a_gap_behind_another_object_or_marked_occluded_is_no_missing_box():
+    frames = np.arange(40)
+    occluded = track("a", np.r_[frames[:20], frames[22:]], 100 + 3.0 * np.r_[frames[:20], frames[22:]])
+    truck = track("t", frames, 95 + 3.0 * frames, width=200.0, height=120.0, top=270.0)  # in front, covering it
+    out, missing = detect_sequence(pd.concat([occluded, truck]))
+    assert missing.empty
+    alone, missing = detect_sequence(occluded.copy())
+    assert set(missing.frame_no) == {20, 21}
+    marked = occluded.copy()
+    marked["attributes"] = '{"occluded":"no"}'
+    marked.loc[marked.frame_no.between(16, 25), "attributes"] = '{"occluded":"partially"}'
+    _, missing = detect_sequence(marked)
+    assert missing.empty

@@ -87,3 +87,32 @@ def test_same_key_pairs():
 
 def test_track_mode_ties_take_the_smallest():
     assert k.track_mode(np.array(["b", "a", "b", "a", "c"]), np.array([1, 1, 1, 1, 2])).tolist() == ["a"] * 4 + ["c"]
+
+
+def test_camera_offsets_take_out_a_shake_shared_by_the_tracks_of_a_frame():
+    f = np.tile(np.arange(8), 3)
+    first, _ = k.track_bounds(np.repeat([0, 1, 2], 8))
+    # three tracks: steady, steady the other way, accelerating; the camera jumps 5 px on frame 4 only
+    x = np.concatenate([10 + 3.0 * np.arange(8), 100 - 2.0 * np.arange(8), 50 + 0.5 * np.arange(8) ** 2])
+    x[f == 4] += 5
+    (off,) = k.camera_offsets(f, first, (x,))
+    shake = off.reshape(3, 8) - off.reshape(3, 8)[:, :1]  # (the offset is up to a smooth drift)
+    assert np.allclose(shake[:, 4] - (shake[:, 3] + shake[:, 5]) / 2, 5.0)
+    assert np.allclose(np.diff(shake[:, [0, 1, 2, 3]], 2), 0) and np.allclose(np.diff(shake[:, 5:], 2), 0)
+    (none,) = k.camera_offsets(f[:16], first[:16], (x[:16],), min_tracks=3)  # two tracks: not the camera's
+    assert np.allclose(none, 0)
+
+
+def test_detrended_is_flat_for_steady_motion_and_keeps_a_wrong_stretch():
+    n = 30
+    f, first = np.arange(n), np.r_[True, np.zeros(n - 1, bool)]
+    seg = np.zeros(n, int)
+    x = 12.0 * f  # fast: 12 px a frame
+    (flat,) = k.detrended((x,), f, first, seg, 11)
+    assert np.allclose(flat, flat[0])
+    bad = x.copy()
+    bad[14:17] += 9  # a stretch of three frames 9 px off: less than one frame's motion
+    (dev,) = k.rolling_median_deviations(k.detrended((bad,), f, first, seg, 11), seg, 11)
+    assert np.all(dev[14:17] == pytest.approx(9.0)) and np.nanmax(np.r_[dev[:14], dev[17:]]) < 1e-9
+    (raw,) = k.rolling_median_deviations((bad,), seg, 11)  # a plain median is fooled by the motion
+    assert np.nanmax(raw[14:17]) < 9.0

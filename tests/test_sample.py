@@ -70,8 +70,10 @@ def test_layout_is_ground_truths(sample):
 
 def test_planted_mistakes_are_where_the_truth_file_says(sample):
     plants = [json.loads(l) for l in (sample / "planted.jsonl").read_text().splitlines()]
-    assert {p["kind"] for p in plants} >= {"shrunk", "shifted", "deleted_box", "duplicate_box"}
+    assert {p["kind"] for p in plants} >= {"shrunk", "shifted", "duplicate_box", "attribute_flip"}
     assert set(p["kind"] for p in plants) <= set(PLANT_KINDS)
+    regimes = json.loads((sample / "sample.json").read_text())["regimes"]
+    assert all(p["regime"] == regimes[p["video"]] for p in plants)
     for p in plants:
         tracks = _tracks(_labels(sample, p["job_name"], p["data_object_index"]))
         oid, f = p["object_ids"][0], p["frames"][0]
@@ -86,6 +88,14 @@ def test_planted_mistakes_are_where_the_truth_file_says(sample):
             t = tracks[oid]
             ratio = t[f]["width"] * t[f]["height"] / (t[f - 1]["width"] * t[f - 1]["height"])
             assert (ratio < 0.8) if p["kind"] == "shrunk" else (ratio > 1.3), (p, ratio)
+        elif p["kind"] == "attribute_flip":
+            t = tracks[oid]
+            before = t[f - 1]["label-category-attributes"]["Occlusion"]
+            assert all(t[g]["label-category-attributes"]["Occlusion"] != before for g in p["frames"])
+            assert t[p["frames"][-1] + 1]["label-category-attributes"]["Occlusion"] == before
+        elif p["kind"] == "broken_track":
+            new, old = tracks[oid], tracks[p["object_ids"][1]]
+            assert min(new) == f and max(old) < f and f - max(old) - 1 == p["detail"]["dropped_frames"]
 
 
 def test_audit_job_corrects_most_planted_mistakes(sample):
@@ -137,10 +147,11 @@ def test_correct_undoes_every_plant():
     clean = Boxes(np.tile(np.arange(n), 3), np.repeat(np.arange(3), n), np.zeros(3 * n, np.int64),
                   np.repeat([100, 300, 500], n) + np.tile(np.arange(n), 3), np.full(3 * n, 200), np.full(3 * n, 80),
                   np.full(3 * n, 60), np.full(3 * n, "none", dtype=object))
-    planted, plants, _ = plant_mistakes(clean, 6, np.array([0, 1, 2]), 3, rng)
-    assert len(plants) == 6
+    planted, plants, _ = plant_mistakes(clean, 8, np.array([0, 1, 2]), 3, rng)
+    assert len(plants) >= 5
     fixed = correct(planted, plants, [True] * len(plants))
-    key = lambda b: sorted(zip(b.ident.tolist(), b.frame_no.tolist(), b.left.tolist(), b.width.tolist(), b.cls.tolist()))
+    key = lambda b: sorted(zip(b.ident.tolist(), b.frame_no.tolist(), b.left.tolist(), b.width.tolist(), b.cls.tolist(),
+                               b.occluded.tolist()))
     assert key(fixed) == key(clean) and key(planted) != key(clean)
 
 

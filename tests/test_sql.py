@@ -317,3 +317,20 @@ def test_kpi_views(db):
     assert got["wall_median_s"] == pytest.approx(disc(w[w["outcome"] == "submitted"]["wall_seconds"], 0.5))
     assert got["adjustment_rate"] == pytest.approx((q["adjusted_boxes"].sum() + q["added"].sum())
                                                    / (q["audited_boxes"].sum() + q["added"].sum()))
+
+
+def test_rubric_scores(db):
+    from tests.conftest import rubric_reference
+
+    con, t = db
+    want = rubric_reference(t)
+    assert set(want.source) == {"audit"}  # the sample audits every tracking job: audits decide
+    got = con.execute("SELECT * FROM rubric_scores WHERE level = 'sequence'").df()
+    same(got.sort_values(["job_name", "sequence_id"]).reset_index(drop=True), want.drop(columns=[]),
+         ["job_name", "sequence_id"])
+    jobs = con.execute("SELECT * FROM rubric_scores WHERE level = 'job'").df().set_index("job_name")
+    per_job = want.groupby("job_name")[["boxes", "penalty"]].sum()
+    assert np.allclose(jobs.loc[per_job.index, "penalty"], per_job["penalty"])
+    assert np.allclose(jobs.loc[per_job.index, "rubric_score"], (1 - per_job.penalty / per_job.boxes).clip(lower=0))
+    workers = con.execute("SELECT * FROM rubric_scores WHERE level = 'worker'").df()
+    assert len(workers) and workers.worker_id.notna().all() and workers.rubric_score.between(0, 1).all()

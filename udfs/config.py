@@ -29,8 +29,7 @@ def number_overrides(cls, text: str, what: str) -> dict:  # noqa: ANN001 - a dat
 class QualityConfig:
     """Tolerances of the per-track checks. Defaults start from the original method (IoU 0.5, size 25%)."""
 
-    iou_min: float = 0.5  # frame-to-frame IoU below this, and well below the track's own: the box jumped
-    iou_drop: float = 0.2  # ... "well below": this much under the track's median IoU (fast objects have low IoU)
+    iou_min: float = 0.6  # IoU with the box the track's motion predicts (its neighbours) below this: the box jumped
     size_change_max: float = 0.25  # size (area) off its rolling median by more than 25%: size jump
     window: int = 5  # frames in the rolling median (the original method's rolling average); odd
     baseline_window: int = 11  # frames in the wider robust baseline: catches mistakes lasting up to 5 frames; odd
@@ -41,8 +40,16 @@ class QualityConfig:
     max_missing_gap: int = 2  # a track absent this many frames or fewer mid-track: missing box; longer: occlusion
     edge_frames: int = 3  # the first and last boxes of a track or of a stretch between occlusions (entering/leaving view)
     border_px: float = 3.0  # a box this close to the image edge may be clipped: size changes there are legit
+    iou_track_k: float = 2.0  # ... and its IoU miss (1 - IoU) this many times the track's typical one
+    quant_px: float = 2.0  # an edge within this many pixels of where it should be is never evidence (whole pixels)
+    camera_min_tracks: int = 3  # tracks on a frame needed to tell the camera's jerks from an object's own motion
     duplicate_iou: float = 0.7  # two boxes of one class overlapping this much on one frame...
     duplicate_share: float = 0.8  # ... on this share of the shorter track's frames: duplicate (crossing objects overlap briefly)
+    broken_gap_frames: int = 5  # a new id starting within this many frames of where a track of its class ended...
+    broken_iou: float = 0.3  # ... overlapping the old track carried on at its last velocity this much: broken track
+    reentry_frames: int = 50  # ... or, the old one having left through the image border, coming back there this soon
+    attribute_flip_frames: int = 3  # an attribute changing for at most this many frames and changing back...
+    attribute_context: int = 3  # ... between runs of at least this many boxes: attribute flip
     swap_gain: float = 0.5  # exchanging two tracks' boxes must improve their summed IoU with the previous frame this much
     track_outlier_z: float = 3.5  # a track's low-percentile IoU this many robust deviations below its class peers
     min_peers: int = 5  # tracks of a class needed before comparing a track with its peers

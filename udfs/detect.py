@@ -15,8 +15,12 @@ objects and noisy-but-consistent annotators do not raise alarms:
 * class_flip: a class different from the rest of the track's.
 * duplicate_box: two boxes of one class overlapping heavily on one frame (the shorter track's is flagged).
 * id_swap: two tracks whose boxes fit the previous frame far better exchanged than as labeled.
+* broken_track: a track that goes on where another of its class ended, under a new object id.
+* attribute_flip: a label-category attribute that changes for a few frames inside a track and changes back.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -26,7 +30,8 @@ from gtlake.udfs.config import QualityConfig
 
 REASON_WEIGHTS = {
     "id_swap": 4.0, "duplicate_box": 3.0, "class_flip": 3.0, "missing_box": 3.0,
-    "off_path": 2.0, "size_jump": 2.0, "appearance_change": 2.0, "low_iou": 1.5, "track_outlier": 1.0,
+    "off_path": 2.0, "size_jump": 2.0, "appearance_change": 2.0, "broken_track": 2.0, "low_iou": 1.5,
+    "track_outlier": 1.0, "attribute_flip": 1.0,
 }  # appearance_change comes from `gtlake embed` (udfs.appearance), merged into the queue by the quality job
 
 
@@ -39,20 +44,27 @@ def _segment_bounds(first: np.ndarray, last: np.ndarray, gap_before: np.ndarray,
     return seg_first, seg_last
 
 
-def _edge_residual(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Interpolation residual inside segments; extrapolation from the inner side at segment ends."""
-    r = k.interpolation_residual(x, frame_no, first, last)
+def _predictions(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray,
+                 last: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a track's motion puts each value of x (an edge): interpolated between its two neighbours, carried on
+    from the two boxes before it, and carried back from the two after it (NaN where the track has no such boxes)."""
     p1, p2 = k.prev(x, first), k.prev(k.prev(x, first), first)
     n1, n2 = k.next_(x, last), k.next_(k.next_(x, last), last)
     f = frame_no.astype(float)
     fp1, fp2 = k.prev(f, first), k.prev(k.prev(f, first), first)
     fn1, fn2 = k.next_(f, last), k.next_(k.next_(f, last), last)
     with np.errstate(invalid="ignore", divide="ignore"):
-        back = np.abs(x - (p1 + (p1 - p2) * (f - fp1) / (fp1 - fp2)))
-        fwd = np.abs(x - (n1 + (n1 - n2) * (f - fn1) / (fn1 - fn2)))
-    r = np.where(last & ~first, back, r)
-    r = np.where(first & ~last, fwd, r)
-    return r
+        between = p1 + (n1 - p1) * (f - fp1) / (fn1 - fp1)
+        back = p1 + (p1 - p2) * (f - fp1) / (fp1 - fp2)
+        ahead = n1 + (n1 - n2) * (f - fn1) / (fn1 - fn2)
+    return between, back, ahead
+
+
+def _edge_residual(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """How far x (an edge) is from where its track's motion puts it: the nearest of the three predictions
+    (`_predictions`). One wrong box is off all three; a box where the motion changes (a sharp turn, an annotator's
+    keyframe at the end of an interpolated stretch) lies on the line through the boxes before it or after it."""
+    return np.fmin.reduce(np.stack([np.abs(x - p) for p in _predictions(x, frame_no, first, last)]))
 
 
 def _pairs_on_frames(frame_no: np.ndarray, cls: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +73,174 @@ def _pairs_on_frames(frame_no: np.ndarray, cls: np.ndarray, mask: np.ndarray) ->
     cls_code = np.unique(cls[mask], return_inverse=True)[1]
     a, b = k.same_key_pairs(frame_no[mask].astype(np.int64) * (cls_code.max(initial=0) + 1) + cls_code)
     return pos[a], pos[b]
+
+
+def _stabilized(f: np.ndarray, first: np.ndarray, box: k.Box, min_tracks: int) -> k.Box:
+    """The boxes with the camera's jerks (shake, an abrupt pan) removed: `kernels.camera_offsets` of the centres.
+    (A camera's zoom is smooth in real footage, and smooth changes need no removal.)"""
+    L, T, W, H = box
+    ox, oy = k.camera_offsets(f, first, (L + W / 2, T + H / 2), min_tracks)
+    return L - ox, T - oy, W, H
+
+
+def _predicted(box: k.Box, f: np.ndarray, first: np.ndarray, last: np.ndarray) -> list[k.Box]:
+    """Each box as its track's motion puts it, by the three predictions of `_predictions` of its edges."""
+    L, T, W, H = box
+    per_edge = [_predictions(e, f, first, last) for e in (L, T, L + W, T + H)]
+    return [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in zip(*per_edge)]
+
+
+def attribute_flips(state: np.ndarray, segment: np.ndarray, cfg: QualityConfig) -> np.ndarray:
+    """Boxes in a short run (at most `attribute_flip_frames`) of one attribute state inside a track's stretch,
+    between two runs of another single state, each at least `attribute_context` boxes long: an attribute that
+    changes for a few frames and changes back. `state` codes the boxes' attributes (sorted by track, frame)."""
+    n = state.size
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    starts = np.r_[True, (state[1:] != state[:-1]) | (segment[1:] != segment[:-1])]
+    run = np.cumsum(starts) - 1
+    first_of = np.flatnonzero(starts)
+    length = np.diff(np.r_[first_of, n])
+    run_state, run_seg = state[first_of], segment[first_of]
+    before = np.r_[-1, run_state[:-1]]
+    after = np.r_[run_state[1:], -1]
+    same_seg = np.r_[False, run_seg[1:] == run_seg[:-1]] & np.r_[run_seg[:-1] == run_seg[1:], False]
+    len_before, len_after = np.r_[0, length[:-1]], np.r_[length[1:], 0]
+    flip = (same_seg & (length <= cfg.attribute_flip_frames) & (before == after) & (before != run_state)
+            & (len_before >= cfg.attribute_context) & (len_after >= cfg.attribute_context))
+    return flip[run]
+
+
+def broken_tracks(f: np.ndarray, track: np.ndarray, first: np.ndarray, last: np.ndarray, cls: np.ndarray,
+                  box: k.Box, tracked: np.ndarray, at_border: np.ndarray, right: float, bottom: float,
+                  cfg: QualityConfig) -> np.ndarray:
+    """The first box of each track that continues another track of its class under a new object id: it starts
+    within `broken_gap_frames` of where the other ended, where that track's motion leads (IoU with the box carried
+    on at its last velocity of at least `broken_iou`, a size within 1.5x); or, when the other left through the
+    image border (moving out), it comes back in at that border where it left within `reentry_frames`, about its
+    size. Each ended track is continued at most once (its best match). `right`, `bottom`: the image's far edges
+    as far as the boxes tell (inf when unknown)."""
+    n = f.size
+    out = np.zeros(n, dtype=bool)
+    ends = np.flatnonzero(last & tracked)
+    starts = np.flatnonzero(first & tracked)
+    if ends.size == 0 or starts.size == 0:
+        return out
+    L, T, W, H = box
+    vx = L - k.prev(L, first)
+    vy = T - k.prev(T, first)
+    steps = f - k.prev(f.astype(float), first)
+    a, b = np.repeat(ends, starts.size), np.tile(starts, ends.size)
+    d = f[b] - f[a]
+    ok = (track[a] != track[b]) & (cls[a] == cls[b]) & (d >= 1)
+    a, b, d = a[ok], b[ok], d[ok]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        va = np.nan_to_num(vx[a] / steps[a]), np.nan_to_num(vy[a] / steps[a])
+        ratio = np.sqrt(W[b] * H[b] / (W[a] * H[a]))
+    similar = (ratio <= 1.5) & (ratio >= 1 / 1.5)
+    carried = (L[a] + va[0] * d, T[a] + va[1] * d, W[a], H[a])
+    fit = k.iou(carried, tuple(x[b] for x in box))
+    continued = similar & (d <= cfg.broken_gap_frames + 1) & (fit >= cfg.broken_iou)
+    # Back through the border it left by: close to where it left (a quarter box), its size, moving out
+    # of the picture there and back into it (the other way) on its return.
+    vb = (np.nan_to_num((k.next_(L, last) - L)[b]), np.nan_to_num((k.next_(T, last) - T)[b]))
+    to_centre = (right / 2 - (L + W / 2) if np.isfinite(right) else -(L + W / 2),
+                 bottom / 2 - (T + H / 2) if np.isfinite(bottom) else -(T + H / 2))
+    outward = va[0] * to_centre[0][a] + va[1] * to_centre[1][a] < 0
+    inward = vb[0] * to_centre[0][b] + vb[1] * to_centre[1][b] > 0
+    near = np.hypot(L[b] + W[b] / 2 - L[a] - W[a] / 2, T[b] + H[b] / 2 - T[a] - H[a] / 2) \
+        <= 0.25 * np.sqrt(W[a] * H[a])  # (another object of the class, a lane over, is further)
+    came_back = ((ratio <= 1.15) & (ratio >= 1 / 1.15) & at_border[a] & at_border[b] & near & outward & inward
+                 & (d <= cfg.reentry_frames))
+    hit = continued | came_back
+    a, b, fit = a[hit], b[hit], np.nan_to_num(fit[hit]) + continued[hit]
+    if a.size:
+        order = np.lexsort((-fit, a))  # per ended track, its best continuation first
+        a, b = a[order], b[order]
+        best = np.r_[True, a[1:] != a[:-1]]
+        out[b[best]] = True
+    return out
+
+
+_OCCLUSION = re.compile(r'"([^"]*(?:occlu|truncat|hidden|visib)[^"]*)"\s*:\s*"?([^",}]*)', re.IGNORECASE)
+_NOT_OCCLUDED = {"", "none", "no", "false", "0", "0%", "n", "not occluded", "unoccluded", "fully visible", "visible",
+                 "not_occluded", "fully_visible", "null"}
+
+
+def occlusion_marked(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Whether the boxes at `rows` carry an attribute saying the object is partly hidden (a key such as Occlusion,
+    occluded, truncated with a value other than none/no/false/0); all False without an `attributes` column (the
+    boxes' label-category attributes as JSON text). Looked at only for the few rows that need it."""
+    if "attributes" not in df.columns or rows.size == 0:
+        return np.zeros(rows.size, dtype=bool)
+    texts = df["attributes"].to_numpy()[rows]
+
+    def marked(text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        for key, value in _OCCLUSION.findall(text):
+            value = value.strip().lower()
+            if "visib" in key.lower():
+                if value in ("no", "false", "0", "partial", "partly", "partially"):
+                    return True
+            elif value not in _NOT_OCCLUDED:
+                return True
+        return False
+
+    return np.fromiter((marked(t) for t in texts), dtype=bool, count=rows.size)
+
+
+def occlusion_onset(df: pd.DataFrame, track: np.ndarray, ends: np.ndarray, truncated: np.ndarray,
+                    context: int = 6) -> np.ndarray:
+    """For each box ending a gap (`ends`), whether the track says it was hidden there: the box before the gap or
+    this one is marked partly hidden (`occlusion_marked`) while, within `context` boxes on that side, the track has
+    an unmarked one (the marking begins or ends at the gap, as an object goes behind something and comes out). A
+    track marked throughout (always half hidden) is still there to be boxed, and so is one cut by the image border
+    (marked boxes at the border do not count: that is truncation, not occlusion)."""
+    if ends.size == 0:
+        return np.zeros(0, dtype=bool)
+    n = track.size
+    out = np.zeros(ends.size, dtype=bool)
+    for anchor, direction in ((ends - 1, -1), (ends, 1)):
+        rows = np.clip(anchor[:, None] + direction * np.arange(context + 1)[None, :], 0, n - 1)
+        same = track[rows] == track[anchor][:, None]
+        marked = occlusion_marked(df, rows.ravel()).reshape(rows.shape) & ~truncated[rows]
+        out |= marked[:, 0] & (~marked & same).any(axis=1)
+    return out
+
+
+COVERED = 0.8  # share of an object's box another box must cover for its missing box to be an occlusion
+
+
+def covered_gaps(f: np.ndarray, track: np.ndarray, box: k.Box, gaps_after: np.ndarray) -> np.ndarray:
+    """Per box that ends a gap (`gaps_after`), whether on a frame of that gap another track's box covers most
+    (COVERED) of where the object was (its box interpolated across the gap): it went behind that object. (An
+    object half covered is still there to be boxed.)"""
+    out = np.zeros(f.size, dtype=bool)
+    ends = np.flatnonzero(gaps_after)
+    if ends.size == 0:
+        return out
+    L, T, W, H = box
+    reps = (f[ends] - f[ends - 1] - 1).astype(np.int64)
+    owner = np.repeat(ends, reps)
+    step = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps) + 1
+    w = step / np.repeat(reps + 1, reps)
+    frame = f[owner - 1] + step
+    gap_box = tuple(x[owner - 1] + w * (x[owner] - x[owner - 1]) for x in box)
+    missing = pd.DataFrame({"frame_no": frame, "owner": owner, "track": track[owner]})
+    others = pd.DataFrame({"frame_no": f, "other": np.arange(f.size), "other_track": track})
+    pairs = missing.reset_index().merge(others, on="frame_no", how="inner")
+    pairs = pairs[pairs["other_track"] != pairs["track"]]
+    if pairs.empty:
+        return out
+    i, j = pairs["index"].to_numpy(), pairs["other"].to_numpy()
+    mine = tuple(x[i] for x in gap_box)
+    theirs = tuple(x[j] for x in box)
+    iw = np.minimum(mine[0] + mine[2], theirs[0] + theirs[2]) - np.maximum(mine[0], theirs[0])
+    ih = np.minimum(mine[1] + mine[3], theirs[1] + theirs[3]) - np.maximum(mine[1], theirs[1])
+    share = np.clip(iw, 0, None) * np.clip(ih, 0, None) / (mine[2] * mine[3])
+    out[pairs["owner"].to_numpy()[share >= COVERED]] = True
+    return out
 
 
 def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -83,16 +263,20 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     iou_prev = k.iou(box, pbox)
     seg_first, seg_last = _segment_bounds(first, last, gap, cfg.max_missing_gap)
 
+    # Judge each track against its own motion, in the picture with the camera's jerks taken out.
+    sbox = _stabilized(f, first, box, cfg.camera_min_tracks)
+    Ls, Ts, Ws, Hs = sbox
     segment = np.cumsum(seg_first)  # occlusion-free stretches of a track
-    size = np.sqrt(W * H)
+    size = np.sqrt(Ws * Hs)
     tol = (cfg.residual_rel * size + cfg.residual_px) * cfg.motion_scale
-    edges = (L, T, L + W, T + H)
-    # An edge off the line through its neighbours (one wrong frame), or off its centred baseline median
-    # (a wrong stretch of a few frames, which the line through corrupted neighbours would miss). One
+    edges = (Ls, Ts, Ls + Ws, Ts + Hs)
+    # An edge off the line through its neighbours (one wrong frame), or off its centred baseline median once the
+    # track's steady motion is taken out (a wrong stretch of a few frames, which the line through corrupted
+    # neighbours would miss, even on an object moving more pixels a frame than the stretch is off). One
     # wrong frame also pulls its neighbours' line residuals up by half: only a local peak counts.
     line = np.fmax.reduce(np.stack([_edge_residual(e, f, seg_first, seg_last) for e in edges]))
-    baseline = np.fmax.reduce(np.stack([k.rolling_median_deviation(e, segment, cfg.baseline_window, full=True)
-                                        for e in edges]))
+    baseline = np.fmax.reduce(np.stack(k.rolling_median_deviations(
+        k.detrended(edges, f, first, segment, cfg.baseline_window), segment, cfg.baseline_window)))
     peak = line >= np.fmax(k.prev(line, seg_first), k.next_(line, seg_last))
     residual = np.fmax(np.where(peak | np.isnan(line), line, np.nan), baseline)
     norm = residual / tol
@@ -105,12 +289,19 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     strictness = np.where(entering, 2.0, 1.0)
     off_path = (norm > strictness) & (norm > strictness * cfg.residual_track_k * typical)
 
-    typical_iou = pd.Series(iou_prev).groupby(track).transform("median").to_numpy()
-    low_pair = (iou_prev < cfg.iou_min) & (iou_prev < typical_iou - cfg.iou_drop) & (gap <= cfg.max_missing_gap)
-    # A low pair (i-1, i) whose box i-1 was the odd one out (i-2 and i agree) names i-1, not i.
-    skip = k.iou(box, tuple(k.prev(k.prev(x, first), first) for x in box))
-    prev_was_spike = np.nan_to_num(skip) >= typical_iou - cfg.iou_drop
-    low_iou = low_pair & ~prev_was_spike & ~entering
+    # IoU with where the track's motion puts the box (the best of `_predictions`), not with the previous box: a
+    # fast object has a low IoU with its previous box on every frame. An edge within `quant_px` of where it should
+    # be is never evidence (whole-pixel coordinates, a steady hand's noise).
+    preds = _predicted(sbox, f, seg_first, seg_last)
+    iou_pred = np.fmax.reduce(np.stack([k.iou(sbox, p) for p in preds]))
+    deviation = np.fmin.reduce(np.stack([np.fmax.reduce(np.stack([np.abs(a - b) for a, b in zip(
+        edges, (p[0], p[1], p[0] + p[2], p[1] + p[3]))])) for p in preds]))
+    lowest = np.nan_to_num(iou_pred, nan=1.0) <= np.fmin(np.nan_to_num(k.prev(iou_pred, seg_first), nan=1.0),
+                                                          np.nan_to_num(k.next_(iou_pred, seg_last), nan=1.0))
+    miss = 1.0 - np.nan_to_num(iou_pred, nan=1.0)
+    typical_miss = k.robust_scale(miss, track, floor=0.02)
+    low_iou = ((iou_pred < cfg.iou_min) & lowest & (deviation > cfg.quant_px)
+               & (miss > cfg.iou_track_k * typical_miss) & ~entering)
 
     # The image size is not in the labels: its far edges are where boxes stop, trusted only when at least
     # two tracks reach them (a single track's largest extent is not an edge). Near edges are 0.
@@ -121,12 +312,28 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
         reach = np.unique(track[right >= edge - cfg.border_px])
         return edge if reach.size >= 2 else np.inf
 
-    at_border = ((L <= cfg.border_px) | (T <= cfg.border_px) | (L + W >= far_edge(L + W) - cfg.border_px)
-                 | (T + H >= far_edge(T + H) - cfg.border_px))
-    log_area = np.log(W * H)
-    size_dev = np.fmax(k.rolling_median_deviation(log_area, segment, cfg.window, full=True),
-                       k.rolling_median_deviation(log_area, segment, cfg.baseline_window, full=True))
-    size_jump = (size_dev > np.log1p(cfg.size_change_max)) & ~at_border & ~entering
+    right, bottom = far_edge(L + W), far_edge(T + H)
+    at_border = ((L <= cfg.border_px) | (T <= cfg.border_px) | (L + W >= right - cfg.border_px)
+                 | (T + H >= bottom - cfg.border_px))
+    # Cut by the border, as far as an annotator's interpolated box tells (it lags behind where the object is).
+    mw, mh = np.fmax(cfg.border_px, 0.2 * W), np.fmax(cfg.border_px, 0.2 * H)
+    truncated = (L <= mw) | (T <= mh) | (L + W >= right - mw) | (T + H >= bottom - mh)
+    # Size off its rolling medians by more than `size_change_max`, and a width or height off by more than whole-pixel
+    # noise (`quant_px`): on a 25 px box one pixel on each edge is an 8% area change.
+    log_area = np.log(Ws * Hs)
+    short_dev = k.rolling_median_deviations((log_area, Ws, Hs), segment, cfg.window)
+    long_dev = k.rolling_median_deviations((log_area, Ws, Hs), segment, cfg.baseline_window)
+    size_dev = np.fmax(short_dev[0], long_dev[0])
+    side_dev = np.fmax.reduce(np.stack(short_dev[1:] + long_dev[1:]))
+    size_jump = ((size_dev > np.log1p(cfg.size_change_max)) & (side_dev > cfg.quant_px)
+                 & ~at_border & ~entering)
+    # ... nor where the track's own attributes say the object is partly hidden around it (its box shrinks to
+    # what is visible).
+    cand = np.flatnonzero(size_jump)
+    if cand.size:
+        near = np.clip(cand[:, None] + np.arange(-2, 3)[None, :], 0, n - 1)
+        hidden = occlusion_marked(df, near.ravel()).reshape(near.shape) & (track[near] == track[cand][:, None])
+        size_jump[cand[hidden.any(axis=1)]] = False
 
     cls = df["class_id"].astype("string").fillna("").to_numpy()
     class_flip = (cls != k.track_mode(cls, track)) & tracked
@@ -146,19 +353,31 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
         duplicate[a[n_boxes[a] <= n_boxes[b]]] = True
         duplicate[b[n_boxes[b] <= n_boxes[a]]] = True
 
-    # Identity swaps: among boxes that jumped, two on one frame that fit each other's previous box.
-    jumped = tracked & (gap == 0) & ~first & (off_path | (iou_prev < typical_iou - cfg.iou_drop))
+    # Identity swaps: among boxes that jumped, two on one frame of one class whose boxes each continue the other's
+    # track far better (each track's motion carried on from its two previous boxes) than their own.
+    # (A swap is a change of motion, which `_edge_residual` forgives: what jumped is off the track's past motion.)
+    jumped = tracked & (gap == 0) & ~first & (np.nan_to_num(k.iou(sbox, preds[1]), nan=1.0) < cfg.iou_min)
     id_swap = np.zeros(n, dtype=bool)
     a, b = _pairs_on_frames(f, cls, jumped)
     if a.size:
-        cur_a, cur_b = tuple(x[a] for x in box), tuple(x[b] for x in box)
-        prev_a, prev_b = tuple(x[a] for x in pbox), tuple(x[b] for x in pbox)
-        gain = (k.iou(prev_a, cur_b) + k.iou(prev_b, cur_a)) - (k.iou(prev_a, cur_a) + k.iou(prev_b, cur_b))
+        p1 = tuple(k.prev(x, first) for x in sbox)
+        p2 = tuple(k.prev(x, first) for x in p1)
+        ahead = tuple(np.where(np.isnan(x2), x1, 2 * x1 - x2) for x1, x2 in zip(p1, p2))
+        cur_a, cur_b = tuple(x[a] for x in sbox), tuple(x[b] for x in sbox)
+        ahead_a, ahead_b = tuple(x[a] for x in ahead), tuple(x[b] for x in ahead)
+        gain = (k.iou(ahead_a, cur_b) + k.iou(ahead_b, cur_a)) - (k.iou(ahead_a, cur_a) + k.iou(ahead_b, cur_b))
         swapped = gain > cfg.swap_gain
         id_swap[a[swapped]] = id_swap[b[swapped]] = True
 
+    attribute_flip = np.zeros(n, dtype=bool)
+    if "attributes" in df.columns:
+        state = pd.factorize(df["attributes"].astype("string").fillna(""))[0]
+        attribute_flip = attribute_flips(state, segment, cfg) & tracked
+    broken = broken_tracks(f, track, first, last, cls, sbox, tracked, at_border, right, bottom, cfg)
+
     flags_by_reason = {"off_path": off_path & tracked, "low_iou": low_iou & tracked, "size_jump": size_jump & tracked,
-                       "class_flip": class_flip, "duplicate_box": duplicate, "id_swap": id_swap}
+                       "class_flip": class_flip, "duplicate_box": duplicate, "id_swap": id_swap,
+                       "broken_track": broken, "attribute_flip": attribute_flip}
     names = np.array(list(flags_by_reason))
     matrix = np.stack(list(flags_by_reason.values()), axis=1) if n else np.zeros((0, len(names)), dtype=bool)
     weights = np.array([REASON_WEIGHTS[r] for r in names])
@@ -172,6 +391,7 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     out["aspect_change"] = np.where(tracked, k.log_ratio(W / H, pbox[2] / pbox[3]), np.nan)
     out["gap_before"] = np.where(tracked & ~first, gap, 0).astype("int32")
     out["residual"] = np.where(tracked, norm, np.nan)
+    out["iou_pred"] = np.where(tracked, iou_pred, np.nan)
     none: list[str] = []
     flags = [none] * n  # almost no box is flagged: build lists only for those that are
     for i in np.flatnonzero(matrix.any(axis=1)):
@@ -180,11 +400,15 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     out["score"] = score
 
     # Missing boxes: the frames inside short gaps, unless the track was a sliver at the image border on
-    # either side of the gap (it left the picture for a moment: nothing to label).
+    # either side of the gap (it left the picture for a moment: nothing to label), its boxes on either side say
+    # it was occluded (an occlusion attribute), or another object's box covers where it was (it went behind it).
     med_w = pd.Series(W).groupby(track).transform("median").to_numpy()
     med_h = pd.Series(H).groupby(track).transform("median").to_numpy()
     sliver = at_border & ((W < 0.35 * med_w) | (H < 0.35 * med_h))
     short = tracked & (gap >= 1) & (gap <= cfg.max_missing_gap) & ~sliver & ~np.r_[False, sliver[:-1]]
+    if short.any():
+        short[np.flatnonzero(short)[occlusion_onset(df, track, np.flatnonzero(short), truncated)]] = False
+        short &= ~covered_gaps(f, track, box, short)
     out["missing_before"] = np.where(short, gap, 0).astype("int32")
     idx = np.flatnonzero(short)
     reps = gap[idx]

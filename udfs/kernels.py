@@ -45,7 +45,7 @@ def iou(a: Box, b: Box) -> np.ndarray:
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
     union = aw * ah + bw * bh - inter
     with np.errstate(invalid="ignore", divide="ignore"):
-        return inter / union
+        return np.clip(inter / union, 0.0, 1.0)  # (rounding can put identical boxes a hair above 1)
 
 
 def centre_shift(a: Box, b: Box) -> np.ndarray:
@@ -143,3 +143,82 @@ def same_key_pairs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first_of = np.repeat(np.cumsum(later) - later, later)
     b = a + 1 + (np.arange(a.size) - first_of)
     return order[a], order[b]
+
+
+def frame_median(values: np.ndarray, frame_no: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray:
+    """Per box, the median of `values` over the valid boxes of its frame (0 where fewer than `min_count`)."""
+    import pandas as pd
+
+    s = pd.Series(np.where(valid, values, np.nan))
+    grouped = s.groupby(frame_no)
+    med = grouped.transform("median").to_numpy()
+    n = grouped.transform("count").to_numpy()
+    return np.where(n >= min_count, np.nan_to_num(med), 0.0)
+
+
+def camera_offsets(frame_no: np.ndarray, first: np.ndarray, xs: tuple[np.ndarray, ...],
+                   min_tracks: int = 3) -> tuple[np.ndarray, ...]:
+    """Per box, the offset of each coordinate in `xs` that the camera's jerks (shake, an abrupt pan or zoom)
+    added on its frame, to subtract before judging a track.
+
+    A track's own motion is smooth, so its second difference over three consecutive frames is small; a camera
+    that shakes, or starts or stops a pan, adds the same second difference to every track of the frame. Per frame,
+    the median over tracks (at least `min_tracks`) of that second difference is the camera's; integrated twice
+    over frames it is the offset, less its centred 25-frame mean (the drift that integrating leaves is smooth,
+    and no check sees it). A steady pan needs no removal: it is smooth too.
+    """
+    import pandas as pd
+
+    f = frame_no.astype(np.int64)
+    prev_f, prev2_f = prev(f.astype(float), first), prev(prev(f.astype(float), first), first)
+    triple = (prev_f == f - 1) & (prev2_f == f - 2)  # three consecutive frames of one track
+    out = []
+    frames = np.unique(f)
+    for x in xs:
+        acc = x - 2 * prev(x, first) + prev(prev(x, first), first)
+        per_box = frame_median(np.nan_to_num(acc), f, triple, min_tracks)
+        if frames.size == 0:
+            out.append(np.zeros(x.shape))
+            continue
+        # one value per frame (the boxes of a frame share it), on every frame from the first to the last
+        span = np.zeros(frames.max() - frames.min() + 1)
+        span[f - frames.min()] = per_box
+        offset = np.cumsum(np.cumsum(span))
+        offset -= pd.Series(offset).rolling(25, center=True, min_periods=1).mean().to_numpy()
+        out.append(offset[f - frames.min()])
+    return tuple(out)
+
+
+def detrended(xs: tuple[np.ndarray, ...], frame_no: np.ndarray, first: np.ndarray, segment: np.ndarray,
+              window: int) -> tuple[np.ndarray, ...]:
+    """Each x of `xs` less its track's own locally steady motion: the running sum, within each segment, of the
+    centred rolling median (over `window` steps) of its frame-to-frame velocity. What is left is flat for steady
+    motion, however fast, so that a median over it tells a wrong stretch of a few frames (its velocities are
+    outliers of the window's) from motion; on the raw coordinate, a median of a steadily moving object is just its
+    centre value."""
+    import pandas as pd
+
+    step = frame_no - prev(frame_no.astype(float), first)
+    v = pd.DataFrame({i: np.where(first, np.nan, (x - prev(x, first)) / step) for i, x in enumerate(xs)})
+    # segments are contiguous runs in order: the grouped rolling median comes back in the boxes' order
+    velocity = v.groupby(segment, sort=False).rolling(window, center=True, min_periods=1).median().to_numpy()
+    travel = np.where(first[:, None], 0.0, np.nan_to_num(velocity * step[:, None]))
+    travel[np.r_[True, segment[1:] != segment[:-1]]] = 0.0
+    travelled = pd.DataFrame(travel).groupby(segment, sort=False).cumsum().to_numpy()
+    return tuple(x - travelled[:, i] for i, x in enumerate(xs))
+
+
+def rolling_median_deviations(xs: tuple[np.ndarray, ...], track: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
+    """`rolling_median_deviation(x, track, window, full=True)` of several arrays in one pass."""
+    import pandas as pd
+
+    if window % 2 == 0:
+        raise ValueError(f"window must be odd, got {window}")
+    med = pd.DataFrame({i: x for i, x in enumerate(xs)}).rolling(window, center=True, min_periods=window).median()
+    med = med.to_numpy()
+    h, n = window // 2, track.size
+    idx = np.arange(n)
+    inside = (idx >= h) & (idx + h < n)
+    inside[inside] = track[idx[inside] - h] == track[idx[inside] + h]
+    med[~inside] = np.nan
+    return tuple(np.abs(x - med[:, i]) for i, x in enumerate(xs))

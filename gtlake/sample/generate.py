@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import IO
 
@@ -26,7 +26,8 @@ import numpy as np
 from gtlake.sample.annotate import Worker, annotate
 from gtlake.sample.frames import render_video
 from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes, refine
-from gtlake.sample.scene import FPS, IMAGE_HEIGHT, IMAGE_WIDTH, Track, simulate_track
+from gtlake.sample.scene import (IMAGE_HEIGHT, IMAGE_WIDTH, REGIME_NAMES, REGIMES, Regime, Track, camera_path,
+                                 simulate_track)
 
 INPUT_BUCKET = "gtlake-sample-input"
 OUTPUT_BUCKET = "gtlake-sample-output"
@@ -35,7 +36,7 @@ REGION = "us-east-1"
 USER_POOL = f"{REGION}_gtlakeSMP"
 WORKTEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/gtlake-sample-team"
 START = datetime(2026, 10, 5, 7, 30, tzinfo=timezone.utc)
-GENERATOR_VERSION = 3  # bump when the same parameters give a different tree (cached benchmark samples are redone)
+GENERATOR_VERSION = 4  # bump when the same parameters give a different tree (cached benchmark samples are redone)
 FREE_TEXT_NOTES = (
     "wet road, glare from headlights",
     "Straße nass — Blendung",
@@ -57,6 +58,16 @@ class SampleParams:
     workers: int = 6
     seed: int = 7
     frames_images: bool = False  # also render every frame as a JPEG beside its sequence file
+    regime: str = "mixed"  # kind of footage (scene.REGIMES), or "mixed": each video one of them in turn
+
+
+def regime_of(p: SampleParams, video: int) -> Regime:
+    """The kind of footage of one video of the sample."""
+    if p.regime == "mixed":
+        return REGIMES[REGIME_NAMES[video % len(REGIME_NAMES)]]
+    if p.regime not in REGIMES:
+        raise ValueError(f"regime must be mixed or one of {', '.join(REGIME_NAMES)}, not {p.regime!r}")
+    return REGIMES[p.regime]
 
 
 @dataclass(frozen=True)
@@ -75,21 +86,22 @@ def _job_specs(p: SampleParams) -> list[JobSpec]:
     """The sample's jobs: three tracking jobs, one adjustment (audit) job, one detection job."""
     videos = list(range(p.sequences))
     split = [videos[i::3] for i in range(3)]
-    std = {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist"}
+    std = {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist", "3": "Helmet"}  # helmets: the sports footage's
     tracking = "groundtruth/video-object-tracking"
     first = [
         JobSpec("vehicles-day-2026-10", "vehicles-ref", tracking, std, tuple(split[0])),
-        JobSpec("street-tracking-b2", "street-objects", tracking, {"0": "Pedestrian", "1": "Vehicle", "2": "Cyclist"},
-                tuple(split[1])),
-        JobSpec("urban-mot-night", "tracking-2026-ref", tracking, {"2": "Vehicle", "5": "Pedestrian", "7": "Cyclist"},
-                tuple(split[2])),
+        JobSpec("street-tracking-b2", "street-objects", tracking,
+                {"0": "Pedestrian", "1": "Vehicle", "2": "Cyclist", "3": "Helmet"}, tuple(split[1])),
+        JobSpec("urban-mot-night", "tracking-2026-ref", tracking,
+                {"2": "Vehicle", "5": "Pedestrian", "7": "Cyclist", "9": "Helmet"}, tuple(split[2])),
     ]
     # Every tracking job is audited by a chained adjustment job (its own attribute name, as teams do).
     audits = [JobSpec(f"{j.name}-audit", f"{j.attribute.removesuffix('-ref')}-audit-ref", tracking, j.class_map,
                       j.sequences, audit_of=j.name) for j in first]
     return first[:1] + audits[:1] + first[1:] + audits[1:] + [
         JobSpec("road-signs-detect", "signs-ref", "groundtruth/video-object-detection",
-                {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist"}, tuple(videos[: max(1, p.sequences // 4)])),
+                {"0": "Vehicle", "1": "Pedestrian", "2": "Cyclist", "3": "Helmet"},
+                tuple(videos[: max(1, p.sequences // 4)])),
     ]
 
 
@@ -130,9 +142,13 @@ def _iso_ms(t: datetime) -> str:
 
 
 def true_tracks(p: SampleParams, video: int) -> tuple[list[Track], np.random.Generator]:
-    """The true objects of one video, and the stream that goes on to describe the scene."""
+    """The true objects of one video (as its camera shows them), and the stream that goes on to describe the
+    scene."""
+    regime = regime_of(p, video)
+    camera = camera_path(np.random.default_rng([p.seed, 8, video]), p.frames, regime)
     rng = np.random.default_rng([p.seed, 2, video])
-    return [t for t in (simulate_track(rng, p.frames) for _ in range(p.objects)) if t is not None], rng
+    return [t for t in (simulate_track(rng, p.frames, regime, camera) for _ in range(p.objects))
+            if t is not None], rng
 
 
 class _Scene:
@@ -140,6 +156,9 @@ class _Scene:
 
     def __init__(self, p: SampleParams, video: int, worker: Worker):
         tracks, rng = true_tracks(p, video)
+        self.regime = regime_of(p, video)
+        # Annotators key low-frame-rate video almost every frame, and some footage sparsely.
+        worker = replace(worker, keyframe_every=max(1, int(round(worker.keyframe_every * self.regime.keyframe_factor))))
         self.tracks = tracks
         self.weather = str(rng.choice(["Clear", "Clear", "Rain", "Fog", "Snow"]))
         self.time_of_day = str(rng.choice(["Day", "Day", "Dusk", "Night"]))
@@ -236,8 +255,9 @@ class _Writer:
     def write_inputs(self, jobs: list[JobSpec]) -> None:
         """Sequence files and input manifests, as a team would prepare them for Ground Truth."""
         for v in range(self.p.sequences):
+            fps = regime_of(self.p, v).fps
             frames = [{"frame-no": f + 1, "frame": f"frame_{f + 1:06d}.jpg",
-                       "unix-timestamp": 1791000000 + v * 3600 + f / FPS} for f in range(self.p.frames)]
+                       "unix-timestamp": 1791000000 + v * 3600 + f / fps} for f in range(self.p.frames)]
             self._write_json(f"input/videos/drive-{v:04d}/seq.json", {
                 "version": "2020-07-01", "seq-no": v, "prefix": f"s3://{INPUT_BUCKET}/videos/drive-{v:04d}/",
                 "number-of-frames": self.p.frames, "frames": frames})
@@ -333,7 +353,7 @@ class _Writer:
                 fixed: list[bool] | None, audit: JobSpec | None) -> None:
         for k, plant in enumerate(plants):
             rec = {"job_name": job.name, "data_object_index": i, "sequence_id": f"{job.name}:{i}",
-                   "video": f"drive-{video:04d}", "kind": plant.kind,
+                   "video": f"drive-{video:04d}", "regime": regime_of(self.p, video).name, "kind": plant.kind,
                    "object_ids": [ids[x] for x in plant.idents], "object_names": [names[x] for x in plant.idents],
                    "frames": list(plant.frames), "detail": plant.detail}
             if audit is not None and fixed is not None:
@@ -417,8 +437,12 @@ def generate(out: str, p: SampleParams) -> dict:
         writer.write_activity_log()
     finally:
         writer.close()
-    summary = {"params": p.__dict__, "generator": GENERATOR_VERSION, "image": [IMAGE_WIDTH, IMAGE_HEIGHT], "fps": FPS,
+    summary = {"params": p.__dict__, "generator": GENERATOR_VERSION, "image": [IMAGE_WIDTH, IMAGE_HEIGHT],
                "jobs": [j.name for j in jobs], **writer.counts,
+               # Each video's kind of footage, and each sequence's (for accuracy per regime).
+               "regimes": {f"drive-{v:04d}": regime_of(p, v).name for v in range(p.sequences)},
+               "sequence_regimes": {f"{j.name}:{i}": regime_of(p, v).name for j in jobs
+                                    for i, v in enumerate(j.sequences)},
                # The truth about the labelers, for measuring worker metrics (not part of Ground Truth's output).
                "labelers": [{"worker_id": w.worker_id, "cognito_sub": w.cognito_sub, "carelessness": w.carelessness,
                              "keyframe_every": w.keyframe_every, "jitter_px": w.jitter_px} for w in writer.labelers]}

@@ -21,8 +21,10 @@ PLANT_KINDS = (
     "id_swap",
     "class_flip",
     "duplicate_box",
+    "attribute_flip",
+    "broken_track",
 )
-PLANT_WEIGHTS = np.array([0.14, 0.12, 0.16, 0.14, 0.14, 0.10, 0.10, 0.10])
+PLANT_WEIGHTS = np.array([0.12, 0.10, 0.14, 0.12, 0.12, 0.08, 0.08, 0.08, 0.08, 0.08])
 
 
 @dataclass
@@ -88,44 +90,67 @@ def _clip(boxes: Boxes, rows: np.ndarray) -> None:
     boxes.width[rows], boxes.height[rows] = x2 - x1, y2 - y1
 
 
+MIN_VISIBLE_PX = 3.0  # a planted mistake moves an edge at least this far: a reviewer's eye (and the checks') floor
+
+
+def _at_least(d: float, size: np.ndarray) -> np.ndarray:
+    """The move `d` (a share of `size`), made at least MIN_VISIBLE_PX pixels, in pixels."""
+    return np.sign(d) * np.maximum(np.abs(d) * size, MIN_VISIBLE_PX)
+
+
+def _moved(kind: str, l, t, w, h, d: float, f: float, choice: str):  # noqa: ANN001 - float arrays
+    """The boxes (left, top, width, height) after the planted change: `d` a signed share of the size for a shift
+    or a drag along `choice` (axis or edge), `f` the scale of a shrink or growth."""
+    l, t, w, h = l.copy(), t.copy(), w.copy(), h.copy()
+    if kind in ("shrunk", "grown"):
+        cx, cy = l + w / 2, t + h / 2
+        w2, h2 = np.maximum(2.0, w + _at_least(f - 1, w)), np.maximum(2.0, h + _at_least(f - 1, h))
+        return np.round(cx - w2 / 2), np.round(cy - h2 / 2), np.round(w2), np.round(h2)
+    dw, dh = _at_least(d, w), _at_least(d, h)
+    if kind == "shifted":
+        return (np.round(l + dw), t, w, h) if choice == "x" else (l, np.round(t + dh), w, h)
+    if choice == "left":
+        return np.round(l - dw), t, np.round(w + dw), h
+    if choice == "right":
+        return l, t, np.round(w + dw), h
+    if choice == "top":
+        return l, np.round(t - dh), w, np.round(h + dh)
+    return l, t, w, np.round(h + dh)
+
+
 def plant_geometry(boxes: Boxes, kind: str, row: int, rng: np.random.Generator) -> Plant:
-    """Shrink, grow, shift or drag one edge of a box on 1-3 consecutive frames."""
+    """Shrink, grow, shift or drag one edge of a box on 1-3 consecutive frames, by at least MIN_VISIBLE_PX.
+    A shift or drag that the image border would undo (a box touching it) goes the other way."""
     n = int(rng.integers(1, 4))
     ident, first = int(boxes.ident[row]), int(boxes.frame_no[row])
     rows = _rows_of(boxes, ident, first, n)
     before = boxes.take(rows)
+    l, t = boxes.left[rows].astype(float), boxes.top[rows].astype(float)
     w, h = boxes.width[rows].astype(float), boxes.height[rows].astype(float)
-    cx, cy = boxes.left[rows] + w / 2, boxes.top[rows] + h / 2
-    detail: dict = {}
+    f = d = 0.0
+    choice = ""
     if kind in ("shrunk", "grown"):
         f = rng.uniform(0.55, 0.8) if kind == "shrunk" else rng.uniform(1.3, 1.65)
-        w, h = w * f, h * f
-        boxes.left[rows], boxes.top[rows] = np.round(cx - w / 2), np.round(cy - h / 2)
-        boxes.width[rows], boxes.height[rows] = np.round(w), np.round(h)
-        detail = {"scale": round(float(f), 3)}
+        detail: dict = {"scale": round(float(f), 3)}
     elif kind == "shifted":
-        along_x = rng.random() < 0.6
+        choice = "x" if rng.random() < 0.6 else "y"
         d = rng.uniform(0.3, 0.6) * rng.choice([-1, 1])
-        if along_x:
-            boxes.left[rows] = np.round(boxes.left[rows] + d * w)
-        else:
-            boxes.top[rows] = np.round(boxes.top[rows] + d * h)
-        detail = {"axis": "x" if along_x else "y", "shift_of_size": round(float(d), 3)}
+    else:
+        choice = str(rng.choice(["left", "right", "top", "bottom"]))
+        d = rng.uniform(0.3, 0.6) * rng.choice([-1, 1])
+    for sign in (1.0, -1.0):
+        boxes.left[rows], boxes.top[rows], boxes.width[rows], boxes.height[rows] = \
+            _moved(kind, l, t, w, h, sign * d, f, choice)
+        _clip(boxes, rows)
+        edges = np.abs(np.stack([boxes.left[rows] - l, boxes.top[rows] - t, boxes.left[rows] + boxes.width[rows] - l - w,
+                                 boxes.top[rows] + boxes.height[rows] - t - h]))
+        if (edges.max(axis=0) >= MIN_VISIBLE_PX).all():
+            break
+    d *= sign
+    if kind == "shifted":
+        detail = {"axis": choice, "shift_of_size": round(float(d), 3)}
     elif kind == "edge_dragged":
-        edge = str(rng.choice(["left", "right", "top", "bottom"]))
-        d = rng.uniform(0.3, 0.6) * rng.choice([-1, 1])
-        if edge == "left":
-            boxes.left[rows] = np.round(boxes.left[rows] - d * w)
-            boxes.width[rows] = np.round(w + d * w)
-        elif edge == "right":
-            boxes.width[rows] = np.round(w + d * w)
-        elif edge == "top":
-            boxes.top[rows] = np.round(boxes.top[rows] - d * h)
-            boxes.height[rows] = np.round(h + d * h)
-        else:
-            boxes.height[rows] = np.round(h + d * h)
-        detail = {"edge": edge, "drag_of_size": round(float(d), 3)}
-    _clip(boxes, rows)
+        detail = {"edge": choice, "drag_of_size": round(float(d), 3)}
     return Plant(kind, (ident,), tuple(int(f) for f in boxes.frame_no[rows]), detail, before)
 
 
@@ -164,6 +189,33 @@ def plant_duplicate(boxes: Boxes, row: int, new_ident: int, rng: np.random.Gener
     return out, plant
 
 
+def plant_attribute_flip(boxes: Boxes, row: int, rng: np.random.Generator) -> Plant:
+    """Set the Occlusion attribute of 1-3 consecutive boxes of a track to another value than before and after."""
+    n = int(rng.integers(1, 4))
+    ident, first = int(boxes.ident[row]), int(boxes.frame_no[row])
+    rows = _rows_of(boxes, ident, first, n)
+    before = boxes.take(rows)
+    old = str(boxes.occluded[row])
+    new = str(rng.choice([v for v in ("none", "partial", "heavy") if v != old]))
+    boxes.occluded[rows] = new
+    return Plant("attribute_flip", (ident,), tuple(int(f) for f in boxes.frame_no[rows]),
+                 {"attribute": "Occlusion", "from": old, "to": new}, before)
+
+
+def plant_broken_track(boxes: Boxes, row: int, new_ident: int, rng: np.random.Generator) -> Plant:
+    """Re-create a track under a new identity from `row` on, as a worker who lost it and started it again
+    (0-2 frames dropped at the break)."""
+    ident, frame = int(boxes.ident[row]), int(boxes.frame_no[row])
+    dropped = int(rng.integers(0, 3))
+    gone = (boxes.ident == ident) & (boxes.frame_no >= frame) & (boxes.frame_no < frame + dropped)
+    later = (boxes.ident == ident) & (boxes.frame_no >= frame + dropped)
+    boxes.ident[later] = new_ident
+    keep = ~gone
+    for name, value in boxes.take(keep).__dict__.items():
+        setattr(boxes, name, value)
+    return Plant("broken_track", (new_ident, ident), (frame + dropped,), {"dropped_frames": dropped})
+
+
 def plant_mistakes(
     boxes: Boxes, n_mistakes: int, class_ids: np.ndarray, next_ident: int, rng: np.random.Generator
 ) -> tuple[Boxes, list[Plant], int]:
@@ -180,6 +232,9 @@ def plant_mistakes(
             break
         row = int(rng.choice(candidates))
         kind = str(rng.choice(PLANT_KINDS, p=PLANT_WEIGHTS))
+        if kind in ("id_swap", "broken_track") and any(
+                i == boxes.ident[row] and f >= boxes.frame_no[row] - 8 for i, f in used):
+            continue  # it would give the identity of a mistake planted later in the track to another object
         plant: Plant | None
         if kind in ("shrunk", "grown", "shifted", "edge_dragged"):
             plant = plant_geometry(boxes, kind, row, rng)
@@ -191,6 +246,11 @@ def plant_mistakes(
             plant = plant_id_swap(boxes, row, rng)
         elif kind == "class_flip":
             plant = plant_class_flip(boxes, row, class_ids, rng)
+        elif kind == "attribute_flip":
+            plant = plant_attribute_flip(boxes, row, rng)
+        elif kind == "broken_track":
+            plant = plant_broken_track(boxes, row, next_ident, rng)
+            next_ident += 1
         else:
             boxes, plant = plant_duplicate(boxes, row, next_ident, rng)
             next_ident += 1
@@ -212,6 +272,8 @@ def correct(planted: Boxes, plants: list[Plant], keep: list[bool]) -> Boxes:
             continue
         if plant.kind == "duplicate_box":
             fixed = fixed.take(fixed.ident != plant.idents[0])
+        elif plant.kind == "broken_track":
+            fixed.ident[fixed.ident == plant.idents[0]] = plant.idents[1]
         elif plant.kind == "id_swap":
             a, b = plant.idents
             later = fixed.frame_no >= plant.frames[0]
@@ -222,7 +284,7 @@ def correct(planted: Boxes, plants: list[Plant], keep: list[bool]) -> Boxes:
         else:
             for k in range(len(plant.before)):
                 dst = np.flatnonzero((fixed.ident == plant.before.ident[k]) & (fixed.frame_no == plant.before.frame_no[k]))
-                for col in ("cls", "left", "top", "width", "height"):
+                for col in ("cls", "left", "top", "width", "height", "occluded"):
                     getattr(fixed, col)[dst] = getattr(plant.before, col)[k]
     return fixed
 

@@ -18,7 +18,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `box_metrics` (
   `gap_before` int COMMENT 'Frames the track was absent just before this box',
   `missing_before` int COMMENT 'Of those, frames where a box is missing (queued as missing_box); 0 for occlusions',
   `residual` double COMMENT 'Largest edge deviation from the track"s path, in units of its tolerance (> 1: off)',
-  `flags` array<string> COMMENT 'Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, duplicate_box, id_swap; appearance_change in embedding_metrics (empty: nothing found)',
+  `iou_pred` double COMMENT 'IoU with the box the track"s own motion puts there (its neighbours on either side; camera jerks removed): low when the box, not the object, moved',
+  `flags` array<string> COMMENT 'Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, duplicate_box, id_swap, broken_track, attribute_flip; appearance_change in embedding_metrics (empty: nothing found)',
   `score` double COMMENT 'Suspicion: sum of the reasons" weights plus severity (README: review score)'
 )
 COMMENT 'One row per tracked box, with its frame-to-frame metrics and flags'

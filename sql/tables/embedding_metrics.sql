@@ -12,7 +12,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `embedding_metrics` (
   `appearance_distance` double COMMENT 'Cosine distance between this crop"s embedding and the track"s previous crop"s (null on a track"s first box, after an occlusion, or without a crop)',
   `appearance_skip` double COMMENT 'Cosine distance between the previous and the next crop (tells a one-frame spike from a lasting change)',
   `appearance_z` double COMMENT 'Robust z-score of appearance_distance over the box"s baseline (track and local median)',
-  `flags` array<string> COMMENT 'Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, duplicate_box, id_swap; appearance_change in embedding_metrics (empty: nothing found)',
+  `flags` array<string> COMMENT 'Named reasons the box is suspect: off_path, low_iou, size_jump, class_flip, duplicate_box, id_swap, broken_track, attribute_flip; appearance_change in embedding_metrics (empty: nothing found)',
   `score` double COMMENT 'Weight of the appearance_change reason when flagged, else 0',
   `model` string COMMENT 'sha256 (16 hex) of the weights file that made the embeddings'
 )

@@ -13,7 +13,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `track_summary` (
   `iou_mode` double COMMENT 'Most frequent frame-to-frame IoU, rounded to 0.01',
   `iou_min` double COMMENT 'Lowest frame-to-frame IoU',
   `iou_p10` double COMMENT '10th percentile of frame-to-frame IoU',
-  `peer_z` double COMMENT 'Robust z-score of iou_p10 among tracks of the same class and job (negative: worse)',
+  `iou_pred_p10` double COMMENT '10th percentile of iou_pred: how well the track"s boxes follow its own motion',
+  `peer_z` double COMMENT 'Robust z-score of iou_pred_p10 among tracks of the same class and job (negative: worse)',
   `flagged_boxes` int COMMENT 'Boxes of the track with at least one flag',
   `flags` array<string> COMMENT 'Reasons found on the track, with track_outlier when far below its peers'
 )
