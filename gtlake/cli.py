@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--on-failure", choices=ON_FAILURE, default="fail",
                     help="the jobs' data-quality gate: fail (default): a broken rule stops the run, nothing "
                          "committed; warn: record it and commit")
+    dp.add_argument("--kms-key-arn", default="", help="a customer-managed KMS key for the bucket, the Glue jobs' data, "
+                                                      "logs and bookmarks, and Athena results (default: SSE-S3, and "
+                                                      "a key of the stack's own for the Glue logs and bookmarks)")
     dp.add_argument("--wheel", help="a built gtlake-*.whl to ship (default: build one from this source tree)")
     dp.add_argument("--dry-run", action="store_true", help="print what would be done; build and call nothing")
     p.commands["deploy"] = dp
@@ -297,8 +300,14 @@ def _validate(args: argparse.Namespace) -> int:
     broken = result.failed
     print(f"validate {result.run_id}: {len(result.tables)} tables, {len(result.findings)} rules, {len(broken)} broken, "
           f"{result.seconds:.1f}s; findings in {_where(args.lake, 'validations')}")
+    out = sys.stderr if result.status == "failed" else sys.stdout
     for f in broken:
-        print(f"  {f.message()}", file=sys.stderr if result.status == "failed" else sys.stdout)
+        if f.rule == "files as committed":  # one line per damaged partition or file
+            print(f"  {f.table}: {f.rule}: FAILED - {f.unexpected} findings", file=out)
+            for part in f.detail.split("; "):
+                print(f"    {part}", file=out)
+        else:
+            print(f"  {f.message()}", file=out)
     return 1 if result.status == "failed" else 0
 
 
@@ -306,6 +315,8 @@ def _open_lake(parser: argparse.ArgumentParser, root: str):  # noqa: ANN202 - gt
     """The lake at `root` (a folder or s3://bucket/prefix); a bad S3 location is a one-line argument error."""
     from gtlake.lake import Lake
 
+    if not storage.is_s3(root) and os.path.exists(root) and not os.path.isdir(root):
+        parser.error(f"--lake {root}: not a folder")
     try:
         lake = Lake(root)
         if lake.remote:  # reach the bucket now: a missing bucket or no credentials is an argument error
@@ -524,33 +535,54 @@ def _audit(args: argparse.Namespace) -> int:
     return _catalog(args)
 
 
+def _reader_lake(parser: argparse.ArgumentParser, root: str, command: str):  # noqa: ANN202 - gtlake.lake.Lake
+    """A local lake for reading: the folder must exist; a commit killed part way is rolled forward first (or,
+    while its writer still holds the lock, LakeMidCommit)."""
+    from gtlake.lake import Lake
+
+    if storage.is_s3(root):
+        parser.error(f"--lake {root}: gtlake {command} reads a local lake (on AWS, query it with Athena)")
+    if not os.path.isdir(root):
+        parser.error(f"--lake {root}: no such folder" if not os.path.exists(root) else f"--lake {root}: not a folder")
+    lake = Lake(root)
+    lake.settle()
+    return lake
+
+
+def _problems(command: str, problems: list[str]) -> None:
+    for p in problems:
+        print(f"gtlake {command}: {p}", file=sys.stderr)
+
+
 def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import duckdb
 
-    from gtlake.lakesql import connect, views
+    from gtlake.lakesql import check_read_only, connect, views
 
-    if not os.path.isdir(args.lake):
-        parser.error(f"--lake {args.lake}: no such folder")
     if args.view is not None and args.view not in views():
         parser.error(f"--view {args.view}: no such view; one of {', '.join(views())}")
     if args.file is not None:
         try:
             with open(args.file, encoding="utf-8") as f:
                 query = f.read()
-        except OSError as e:
-            parser.error(f"--file {args.file}: {e.strerror}")
+        except (OSError, UnicodeDecodeError) as e:
+            parser.error(f"--file {args.file}: {getattr(e, 'strerror', None) or e}")
     else:
         query = args.query if args.query is not None else f"SELECT * FROM {args.view}"
-    con = connect(args.lake)
-    try:
-        rel = con.sql(query)
-    except duckdb.Error as e:
-        print(f"gtlake sql: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 1
-    if rel is None:
-        return 0
+    _reader_lake(parser, args.lake, "sql")
+    problems: list[str] = []
+    con = connect(args.lake, problems)
+    _problems("sql", problems)
     limit = args.limit or (50 if args.format == "table" else None)
-    df = (rel.limit(limit + 1) if limit else rel).df()
+    try:  # parsed, checked read-only, run and fetched: an error anywhere is one line
+        check_read_only(con, query)
+        rel = con.sql(query)
+        if rel is None:
+            return 0
+        df = (rel.limit(limit + 1) if limit else rel).df()
+    except (duckdb.Error, ValueError) as e:
+        print(f"gtlake sql: {(str(e).strip().splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
+        return 1
     more = limit is not None and len(df) > limit
     df = df.head(limit) if limit else df
     if args.format == "csv":
@@ -567,20 +599,36 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _out_file(parser: argparse.ArgumentParser, path: str) -> str:
+    """An output file's absolute path, checked before any work: its folder exists, it is not a folder."""
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        parser.error(f"--out {path}: is a folder; give a file name")
+    if not os.path.isdir(os.path.dirname(full)):
+        parser.error(f"--out {path}: folder {os.path.dirname(full)} does not exist")
+    return full
+
+
 def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from gtlake.dashboard import build
 
-    if not os.path.isdir(args.lake):
-        parser.error(f"--lake {args.lake}: no such folder")
-    text = build(args.lake)
-    folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder):
-        parser.error(f"--out {args.out}: folder {folder} does not exist")
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
-    print(f"dashboard: {os.path.abspath(args.out)} ({len(text) / 1e6:.1f} MB, opens offline)")
+    out = _out_file(parser, args.out)
+    _reader_lake(parser, args.lake, "dashboard")
+    problems: list[str] = []
+    text = build(args.lake, problems=problems)
+    _problems("dashboard", problems)
+    tmp = f"{out}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        print(f"gtlake dashboard: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"dashboard: {out} ({len(text) / 1e6:.1f} MB, opens offline)")
     return 0
 
 
@@ -653,7 +701,7 @@ def _deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = deploy.Settings(stack=args.stack, region=args.region, gt_output=args.gt_output, lake=args.lake,
                                database=args.database, workgroup=args.workgroup, schedule=args.schedule,
                                log_group=args.log_group, workers=args.workers, worker_type=args.worker_type,
-                               on_failure=args.on_failure)
+                               on_failure=args.on_failure, kms_key=args.kms_key_arn)
     try:
         settings.check()
     except ValueError as e:
@@ -699,10 +747,13 @@ def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser, la
     if args.region not in ar.GT_LAMBDA_ACCOUNTS:
         parser.error(f"--region {args.region}: Ground Truth video adjustment jobs are offered in "
                      f"{', '.join(sorted(ar.GT_LAMBDA_ACCOUNTS))}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out}: is a file; give a folder")
+    # The job is one of the lake's partitions, matched by listing, never joined into a path first.
+    if f"job_name={args.job}" not in lake.listdir(lake.table_path("sequences")):
+        parser.error(f"--job {args.job!r}: no such job in the lake at {args.lake}")
     queue_dir = lake.path("review_queue", f"job_name={args.job}")
     seq_dir = lake.path("sequences", f"job_name={args.job}")
-    if not lake.isdir(seq_dir):
-        parser.error(f"--job {args.job}: not in the lake at {args.lake}")
     if not lake.isdir(queue_dir):
         print(f"audit-request: nothing flagged in {args.job}; no audit job needed")
         return 0
@@ -721,7 +772,10 @@ def _audit_request(args: argparse.Namespace, parser: argparse.ArgumentParser, la
         print(f"gtlake audit-request: {e}", file=sys.stderr)
         return 1
     ar.validate(docs["request"])
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        parser.error(f"--out {args.out}: {e.strerror or e}")
     with open(os.path.join(args.out, "input.manifest"), "w", encoding="utf-8") as f:
         f.write(ar.manifest_text(docs["manifest"]))
     with open(os.path.join(args.out, "label-categories.json"), "w", encoding="utf-8") as f:
@@ -769,7 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command_parser = parser.commands[args.command]
-    from gtlake.lake import LakeBusy
+    from gtlake.integrity import LakeDamaged
+    from gtlake.lake import LakeBusy, LakeMidCommit
     from gtlake.records import UnbalancedRun, ValidationFailed
 
     try:
@@ -835,8 +890,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return code
             return 0
         return _ingest(args)
-    except (LakeBusy, UnbalancedRun) as e:
+    except (LakeBusy, LakeMidCommit, UnbalancedRun) as e:
         print(f"gtlake {args.command}: {e}", file=sys.stderr)
+        return 1
+    except LakeDamaged as e:
+        print(f"gtlake {args.command}: {e}", file=sys.stderr)
+        for d in e.damage[:20]:
+            print(f"  {d.message()}", file=sys.stderr)
+        if len(e.damage) > 20:
+            print(f"  ... and {len(e.damage) - 20} more", file=sys.stderr)
         return 1
     except ValidationFailed as e:
         print(f"gtlake {args.command}: {e}", file=sys.stderr)
@@ -848,6 +910,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gtlake {args.command}: interrupted; the lake is as it was before this run", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, the traceback only on request
+        if os.environ.get("GTLAKE_DEBUG"):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:500]
+        print(f"gtlake {args.command}: failed: {type(e).__name__}: {first} (GTLAKE_DEBUG=1 shows the traceback); "
+              "a run that fails commits nothing but its failed runs row", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

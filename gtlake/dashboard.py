@@ -70,13 +70,22 @@ def _kpis(items: list[tuple[str, str, object, str]]) -> str:
     return f'<div class="kpis">{cells}</div>'
 
 
-def build(lake: str, title: str = "gtlake: label quality and workers") -> str:
-    """The dashboard page for the lake at `lake`, as HTML text."""
+def build(lake: str, title: str = "gtlake: label quality and workers", problems: list[str] | None = None) -> str:
+    """The dashboard page for the lake at `lake`, as HTML text. Damaged lake files are left out, named on the
+    page and appended to `problems` (when given)."""
     from gtlake.lakesql import connect
 
-    con = connect(lake)
+    found: list[str] = []
+    con = connect(lake, found)
+    if problems is not None:
+        problems += found
     q = lambda sql: con.execute(sql).df()  # noqa: E731
     page = _Page()
+    if found:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in found)
+        page.parts.append(f'<section id="damaged"><h2>Damaged lake files</h2><p class="note">{len(found)} files '
+                          f'could not be read and are left out of every chart below; <code>gtlake validate</code> '
+                          f'lists what differs from what was committed.</p><ul>{items}</ul></section>')
 
     # -- Label quality --------------------------------------------------------------------------------
     by_role = q("SELECT * FROM label_quality_kpis").set_index("job_role")

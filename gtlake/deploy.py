@@ -31,6 +31,7 @@ from gtlake.records import ON_FAILURE
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}$")
 PACKAGED = ("gtlake", "jobs", "udfs", "sql", "glue")  # the folders setup.py maps into the gtlake package
 SCRIPTS = ("ingest.py", "workers.py", "quality.py", "audit.py")
 DEFAULT_SCHEDULE = "cron(0 * * * ? *)"
@@ -56,6 +57,7 @@ class Settings:
     workers: int = 2
     worker_type: str = "G.1X"
     on_failure: str = "fail"  # the jobs' data-quality gate: fail (commit nothing) or warn
+    kms_key: str = ""  # a customer-managed KMS key's ARN for everything the stack stores; "": SSE-S3 and a stack key
 
     def check(self) -> None:
         """ValueError naming the first bad setting."""
@@ -74,6 +76,8 @@ class Settings:
             raise ValueError(f"--workers {self.workers}: a Glue 5.0 Spark job runs 2 to 100 workers here")
         if self.on_failure not in ON_FAILURE:
             raise ValueError(f"--on-failure {self.on_failure!r}: one of {', '.join(ON_FAILURE)}")
+        if self.kms_key and not KMS_KEY.match(self.kms_key):
+            raise ValueError(f"--kms-key-arn {self.kms_key!r}: expected arn:aws:kms:<region>:<account>:key/<key id>")
         if not re.match(r"^(cron|rate)\(.+\)$", self.schedule):
             raise ValueError(f"--schedule {self.schedule!r}: expected a Glue cron(...) expression")
 
@@ -108,7 +112,8 @@ def parameters(settings: Settings, prefix: str, wheel_name: str) -> dict[str, st
             "WorkerActivityLogGroup": settings.log_group, "DatabaseName": settings.database,
             "Schedule": settings.schedule, "ArtifactsPrefix": prefix, "WheelName": wheel_name,
             "WorkerType": settings.worker_type, "NumberOfWorkers": str(settings.workers),
-            "AthenaWorkGroupName": settings.workgroup, "OnValidationFailure": settings.on_failure}
+            "AthenaWorkGroupName": settings.workgroup, "OnValidationFailure": settings.on_failure,
+            "KmsKeyArn": settings.kms_key}
 
 
 def uploads(settings: Settings, wheel: str, prefix: str) -> list[tuple[str, str]]:
@@ -153,7 +158,8 @@ def plan(settings: Settings, wheel_name: str, prefix: str) -> list[str]:
              f"(CAPABILITY_IAM) with parameters:"]
     lines += [f"    {k} = {v}" for k, v in params.items()]
     base = f"s3://{settings.lake_bucket}/{prefix}"
-    lines.append(f"upload {wheel_name} and glue/{{{','.join(SCRIPTS)}}} to {base}/ (SSE-S3)")
+    lines.append(f"upload {wheel_name} and glue/{{{','.join(SCRIPTS)}}} to {base}/ "
+                 f"({'SSE-KMS with ' + settings.kms_key if settings.kms_key else 'SSE-S3'})")
     lines.append(f"run {len(statements)} Athena statements in workgroup {settings.workgroup}: database "
                  f"{settings.database}, {len(athena.TABLES)} tables, {len(athena.views())} views")
     return lines
@@ -179,10 +185,15 @@ def _failure(cfn, stack: str) -> str:  # noqa: ANN001
     return "see the stack's events"
 
 
-def _upload(s3, files: list[tuple[str, str]], log: Callable[[str], None]) -> None:  # noqa: ANN001
+def upload_encryption(kms_key: str) -> dict[str, str]:
+    """The uploads' encryption arguments: the customer key when there is one, else SSE-S3."""
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {"ServerSideEncryption": "AES256"}
+
+
+def _upload(s3, files: list[tuple[str, str]], log: Callable[[str], None], kms_key: str = "") -> None:  # noqa: ANN001
     for local, dest in files:
         bucket, key = storage.split_s3(dest)
-        s3.upload_file(local, bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"})
+        s3.upload_file(local, bucket, key, ExtraArgs=upload_encryption(kms_key))
     log(f"  uploaded {len(files)} artifacts to {os.path.dirname(files[0][1])}/")
 
 
@@ -230,11 +241,11 @@ def deploy(settings: Settings, wheel: str, session=None, log: Callable[[str], No
         raise DeployError(f"stack {settings.stack} is ROLLBACK_COMPLETE (its creation failed): delete it first")
     exists = status is not None
     if exists:  # the bucket is there: files first, then point the jobs at them
-        _upload(s3, files, log)
+        _upload(s3, files, log, settings.kms_key)
         _apply_stack(cfn, settings, params, exists, log)
     else:  # the stack creates the bucket: create, then upload before the first scheduled run
         _apply_stack(cfn, settings, params, exists, log)
-        _upload(s3, files, log)
+        _upload(s3, files, log, settings.kms_key)
     statements = athena.plan(settings.database, settings.lake)
     reqs = athena.requests(settings.database, settings.workgroup, statements)
     athena.run_statements(session.client("athena"), reqs, statements, log=log)

@@ -7,7 +7,8 @@ A lake is a local folder or an `s3://bucket/prefix`. Layout under its root:
     _gtlake/staging/<run_id>/...             a run writes here first (readers never look here)
     _gtlake/journal.json                     present only while a commit is being applied
     _gtlake/ledger/<step>/<job>.json         what each step has already processed, per labeling job
-    _gtlake/lock                             one writer at a time
+    _gtlake/files/<partition>.json           what the last commit put there: each file's size and SHA-256
+    _gtlake/lock                             one writer at a time (gtlake.locks)
 
 A commit first writes the journal (one atomic rename locally, one PUT on S3): from then on the run is
 decided, and the moves it lists (staged partitions into place) are applied; any later command rolls an
@@ -19,40 +20,26 @@ partition. S3 has no rename: a move copies the staged objects over and then dele
 other objects, and the staged objects stay until every move is done, so rolling forward again is always
 safe. A reader listing a partition during those seconds can see old and new files together; that is
 the usual contract of Hive-style tables on S3 (readers that need more use a table format).
+
+The journal also carries the records of what each move puts in place (`gtlake.integrity`), applied with
+it, so the lake can always be compared with what was committed. A reader that finds a journal (a commit
+killed part way) rolls it forward when it can take the lock, and otherwise says the lake is mid-commit.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import posixpath
 import shutil
-import socket
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
-from gtlake import storage
+from gtlake import integrity, locks, storage
+from gtlake.locks import LakeBusy, lock_stale_seconds  # noqa: F401 - the lake's errors, importable from here
 
 META = "_gtlake"
-
-
-def lock_stale_seconds() -> float:
-    """An S3 lock not renewed for this long is a dead run's ($GTLAKE_LOCK_STALE_SECONDS, default 600).
-    Its holder renews it every quarter of that while it runs."""
-    try:
-        value = float(os.environ.get("GTLAKE_LOCK_STALE_SECONDS", "600"))
-    except ValueError:
-        raise ValueError("GTLAKE_LOCK_STALE_SECONDS must be a number of seconds") from None
-    if value <= 0:
-        raise ValueError("GTLAKE_LOCK_STALE_SECONDS must be positive")
-    return value
-
-
-class LakeBusy(RuntimeError):
-    """Another live process holds the lake's lock."""
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -65,14 +52,6 @@ def _atomic_write(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        return e.errno == errno.EPERM
-    return True
-
-
 @dataclass(frozen=True)
 class Move:
     """Put `src` (a staged folder or file, or None for 'no new data') in place of `dst`."""
@@ -81,28 +60,19 @@ class Move:
     dst: str
 
 
-class _Renewal:
-    """Rewrites an S3 lock's renewal time every quarter of the stale time until stopped."""
+def drop_checksums(path: str | None) -> None:
+    """Delete Hadoop's `.crc` side files under a local folder: the lake is plain Parquet, so a file another tool
+    rewrites (pyarrow, DuckDB, pandas) stays readable by Spark (which checks a `.crc` only where one exists)."""
+    if path is None or not os.path.isdir(path):
+        return
+    for d, _, names in os.walk(path):
+        for n in names:
+            if n.startswith(".") and n.endswith(".crc"):
+                os.unlink(os.path.join(d, n))
 
-    def __init__(self, lake: "Lake", path: str, body: dict):
-        self.lake, self.path, self.body = lake, path, dict(body)
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="gtlake-lock-renewal", daemon=True)
-        self.thread.start()
 
-    def _run(self) -> None:
-        interval = lock_stale_seconds() / 4
-        while not self.done.wait(interval):
-            self.body["renewed_at"] = time.time()
-            try:
-                self.lake.write_bytes(self.path, json.dumps(self.body).encode())
-            except OSError:
-                pass  # a missed renewal is retried next time; the lock only goes stale after four
-
-    def stop(self) -> None:
-        """Stop renewing (before the lock is deleted)."""
-        self.done.set()
-        self.thread.join()
+class LakeMidCommit(RuntimeError):
+    """A commit is being applied (or was killed part way and its writer still holds the lock)."""
 
 
 class Lake:
@@ -114,6 +84,7 @@ class Lake:
     """
 
     def __init__(self, root: str):
+        self.held: locks.LocalLock | locks.S3Lock | None = None
         self.remote = storage.is_s3(root)
         if self.remote:
             bucket, key = storage.split_s3(root)
@@ -241,74 +212,57 @@ class Lake:
 
     # -- lock ------------------------------------------------------------------------------
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the lake's writer lock (a dead holder's lock is taken over), recover, then run the block."""
+    def lock(self, log: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the lake's writer lock (`gtlake.locks`), recover, then run the block; released on every exit."""
         path = self.path(META, "lock")
-        renewing = None
         if self.remote:
-            body = self._take_s3_lock(path)
-            renewing = _Renewal(self, path, body)
+            bucket, key = path.split("/", 1)
+            held = locks.S3Lock(storage.s3_client(), bucket, key, f"lake {self.display()}")
         else:
-            self._take_local_lock(path)
+            held = locks.LocalLock(path, f"lake {self.display()}")
+        held.acquire()
+        self.held = held
         try:
             self.recover()
+            integrity.adopt(self, log)
             yield
         finally:
-            if renewing is not None:
-                renewing.stop()
-            self.remove(path)
+            self.held = None
+            held.release()
 
-    def _take_local_lock(self, path: str) -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                break
-            except FileExistsError:
-                try:
-                    holder = int(open(path).read().strip() or 0)
-                except (OSError, ValueError):
-                    holder = 0
-                if holder and _pid_alive(holder) and holder != os.getpid():
-                    raise LakeBusy(f"lake {self.root} is locked by running process {holder}") from None
-                os.unlink(path)
-        else:
-            raise LakeBusy(f"could not lock lake {self.root}")
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
+    def pending(self) -> dict | None:
+        """The journal of a commit being applied (or killed part way), else None."""
+        path = self.path(META, "journal.json")
+        if not self.exists(path):
+            return None
+        try:
+            return json.loads(self.read_bytes(path))
+        except (OSError, ValueError):
+            return {"run_id": "?"}
 
-    def _take_s3_lock(self, path: str) -> dict:
-        """A conditional PUT (If-None-Match) creates the lock object only if none exists; its body says who
-        holds it and when it was last renewed. A lock not renewed for `lock_stale_seconds()` is taken over."""
-        from botocore.exceptions import ClientError
-
-        bucket, key = path.split("/", 1)
-        stale = lock_stale_seconds()
-        body = {"holder": f"{socket.gethostname()}:{os.getpid()}", "renewed_at": time.time()}
-        client = storage.s3_client()
-        for _ in range(2):
-            try:  # the object's existence is the lock
-                client.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), IfNoneMatch="*")
-                return body
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    raise
-            try:
-                held = json.loads(self.read_bytes(path))
-            except (OSError, ValueError):
-                held = {"holder": "unknown", "renewed_at": 0}
-            age = time.time() - float(held.get("renewed_at", 0))
-            if age < stale:
-                raise LakeBusy(f"lake {self.display()} is locked by {held.get('holder')} (renewed {age:.0f}s ago; "
-                               f"a lock not renewed for {stale:.0f}s is taken over)")
-            self.remove(path)
-        raise LakeBusy(f"could not lock lake {self.display()}")
+    def settle(self) -> None:
+        """For a reader: roll a pending commit forward if the lock is free; LakeMidCommit if its writer holds it."""
+        journal = self.pending()
+        if journal is None:
+            return
+        try:
+            with self.lock():
+                pass
+        except LakeBusy as e:
+            raise LakeMidCommit(f"lake {self.display()} is mid-commit (run {journal.get('run_id', '?')}; {e}); "
+                                "its tables are half old, half new for a few seconds: try again shortly") from None
 
     # -- commit and recovery ---------------------------------------------------------------
     def commit(self, run_id: str, moves: list[Move], ledger: dict[str, dict], step: str = "ingest") -> None:
         """Atomically decide the run (journal), then apply its moves and the step's ledger updates."""
+        if not self.remote:
+            for m in moves:
+                drop_checksums(m.src)
+        records = integrity.records(self, moves)
+        if self.held is not None:
+            self.held.check()  # a run that lost its lock never commits
         journal = {"run_id": run_id, "moves": [[m.src, m.dst] for m in moves], "ledger": ledger, "step": step,
-                   "written_at": time.time()}
+                   "records": records, "written_at": time.time()}
         self.write_bytes(self.path(META, "journal.json"), json.dumps(journal).encode())
         self._apply(journal)
 
@@ -331,6 +285,7 @@ class Lake:
         step = journal.get("step", "ingest")
         for job, entry in journal["ledger"].items():
             self.write_bytes(self.path(META, "ledger", step, f"{job}.json"), json.dumps(entry, indent=1).encode())
+        integrity.write_records(self, run_id, journal.get("records", {}))
         self.remove(self.path(META, "journal.json"))
         self.remove(self.path(META, "trash", run_id))
         self.remove(self.staging(run_id))

@@ -100,30 +100,68 @@ def views() -> dict[str, View]:
     return out
 
 
-def connect(lake: str):  # noqa: ANN201 - duckdb connection
-    """DuckDB over the lake: a view per table (empty, typed, when the table is not there yet) and every view."""
+READ_ONLY = ("SELECT", "EXPLAIN")  # the statement types `gtlake sql` and the dashboard run
+
+
+def _readable(path: str) -> str | None:
+    """Why a Parquet file cannot be read (its footer, where every reader starts), or None."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as e:
+        return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    return None
+
+
+def connect(lake: str, problems: list[str] | None = None):  # noqa: ANN201 - duckdb connection
+    """DuckDB over the lake, sandboxed: a view per table (empty, typed, when the table is not there yet) and
+    every view. The connection reads only the lake's own files (DuckDB's `allowed_directories`, external
+    access off, configuration locked): a query cannot write files, read others or attach databases. A data
+    file whose footer cannot be read is left out of its table, and said in `problems` (when given)."""
     import duckdb
 
-    con = duckdb.connect()
+    root = os.path.abspath(lake)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET allowed_directories = [{_quote(root + os.sep)}]")
+    con.execute("SET enable_external_access = false")
     for t in TABLES.values():
-        root = os.path.join(os.path.abspath(lake), t.name)
+        folder = os.path.join(root, t.name)
         files = []
-        if os.path.isdir(root):
-            for dirpath, _, names in os.walk(root):
-                files += [os.path.join(dirpath, n) for n in names if n.endswith(".parquet")]
-        if files:
-            depth = "/".join(["*"] * (len(t.partition_by) + 1))
+        if os.path.isdir(folder):
+            for dirpath, dirs, names in os.walk(folder):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+                files += [os.path.join(dirpath, n) for n in sorted(names)
+                          if n.endswith(".parquet") and not n.startswith((".", "_"))]
+        good = []
+        for f in files:
+            why = _readable(f)
+            if why is None:
+                good.append(f)
+            elif problems is not None:
+                problems.append(f"{os.path.relpath(f, root)}: damaged ({why}); left out of {t.name}")
+        if good:
             hive = ", ".join(f"'{p}': 'VARCHAR'" for p in t.partition_by)
             opts = f", hive_partitioning = true, hive_types = {{{hive}}}" if t.partition_by else ""
-            con.execute(f"CREATE VIEW {t.name} AS SELECT * FROM read_parquet({_quote(root + '/' + depth + '.parquet')}"
-                        f", union_by_name = true{opts})")
+            listed = ", ".join(_quote(f) for f in good)
+            con.execute(f"CREATE VIEW {t.name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true{opts})")
         else:
             cols = ", ".join(f'"{c.name}" {_DUCK_TYPES[c.type.ddl]}' for c in t.columns)
             con.execute(f"CREATE TABLE {t.name} ({cols})")
     for v in views().values():
         con.execute(f"CREATE VIEW {v.name} AS {v.duckdb()}")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def check_read_only(con, query: str) -> None:  # noqa: ANN001 - duckdb connection
+    """ValueError unless every statement of `query` is a SELECT or an EXPLAIN (duckdb.Error if it does not parse)."""
+    for st in con.extract_statements(query):
+        kind = st.type.name
+        if kind not in READ_ONLY:
+            raise ValueError(f"only SELECT statements run on the lake (this is {kind}); it is read-only")
 
 
 def markdown() -> str:

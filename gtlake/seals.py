@@ -21,26 +21,22 @@ import json
 import posixpath
 from functools import lru_cache
 
+from gtlake import integrity
 from gtlake.lake import Lake
 
 SEALED_BY = {"sequences": "ingest", "boxes": "ingest", "frames": "ingest", "jobs": "ingest", "box_metrics": "quality",
              "review_queue": "quality"}
-CHUNK = 1 << 20
 
 
-def partition_digest(lake: Lake, path: str) -> str | None:
+def partition_digest(lake: Lake, path: str, staged: bool = False) -> str | None:
     """SHA-256 over the sorted (relative name, content SHA-256) of every file under `path`; None when
-    the folder holds no file."""
-    names = [n for n in lake.files(path) if n]
+    the folder holds no file. `staged`: the run's own staging folder (file digests shared with its commit)."""
+    names = [n for n in lake.files(path) if n and integrity.visible(n)]  # what readers read (no .crc, _SUCCESS)
     if not names:
         return None
     outer = hashlib.sha256()
-    for name in names:
-        inner = hashlib.sha256()
-        with lake.fs.open_input_stream(posixpath.join(path, name)) as f:
-            while chunk := f.read(CHUNK):
-                inner.update(chunk)
-        outer.update(f"{name}\0{inner.hexdigest()}\n".encode())
+    for name in names:  # each file's digest cached (integrity records the same files when they are committed)
+        outer.update(f"{name}\0{integrity.file_digest(lake, posixpath.join(path, name), cached=staged)}\n".encode())
     return outer.hexdigest()
 
 
@@ -58,7 +54,7 @@ def seal(lake: Lake, table: str, staged: str, jobs: list[str]) -> dict[str, dict
     suite = suite_digest(table)
     out = {}
     for job in jobs:
-        digest = partition_digest(lake, posixpath.join(staged, f"job_name={job}"))
+        digest = partition_digest(lake, posixpath.join(staged, f"job_name={job}"), staged=True)
         if digest is not None:
             out[job] = {"digest": digest, "suite": suite}
     return out

@@ -28,7 +28,7 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from gtlake import seals
+from gtlake import integrity, seals
 from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
                                 run_move, run_row, stage)
 from gtlake.jobs.gate import Gate, check_on_failure
@@ -200,7 +200,7 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
     run_id = config.run_id or new_run_id()
     lake = Lake(config.lake)
     counts = Counts()
-    with lake.lock(), failed_run_on_error(lake, "audit", run_id, started, config.lake, counts):
+    with lake.lock(log), failed_run_on_error(lake, "audit", run_id, started, config.lake, counts):
         ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
         scored = {j: e.get("run_id") for j, e in lake.ledger("quality").items()}
         done = lake.ledger(STEP)
@@ -239,6 +239,11 @@ def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] 
             return AuditResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
 
         staged: dict[str, str] = {}
+        # the jobs' rows it reads (every job's sequences, the boxes of the jobs it compares) as committed
+        integrity.require(lake, ("sequences",), sorted(ingested), f"audit {run_id}")
+        integrity.require(lake, ("boxes",), [j for j in sorted(set(stale) | set(pairs["source_job"] if len(pairs)
+                                                                                  else [])) if j in ingested],
+                          f"audit {run_id}")
         sequences_df = gate.read("sequences", lambda: read_folder(spark, lake, lake.table_path("sequences")),
                                  jobs=seals.table_jobs(lake, "sequences"))
         box_jobs = sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))

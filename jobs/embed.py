@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from gtlake import storage
+from gtlake import integrity, storage
 from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_partitions, run_move, run_row,
                                 sequence_refs, stage, staged_counts)
 from gtlake.jobs.gate import Gate, check_on_failure
@@ -278,7 +278,7 @@ def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] 
     lake = Lake(config.lake)
     cfg = config.appearance
     counts = Counts()
-    with lake.lock(), failed_run_on_error(lake, "embed", run_id, started, config.lake, counts):
+    with lake.lock(log), failed_run_on_error(lake, "embed", run_id, started, config.lake, counts):
         ingested = lake.ledger("ingest")
         done = lake.ledger(STEP)
         jobs = sorted(j for j in ingested if not j.startswith("_") and done.get(j, {}).get("fingerprint")
@@ -288,6 +288,7 @@ def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] 
             row = run_row(STEP, run_id, started, "no_new_input", config.lake, counts, [])
             lake.commit(run_id, [run_move(lake, run_id, row)], {}, step=STEP)
             return EmbedResult(run_id, "no_new_input", counts, [], digest, seconds=time.monotonic() - t0)
+        integrity.require(lake, ("sequences", "boxes"), jobs, f"embed {run_id}")  # else no boxes = no rows
         with_boxes = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
         gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, config.lake, counts)
         staged: dict[str, str] = {}

@@ -80,6 +80,10 @@ class Gate:
         self._record(scope, table, found, time.monotonic() - t0)
         return found
 
+    def record(self, scope: str, table: str, found: list[Finding]) -> None:
+        """Record findings made outside the suites (the lake compared with its commits, `gtlake.integrity`)."""
+        self._record(scope, table, found, 0.0)
+
     def unreadable(self, scope: str, table: str, error: Exception) -> None:
         """Record that the run could not read `table` at all (a finding that always stops it)."""
         self._record(scope, table, [_unreadable(table, error)], 0.0)

@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gtlake import storage
+from gtlake import integrity, storage
 from gtlake.jobs import seqlabel
 from gtlake.jobs import seqlabel_repair as repair
 from gtlake.jobs.common import (failed_run_on_error, has_rows, new_run_id, partition_move, read_folder,
@@ -300,7 +300,7 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
     lake = Lake(config.lake)
     input_root = _normalize_root(config.input)
     counts = Counts()
-    with lake.lock(), failed_run_on_error(lake, "ingest", run_id, started, config.input, counts):
+    with lake.lock(log), failed_run_on_error(lake, "ingest", run_id, started, config.input, counts):
         files = storage.list_files(input_root)
         all_jobs, folder_rejects = discover_jobs(files)
         ledger = lake.ledger()
@@ -311,6 +311,17 @@ def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = 
         todo = [j for j in all_jobs if ledger.get(j.name, {}).get("fingerprint") != j.fingerprint
                 or ledger[j.name].get("format") != INGEST_FORMAT
                 or set(ledger[j.name].get("chained_elsewhere", [])) & known]
+        # A job whose committed partitions are not as committed (deleted or changed by hand) is read again: its
+        # input is the source of truth, and nothing downstream runs on the damaged rows meanwhile.
+        kept = [j.name for j in all_jobs if j not in todo]
+        damaged = integrity.damaged_jobs(lake, integrity.job_scope([t.name for t in WRITTEN_TABLES if t is not REJECTED],
+                                                                   kept)
+                                         + [("rejected", f"job_name={j}/step=ingest") for j in kept])
+        for j in all_jobs:
+            if j.name in damaged:
+                log(f"ingest {run_id}: {j.name}: read again, its lake partitions differ from what was committed "
+                    f"({damaged[j.name][0].message()}{', ...' if len(damaged[j.name]) > 1 else ''})")
+                todo.append(j)
         unchanged = [j.name for j in all_jobs if j not in todo]
         input_changed = (ledger.get(INPUT_PARTITION, {}).get("fingerprint") != input_state
                          or ledger[INPUT_PARTITION].get("format") != INGEST_FORMAT)

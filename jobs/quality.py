@@ -21,9 +21,10 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from gtlake import integrity
 from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
                                 run_move, run_row, sequence_refs, stage, staged_counts)
 from gtlake.jobs.embed import current_runs
@@ -178,6 +179,10 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
     return df
 
 
+INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics")
+OUTPUTS = ("box_metrics", "track_summary", "review_queue")
+
+
 def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None] = print) -> QualityResult:
     """Score every track of the jobs whose boxes changed since the last quality run."""
     check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
@@ -187,12 +192,20 @@ def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None
     lake = Lake(config.lake)
     cfg = config.quality
     counts = Counts()
-    with lake.lock(), failed_run_on_error(lake, "quality", run_id, started, config.lake, counts):
+    with lake.lock(log), failed_run_on_error(lake, "quality", run_id, started, config.lake, counts):
         ingested = lake.ledger("ingest")
         done = lake.ledger("quality")
         embedded = current_runs(lake.ledger("embed"), ingested)
         jobs = sorted(j for j in ingested if not j.startswith("_")
                       and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg, embedded.get(j)))
+        # Scored jobs whose output partitions are not as committed are scored again; a job whose input partitions
+        # are not as committed stops the run (scoring nothing would delete its output).
+        damaged = integrity.damaged_jobs(lake, integrity.job_scope(OUTPUTS, [j for j in done if j in ingested
+                                                                             and j not in jobs]))
+        for j, found in sorted(damaged.items()):
+            log(f"quality {run_id}: {j}: scored again, {found[0].message()}")
+        jobs = sorted(set(jobs) | set(damaged))
+        integrity.require(lake, INPUTS, jobs, f"quality {run_id}")
         # A job re-ingested without boxes keeps no quality rows: its partitions are replaced by nothing.
         scored = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
         log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")

@@ -2,7 +2,9 @@
 
     run(spark, ValidateConfig(lake="lake"))
 
-Reads each validated table whole (every partition), runs its Great Expectations suite (`gtlake.validation`),
+First compares every partition with what its commit recorded (`gtlake.integrity`: missing partition, missing,
+extra or changed file, unrecorded partition; content by SHA-256), one `files as committed` finding per table.
+Then reads each validated table whole (every partition), runs its Great Expectations suite (`gtlake.validation`),
 and commits the findings as one `validations/<run_id>.parquet` file with the run's `runs` row. Nothing else in
 the lake changes. `on_failure="fail"` makes the result's status `failed` when any rule broke (the CLI exits 1);
 `warn` reports the same findings and succeeds, unless a table could not be read at all (`jobs.gate`). The jobs
@@ -19,12 +21,15 @@ from pyspark.sql import SparkSession
 
 from gtlake.jobs.common import new_run_id, read_folder, run_move, run_row
 from gtlake.jobs.gate import Gate, check_on_failure
+from gtlake import integrity
 from gtlake.lake import Lake
 from gtlake.records import Counts
 from gtlake.schemas import TABLES
 from gtlake.validation import VALIDATED, Finding
 
 STEP = "validate"
+AS_COMMITTED = "files as committed"
+MAX_NAMED = 50  # damaged files named per table in a finding
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,22 @@ def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] 
     started = datetime.now(timezone.utc)
     run_id = config.run_id or new_run_id()
     lake = Lake(config.lake)
-    with lake.lock():
+    with lake.lock(log):
         gate = Gate(spark, lake, run_id, STEP, config.on_failure, log)
         # The tables rules read beside their own (sequences; boxes and shapes for the frames' counts); one the
         # lake does not have is there with no rows, so that each rule still says what it finds.
         refs = {t: read_folder(spark, lake, lake.table_path(t)) if lake.isdir(lake.table_path(t))
                 else spark.createDataFrame([], TABLES[t].spark_schema()) for t in ("sequences", "boxes", "shapes")}
+        # First the files: every partition compared with what its commit recorded (names, sizes, SHA-256).
+        damage: dict[str, list] = {}
+        for d in integrity.check(lake):
+            damage.setdefault(d.table, []).append(d)
+        for table in sorted({t for t in config.tables if lake.isdir(lake.table_path(t))} | set(damage)):
+            found = damage.get(table, [])
+            detail = "; ".join(d.message() for d in found[:MAX_NAMED])
+            if len(found) > MAX_NAMED:
+                detail += f"; and {len(found) - MAX_NAMED} more"
+            gate.record("lake", table, [Finding(table, None, AS_COMMITTED, not found, len(found), detail)])
         checked = []
         for table in config.tables:
             if not lake.isdir(lake.table_path(table)):

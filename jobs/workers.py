@@ -166,7 +166,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
     lake = Lake(config.lake)
     counts = Counts()
     source = config.activity or f"cloudwatch://{config.log_group}"
-    with lake.lock(), failed_run_on_error(lake, STEP, run_id, started, source, counts):
+    with lake.lock(log), failed_run_on_error(lake, STEP, run_id, started, source, counts):
         ledger = lake.ledger(STEP)
         new_ledger: dict[str, dict] = {}
         rejects: list[Reject] = []

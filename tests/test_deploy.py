@@ -101,7 +101,7 @@ def test_ground_truth_output_is_read_only_and_scoped_to_its_prefix(template):
 def test_lake_bucket_is_encrypted_private_and_tls_only(template):
     (bucket_id, bucket), = _resources(template, "AWS::S3::Bucket").items()
     rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    assert rule["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert rule["Fn::If"][0] == "HasCustomerKey" and rule["Fn::If"][2] == {"SSEAlgorithm": "AES256"}
     assert bucket["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
@@ -116,11 +116,62 @@ def test_athena_results_and_glue_jobs_are_encrypted(template):
     (wg,) = _resources(template, "AWS::Athena::WorkGroup").values()
     conf = wg["WorkGroupConfiguration"]
     assert conf["EnforceWorkGroupConfiguration"] is True
-    assert conf["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] in ("SSE_S3", "SSE_KMS")
+    assert conf["ResultConfiguration"]["EncryptionConfiguration"]["Fn::If"][2] == {"EncryptionOption": "SSE_S3"}
     (sec_id, sec), = _resources(template, "AWS::Glue::SecurityConfiguration").items()
-    assert sec["EncryptionConfiguration"]["S3Encryptions"][0]["S3EncryptionMode"] != "DISABLED"
+    enc = sec["EncryptionConfiguration"]
+    assert enc["S3Encryptions"][0]["Fn::If"][1:] == [{"S3EncryptionMode": "SSE-KMS", "KmsKeyArn": {"Ref": "KmsKeyArn"}},
+                                                      {"S3EncryptionMode": "SSE-S3"}]
+    assert enc["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert enc["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    for part in ("CloudWatchEncryption", "JobBookmarksEncryption"):
+        assert enc[part]["KmsKeyArn"] == LAKE_KEY, part
     for job in (_resources(template, "AWS::Glue::Job")).values():
         assert job["SecurityConfiguration"] == {"Ref": sec_id}
+
+
+LAKE_KEY = {"Fn::If": ["HasCustomerKey", {"Ref": "KmsKeyArn"}, {"Fn::GetAtt": ["StackKey", "Arn"]}]}
+
+
+def test_an_optional_customer_managed_key_encrypts_the_bucket_glue_and_athena(template):
+    import re
+
+    param = template["Parameters"]["KmsKeyArn"]
+    assert param["Default"] == ""
+    pattern = re.compile(param["AllowedPattern"])
+    assert pattern.match("") and pattern.match("arn:aws:kms:eu-west-1:123456789012:key/" + "a" * 8 + "-1111-2222-3333-"
+                                               + "b" * 12)
+    assert not pattern.match("alias/aws/s3") and not pattern.match("*")
+    assert template["Conditions"]["HasCustomerKey"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]}]}
+    (bucket,) = _resources(template, "AWS::S3::Bucket").values()
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["Fn::If"][1] == {"SSEAlgorithm": "aws:kms",
+                                                                  "KMSMasterKeyID": {"Ref": "KmsKeyArn"}}
+    (wg,) = _resources(template, "AWS::Athena::WorkGroup").values()
+    athena_enc = wg["WorkGroupConfiguration"]["ResultConfiguration"]["EncryptionConfiguration"]["Fn::If"]
+    assert athena_enc[1] == {"EncryptionOption": "SSE_KMS", "KmsKey": {"Ref": "KmsKeyArn"}}
+    # without one, the stack's own key (rotated, kept) encrypts the logs and bookmarks
+    key = template["Resources"]["StackKey"]
+    assert key["Condition"] == "NoCustomerKey" and key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    logs = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if st["Sid"] == "GlueJobLogs"]
+    assert "/aws-glue/*" in json.dumps(logs[0]["Condition"])
+    # the role may use exactly that key, and associate it with its log groups
+    uses = [st for w, st in _statements(template) if "use-lake-key" in w]
+    assert [st["Resource"] for st in uses] == [LAKE_KEY]
+    assert {a for st in uses for a in st["Action"]} == {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey",
+                                                          "kms:DescribeKey"}
+    assert any("logs:AssociateKmsKey" in st["Action"] for w, st in _statements(template) if "GlueJobLogs" in w)
+
+
+def test_the_role_trusts_glue_only_for_this_accounts_jobs_of_this_stack(template):
+    (role,) = _resources(template, "AWS::IAM::Role").values()
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "glue.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    arn = trust["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    assert arn.endswith(":job/${AWS::StackName}-*") and "${AWS::AccountId}" in arn
+    for job in _resources(template, "AWS::Glue::Job").values():
+        assert job["Name"]["Fn::Sub"].startswith("${AWS::StackName}-")
 
 
 def _script_flags(script: str) -> set[str]:
@@ -182,7 +233,11 @@ def test_dry_run_prints_the_plan_and_calls_nothing():
     assert r.returncode == 0, r.stderr
     assert "create or update stack gtlake-test in us-east-1" in r.stdout
     assert "LakeBucketName = gtlake-test-lake" in r.stdout and "GroundTruthPrefix = labeling" in r.stdout
-    assert "Schedule = cron(0 * * * ? *)" in r.stdout
+    assert "Schedule = cron(0 * * * ? *)" in r.stdout and "KmsKeyArn = \n" in r.stdout and "(SSE-S3)" in r.stdout
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with_key = _gtlake(*DEPLOY, "--kms-key-arn", key, "--dry-run", env=env)
+    assert with_key.returncode == 0, with_key.stderr
+    assert f"KmsKeyArn = {key}" in with_key.stdout and f"(SSE-KMS with {key})" in with_key.stdout
     assert "nothing was built, uploaded or created (--dry-run)" in r.stdout
 
 
@@ -194,6 +249,7 @@ def test_dry_run_prints_the_plan_and_calls_nothing():
     (["--database", "Bad-Name"], "--database 'Bad-Name' must be lower-case"),
     (["--schedule", "hourly"], "--schedule 'hourly': expected a Glue cron"),
     (["--workers", "1"], "--workers 1: a Glue 5.0 Spark job runs 2 to 100 workers"),
+    (["--kms-key-arn", "alias/aws/s3"], "--kms-key-arn 'alias/aws/s3': expected arn:aws:kms:"),
 ])
 def test_bad_deploy_arguments_give_one_line_and_usage(change, message):
     args = list(DEPLOY)
@@ -243,7 +299,7 @@ def test_deploy_against_a_local_aws_endpoint(s3_endpoint, tmp_path, monkeypatch)
     stack_outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     role = iam.get_role(RoleName=stack_outputs["GlueRoleArn"].rsplit("/", 1)[1])["Role"]
     policies = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
-    assert set(policies) == {"read-ground-truth-output", "read-worker-activity", "write-lake", "lake-catalog",
+    assert set(policies) == {"read-ground-truth-output", "read-worker-activity", "write-lake", "lake-catalog", "use-lake-key",
                              "job-logs-and-metrics"}
 
     again = _gtlake(*DEPLOY, "--schedule", "cron(30 2 * * ? *)", env=env)

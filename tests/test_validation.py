@@ -180,7 +180,9 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
     last = found[found.run_id == found.run_id.max()]
     assert set(last.table_name) == {"boxes"}
     bad = last[~last.success]
-    assert list(zip(bad.column_name, bad.rule)) == [("width", "values > 0")] and bad.unexpected_count.iloc[0] == 1
+    # the file edited by hand differs from what was committed, and its edited value breaks a rule
+    assert list(zip(bad.column_name.fillna(""), bad.rule)) == [("", "files as committed"), ("width", "values > 0")]
+    assert bad.unexpected_count.tolist() == [1, 1] and "changed file: boxes/job_name=" in bad.detail.iloc[0]
     runs = read_table(lake, "runs")
     assert sorted(runs[runs.job == "validate"].status) == ["failed", "succeeded", "succeeded"]
 

@@ -23,12 +23,13 @@ always varies a lot does not raise alarms, and a steady one raises them on a sma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from gtlake.udfs import kernels as k
-from gtlake.udfs.config import number_overrides
+from gtlake.udfs.config import check_ranges, number_overrides
 
 REASON = "appearance_change"
 
@@ -45,14 +46,19 @@ class AppearanceConfig:
     max_gap: int = 2  # frames a track may be absent and still be compared across (longer: occlusion)
     local_window: int = 9  # distances in the rolling median around a box (its local baseline)
 
+    RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
+        "crop_size": (16, 2048, False), "batch_size": (1, 65536, False), "z": (0, 1000, True),
+        "ratio": (0, 1000, True), "min_pairs": (1, 1000000, False), "max_gap": (0, 100000, False),
+        "local_window": (1, 10001, False)}
+
+    def __post_init__(self) -> None:
+        check_ranges(self, self.RANGES)
+
     @classmethod
     def from_json(cls, text: str) -> "AppearanceConfig":
-        """A config from a JSON object of overrides; unknown keys or wrong types raise ValueError."""
-        out = number_overrides(cls, text, "embed")
-        for key, value in out.items():
-            if value < 0 or (value == 0 and key != "max_gap"):
-                raise ValueError(f"{key} must be positive, got {value!r}")
-        return cls(**out)
+        """A config from a JSON object of overrides; unknown keys, wrong types or values out of range raise
+        ValueError."""
+        return cls(**number_overrides(cls, text, "embed"))
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 
 def number_overrides(cls, text: str, what: str) -> dict:  # noqa: ANN001 - a dataclass of numbers
@@ -19,10 +21,22 @@ def number_overrides(cls, text: str, what: str) -> dict:  # noqa: ANN001 - a dat
     out = {}
     for key, value in data.items():
         want = type(defaults[key])
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and value != int(value)):
-            raise ValueError(f"{key} must be a number{' (whole)' if want is int else ''}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or (want is int and value != int(value)):
+            raise ValueError(f"{key} must be a number ({'whole, ' if want is int else ''}finite), got {value!r}")
         out[key] = want(value)
     return out
+
+
+def check_ranges(config, ranges: dict[str, tuple[float, float, bool]]) -> None:  # noqa: ANN001 - a settings dataclass
+    """ValueError naming the first setting outside its range: `ranges` maps a field to (low, high, low
+    excluded); every value must also be finite."""
+    for key, (lo, hi, open_lo) in ranges.items():
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value > hi or value < lo or (open_lo and value == lo):
+            span = f"{'(' if open_lo else '['}{lo:g}, {hi:g}]"
+            raise ValueError(f"{key} must be in {span}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,21 @@ class QualityConfig:
     swap_gain: float = 0.5  # exchanging two tracks' boxes must improve their summed IoU with the previous frame this much
     track_outlier_z: float = 3.5  # a track's low-percentile IoU this many robust deviations below its class peers
     min_peers: int = 5  # tracks of a class needed before comparing a track with its peers
+
+    # Every setting's range, (low, high, low excluded): a value outside is refused, never run with.
+    RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
+        "iou_min": (0, 1, True), "size_change_max": (0, 100, True), "window": (3, 1001, False),
+        "baseline_window": (3, 1001, False), "residual_rel": (0, 10, False), "residual_px": (0, 1000, False),
+        "residual_track_k": (0, 100, True), "fps": (0, 1000, True), "max_missing_gap": (0, 100000, False),
+        "edge_frames": (0, 100000, False), "border_px": (0, 10000, False), "iou_track_k": (0, 100, True),
+        "quant_px": (0, 100, False), "camera_min_tracks": (1, 100000, False), "duplicate_iou": (0, 1, True),
+        "duplicate_share": (0, 1, True), "broken_gap_frames": (0, 100000, False), "broken_iou": (0, 1, True),
+        "reentry_frames": (0, 100000, False), "attribute_flip_frames": (1, 100000, False),
+        "attribute_context": (1, 100000, False), "swap_gain": (0, 10, False), "track_outlier_z": (0, 100, True),
+        "min_peers": (1, 1000000, False)}
+
+    def __post_init__(self) -> None:
+        check_ranges(self, self.RANGES)
 
     @property
     def motion_scale(self) -> float:
