@@ -190,6 +190,22 @@ def test_attribute_flip_inside_a_track():
     assert {(f, fl) for _, f, fl in flagged(out)} == {(12, ("attribute_flip",)), (13, ("attribute_flip",))}
 
 
+def test_attribute_flip_beside_a_real_change_and_under_another_attribute_changing():
+    frames = np.arange(40)
+    df = track("a", frames, 100 + 2.0 * frames)
+    occ = np.where(frames < 20, "None", "Partial").astype(object)
+    occ[[16, 17, 18]] = "Heavy"  # flipped, back to None for one box (19), then a real change to Partial at 20
+    kind = np.where(frames < 10, "Car", "Van")  # another attribute changes for good at frame 10
+    df["attributes"] = [f'{{"Occlusion":"{o}","Type":"{t}"}}' for o, t in zip(occ, kind)]
+    out, _ = detect_sequence(df)
+    assert {f for _, f, fl in flagged(out)} == {16, 17, 18}
+    # a change that happens in steps (None, one box Heavy, then Partial for good) is not a flip: it does not go back
+    df["attributes"] = [f'{{"Occlusion":"{o}"}}' for o in np.where(frames < 20, "None", "Partial")]
+    df.loc[df.frame_no == 20, "attributes"] = '{"Occlusion":"Heavy"}'
+    out, _ = detect_sequence(df)
+    assert flagged(out) == set()
+
+
 def test_broken_track_continuing_under_a_new_id():
     frames = np.arange(60)
     left = 100 + 4.0 * frames

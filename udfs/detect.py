@@ -90,10 +90,32 @@ def _predicted(box: k.Box, f: np.ndarray, first: np.ndarray, last: np.ndarray) -
     return [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in zip(*per_edge)]
 
 
+def attribute_states(texts: pd.Series) -> list[np.ndarray]:
+    """Per attribute key, a code of each box's value (a key a box lacks is a value of its own), from the boxes'
+    attributes as JSON text: each attribute judged apart, so that one changing does not hide another's flip.
+    Each distinct text is parsed once; text that is not a JSON object counts as one value of its own."""
+    import json
+
+    codes, uniques = pd.factorize(texts.astype("string").fillna(""))
+    parsed = []
+    for text in uniques:
+        try:
+            value = json.loads(text) if text else {}
+        except ValueError:
+            value = {"": text}
+        parsed.append(value if isinstance(value, dict) else {"": text})
+    out = []
+    for key in sorted({k for d in parsed for k in d}):
+        per_text = pd.factorize(pd.Series([json.dumps(d.get(key, "\0missing"), sort_keys=True) for d in parsed]))[0]
+        out.append(per_text[codes] if codes.size else codes)
+    return out
+
+
 def attribute_flips(state: np.ndarray, segment: np.ndarray, cfg: QualityConfig) -> np.ndarray:
     """Boxes in a short run (at most `attribute_flip_frames`) of one attribute state inside a track's stretch,
-    between two runs of another single state, each at least `attribute_context` boxes long: an attribute that
-    changes for a few frames and changes back. `state` codes the boxes' attributes (sorted by track, frame)."""
+    between two runs of another single state, the longer of them at least `attribute_context` boxes: an attribute
+    that changes for a few frames and changes back (also just before or after a real change of it, where the
+    shorter run may be a single box). `state` codes the boxes' attributes (sorted by track, frame)."""
     n = state.size
     if n == 0:
         return np.zeros(0, dtype=bool)
@@ -107,7 +129,7 @@ def attribute_flips(state: np.ndarray, segment: np.ndarray, cfg: QualityConfig) 
     same_seg = np.r_[False, run_seg[1:] == run_seg[:-1]] & np.r_[run_seg[:-1] == run_seg[1:], False]
     len_before, len_after = np.r_[0, length[:-1]], np.r_[length[1:], 0]
     flip = (same_seg & (length <= cfg.attribute_flip_frames) & (before == after) & (before != run_state)
-            & (len_before >= cfg.attribute_context) & (len_after >= cfg.attribute_context))
+            & (np.maximum(len_before, len_after) >= cfg.attribute_context))
     return flip[run]
 
 
@@ -371,8 +393,9 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
 
     attribute_flip = np.zeros(n, dtype=bool)
     if "attributes" in df.columns:
-        state = pd.factorize(df["attributes"].astype("string").fillna(""))[0]
-        attribute_flip = attribute_flips(state, segment, cfg) & tracked
+        for state in attribute_states(df["attributes"]):
+            attribute_flip |= attribute_flips(state, segment, cfg)
+        attribute_flip &= tracked
     broken = broken_tracks(f, track, first, last, cls, sbox, tracked, at_border, right, bottom, cfg)
 
     flags_by_reason = {"off_path": off_path & tracked, "low_iou": low_iou & tracked, "size_jump": size_jump & tracked,

@@ -189,6 +189,13 @@ def plant_duplicate(boxes: Boxes, row: int, new_ident: int, rng: np.random.Gener
     return out, plant
 
 
+def _steady_attribute(boxes: Boxes, row: int, before: int, after: int) -> bool:
+    """Whether the row's track keeps the row's attribute value from `before` frames before it to `after` after."""
+    f = boxes.frame_no[row]
+    near = (boxes.ident == boxes.ident[row]) & (boxes.frame_no >= f - before) & (boxes.frame_no <= f + after)
+    return bool((boxes.occluded[near] == boxes.occluded[row]).all())
+
+
 def plant_attribute_flip(boxes: Boxes, row: int, rng: np.random.Generator) -> Plant:
     """Set the Occlusion attribute of 1-3 consecutive boxes of a track to another value than before and after."""
     n = int(rng.integers(1, 4))
@@ -235,6 +242,8 @@ def plant_mistakes(
         if kind in ("id_swap", "broken_track") and any(
                 i == boxes.ident[row] and f >= boxes.frame_no[row] - 8 for i, f in used):
             continue  # it would give the identity of a mistake planted later in the track to another object
+        if kind == "attribute_flip" and not _steady_attribute(boxes, row, before=3, after=5):
+            continue  # at a real change of the attribute a flip would only move the change: no mistake to see
         plant: Plant | None
         if kind in ("shrunk", "grown", "shifted", "edge_dragged"):
             plant = plant_geometry(boxes, kind, row, rng)
