@@ -164,6 +164,37 @@ def write_records(lake, run_id: str, recs: dict[str, dict | None]) -> None:  # n
             lake.write_bytes(path, json.dumps({"run_id": run_id, **rec}).encode())
 
 
+def _record(lake, partition: str) -> dict | None:  # noqa: ANN001
+    """The record of one partition, None when it has none."""
+    path = record_path(lake, partition)
+    try:
+        return json.loads(lake.read_bytes(path))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if not lake.exists(path):
+            return None
+        return {"files": {}, "error": f"record unreadable: {e}"}
+    except ValueError as e:
+        return {"files": {}, "error": f"record unreadable: {e}"}
+
+
+def _table_sizes(lake, table: str) -> dict[str, dict[str, int]]:  # noqa: ANN001
+    """partition -> {file: size} of every visible data file of `table`, from one listing of its folder."""
+    t = TABLES.get(table)
+    depth = len(t.partition_by) if t is not None else 0
+    out: dict[str, dict[str, int]] = {}
+    for rel, size in _sizes(lake, lake.table_path(table)).items():
+        if not rel:
+            continue
+        parts = rel.split("/")
+        if len(parts) <= depth:
+            continue  # a stray file beside the partitions (stray_files reports it)
+        key, inner = ("/".join(parts[:depth]), "/".join(parts[depth:])) if depth else (rel, "")
+        out.setdefault(f"{table}/{key}", {})[inner] = size
+    return out
+
+
 def _recorded(lake) -> dict[str, dict]:  # noqa: ANN001
     """partition -> record, for every record in the lake."""
     from gtlake.lake import META
@@ -217,16 +248,21 @@ def check(lake, scope: Iterable[tuple[str, str]] | None = None, content: bool = 
           unrecorded: bool = True) -> list[Damage]:
     """Differences between the lake and its records, for the (table, partition) pairs of `scope` (default:
     every partition recorded or present). `content` hashes every file (else names and sizes only)."""
-    recs = _recorded(lake)
-    if scope is None:
+    if scope is None:  # the whole lake: every record, every partition
+        recs = _recorded(lake)
         wanted = set(recs) | set(partitions(lake))
-    else:
+    else:  # a job's partitions: only their records, and one listing per table
         wanted = {f"{t}/{p}" for t, p in scope}
+        recs = {p: r for p in wanted if (r := _record(lake, p)) is not None}
+    listed: dict[str, dict[str, dict[str, int]]] = {}
     out: list[Damage] = [] if scope is not None else stray_files(lake)
     for part in sorted(wanted):
         rec = recs.get(part)
         path = lake.path(*part.split("/"))
-        now = _sizes(lake, path)
+        table = part.split("/", 1)[0]
+        if table not in listed:
+            listed[table] = _table_sizes(lake, table)
+        now = listed[table].get(part, {})
         if rec is None:
             if now and unrecorded:
                 out.append(Damage("unrecorded", part, "", f"{len(now)} data files no commit wrote"))
