@@ -23,7 +23,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from gtlake import storage
+from gtlake import integrity, storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
 from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
                                 run_move, run_row, stage, staged_counts)
@@ -234,6 +234,10 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
         # Events stored under another spelling of a job (before its folder was ingested) move to the lake's.
         aliases = _aliases(lake, "worker_events", set(event_jobs) | set(task_jobs))
         event_jobs = sorted(set(event_jobs) | {j for j, other in aliases.items() if other})
+        # The committed events are merged with the new ones, and the tasks read the ingested worker responses: a
+        # partition of either gone by hand stops the run (merging with nothing would delete those events).
+        integrity.require(lake, ("worker_events",), event_jobs, f"workers {run_id}")
+        integrity.require(lake, ("worker_responses",), [j for j in task_jobs if j in ingested], f"workers {run_id}")
         old = _as_spelled(_partition(spark, lake, "worker_events", event_jobs + [a for j in event_jobs
                                                                                for a in aliases.get(j, [])],
                                      WORKER_EVENTS.spark_schema()), spelling)

@@ -181,3 +181,23 @@ def test_quality_scores_a_job_again_when_its_own_output_was_damaged(spark, small
     assert result.jobs_processed == [job]
     assert any(f"{job}: scored again, changed file: box_metrics/job_name={job}/" in m for m in logged)
     assert integrity.check(Lake(str(lake))) == []
+
+
+def test_workers_stops_rather_than_merge_new_events_with_a_deleted_partition(spark, small_lake, tmp_path):
+    from gtlake.jobs.workers import WorkersConfig
+    from gtlake.jobs.workers import run as workers_run
+
+    lake = _copy(small_lake, tmp_path)
+    activity = tmp_path / "activity"
+    shutil.copytree(small_lake / "sample" / "worker-activity", activity)
+    workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **QUIET)
+    job = sorted(n[len("job_name="):] for n in os.listdir(lake / "worker_events"))[0]
+    events = lake / "worker_events" / f"job_name={job}"
+    shutil.rmtree(events)
+    for f in sorted(p for p in activity.rglob("*") if p.is_file()):  # new export files: their events are merged
+        shutil.copy(f, f.with_name("again-" + f.name))
+    before = lake_snapshot(lake)
+    with pytest.raises(integrity.LakeDamaged, match="input the lake committed is gone") as stop:
+        workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **QUIET)
+    assert any(d.partition == f"worker_events/job_name={job}" for d in stop.value.damage)
+    assert lake_snapshot(lake) == before
