@@ -168,6 +168,7 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
     source = config.activity or f"cloudwatch://{config.log_group}"
     with lake.lock(log), failed_run_on_error(lake, STEP, run_id, started, source, counts):
         ledger = lake.ledger(STEP)
+        read_before = any(k != "tasks" for k in ledger)  # events of this lake were read from some source already
         new_ledger: dict[str, dict] = {}
         rejects: list[Reject] = []
         if config.activity is not None:
@@ -235,8 +236,11 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
         aliases = _aliases(lake, "worker_events", set(event_jobs) | set(task_jobs))
         event_jobs = sorted(set(event_jobs) | {j for j, other in aliases.items() if other})
         # The committed events are merged with the new ones, and the tasks read the ingested worker responses: a
-        # partition of either gone by hand stops the run (merging with nothing would delete those events).
-        integrity.require(lake, ("worker_events",), event_jobs, f"workers {run_id}")
+        # partition of either gone by hand stops the run (merging with nothing would delete the events read before).
+        # With no ledger for this source (a first read, or one reset by hand) every event is read again: nothing to
+        # lose.
+        if read_before:
+            integrity.require(lake, ("worker_events",), event_jobs, f"workers {run_id}")
         integrity.require(lake, ("worker_responses",), [j for j in task_jobs if j in ingested], f"workers {run_id}")
         old = _as_spelled(_partition(spark, lake, "worker_events", event_jobs + [a for j in event_jobs
                                                                                for a in aliases.get(j, [])],
