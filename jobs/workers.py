@@ -237,8 +237,8 @@ def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] =
         event_jobs = sorted(set(event_jobs) | {j for j, other in aliases.items() if other})
         # The committed events are merged with the new ones, and the tasks read the ingested worker responses: a
         # partition of either gone by hand stops the run (merging with nothing would delete the events read before).
-        # With no ledger for this source (a first read, or one reset by hand) every event is read again: nothing to
-        # lose.
+        # With an empty workers ledger (a first read, or the step reset by hand) every event is read again: nothing
+        # to lose.
         if read_before:
             integrity.require(lake, ("worker_events",), event_jobs, f"workers {run_id}")
         integrity.require(lake, ("worker_responses",), [j for j in task_jobs if j in ingested], f"workers {run_id}")
