@@ -100,7 +100,7 @@ def views() -> dict[str, View]:
     return out
 
 
-READ_ONLY = ("SELECT", "EXPLAIN")  # the statement types `gtlake sql` and the dashboard run
+READ_ONLY = ("SELECT",)  # the statement type `gtlake sql` and the dashboard run (EXPLAIN ANALYZE would run a COPY)
 
 
 def _readable(path: str) -> str | None:
@@ -157,7 +157,7 @@ def connect(lake: str, problems: list[str] | None = None):  # noqa: ANN201 - duc
 
 
 def check_read_only(con, query: str) -> None:  # noqa: ANN001 - duckdb connection
-    """ValueError unless every statement of `query` is a SELECT or an EXPLAIN (duckdb.Error if it does not parse)."""
+    """ValueError unless every statement of `query` is a SELECT (duckdb.Error if it does not parse)."""
     for st in con.extract_statements(query):
         kind = st.type.name
         if kind not in READ_ONLY:

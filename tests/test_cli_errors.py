@@ -74,6 +74,8 @@ def _cases(t):  # noqa: ANN001 - the fixture's folder
                 (["sql", "--lake", L, "--query", f"ATTACH '{t}/x.db' AS x"], 1, "only SELECT"),
                 (["sql", "--lake", L, "--query", "SET enable_external_access = true"], 1, "only SELECT"),
                 (["sql", "--lake", L, "--query", "INSTALL httpfs"], 1, "only SELECT"),
+                (["sql", "--lake", L, "--query", f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{L}/boxes/evil.csv'"], 1,
+                 "only SELECT"),
                 (["sql", "--lake", L, "--query", "SELECT 1; COPY (SELECT 1) TO 'x.csv'"], 1, "only SELECT"),
                 (["sql", "--lake", F, "--query", "SELECT 1"], 2, "not a folder"),
                 (["sql", "--lake", L, "--file", str(t / "no.sql")], 2, "--file"),
@@ -110,7 +112,7 @@ def test_each_bad_value_gets_one_line_and_no_traceback(lake):
     assert failures == []
     assert sorted(os.listdir(lake)) == before  # nothing written beside: no dashboard .tmp, no out.csv, no x.db
     assert os.listdir(lake / "a-folder") == []
-    assert not (lake / "lake" / "boxes" / "evil.parquet").exists()
+    assert not (lake / "lake" / "boxes" / "evil.parquet").exists() and not (lake / "lake" / "boxes" / "evil.csv").exists()
 
 
 def test_a_reader_rolls_a_killed_commit_forward_or_says_the_lake_is_mid_commit(lake, tmp_path):
