@@ -155,6 +155,31 @@ def test_correct_undoes_every_plant():
     assert key(fixed) == key(clean) and key(planted) != key(clean)
 
 
+def test_a_later_plant_never_moves_an_earlier_one():
+    """An identity swap planted after a mistake on the other object's track would carry that mistake to another
+    identity: the record would name a mistake that is not where it says (it happened, and it counted as a miss;
+    about one seed in fifty here)."""
+    n, k = 120, 6
+    clean = Boxes(np.tile(np.arange(n), k), np.repeat(np.arange(k), n), np.zeros(k * n, np.int64),
+                  np.repeat(100 + 150 * np.arange(k), n) + np.tile(np.arange(n), k), np.full(k * n, 200),
+                  np.full(k * n, 80), np.full(k * n, 60), np.full(k * n, "none", dtype=object))
+    for seed in range(200):
+        _check_plants_in_place(*plant_mistakes(clean, 14, np.array([0, 1, 2]), k, np.random.default_rng(seed))[:2])
+
+
+def _check_plants_in_place(planted: Boxes, plants: list) -> None:
+    at = {(int(i), int(f)): r for r, (i, f) in enumerate(zip(planted.ident, planted.frame_no))}
+    for p in plants:
+        if p.kind == "class_flip":
+            assert planted.cls[at[(p.idents[0], p.frames[0])]] == p.detail["to"], p
+        elif p.kind in ("shrunk", "grown", "shifted", "edge_dragged"):
+            for j, f in enumerate(p.before.frame_no):  # each box still differs from what it was
+                r = at[(p.idents[0], int(f))]
+                assert any(getattr(planted, c)[r] != getattr(p.before, c)[j] for c in ("left", "top", "width", "height"))
+        elif p.kind == "deleted_box":
+            assert (p.idents[0], p.frames[0]) not in at, p
+
+
 def test_worker_timings_and_activity_log(sample):
     for f in (sample / "output").glob("*/annotations/worker-response/iteration-1/*/*.json"):
         (ans,) = json.loads(f.read_text())["answers"]

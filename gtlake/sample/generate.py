@@ -36,7 +36,7 @@ REGION = "us-east-1"
 USER_POOL = f"{REGION}_gtlakeSMP"
 WORKTEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/gtlake-sample-team"
 START = datetime(2026, 10, 5, 7, 30, tzinfo=timezone.utc)
-GENERATOR_VERSION = 6  # bump when the same parameters give a different tree (cached benchmark samples are redone)
+GENERATOR_VERSION = 7  # bump when the same parameters give a different tree (cached benchmark samples are redone)
 FREE_TEXT_NOTES = (
     "wet road, glare from headlights",
     "Straße nass — Blendung",

@@ -154,10 +154,16 @@ def plant_geometry(boxes: Boxes, kind: str, row: int, rng: np.random.Generator) 
     return Plant(kind, (ident,), tuple(int(f) for f in boxes.frame_no[rows]), detail, before)
 
 
-def plant_id_swap(boxes: Boxes, row: int, rng: np.random.Generator) -> Plant | None:
-    """Swap the identity of the object at `row` with the nearest same-class object from that frame on."""
+def plant_id_swap(boxes: Boxes, row: int, rng: np.random.Generator,
+                  busy: frozenset[int] = frozenset()) -> Plant | None:
+    """Swap the identity of the object at `row` with the nearest same-class object from that frame on.
+
+    Objects in `busy` (a mistake is planted later in their track) are never the other one: the swap would move
+    that mistake to another identity, and the record would name a mistake that is not where it says.
+    """
     frame, ident, cls = int(boxes.frame_no[row]), int(boxes.ident[row]), int(boxes.cls[row])
-    same = np.flatnonzero((boxes.frame_no == frame) & (boxes.cls == cls) & (boxes.ident != ident))
+    same = np.flatnonzero((boxes.frame_no == frame) & (boxes.cls == cls) & (boxes.ident != ident)
+                          & ~np.isin(boxes.ident, list(busy)))
     if same.size == 0:
         return None
     cx = boxes.left + boxes.width / 2
@@ -252,7 +258,8 @@ def plant_mistakes(
                           boxes.take(np.array([row])))
             boxes = boxes.take(np.arange(len(boxes)) != row)
         elif kind == "id_swap":
-            plant = plant_id_swap(boxes, row, rng)
+            busy = frozenset(i for i, f in used if f >= boxes.frame_no[row] - 8)
+            plant = plant_id_swap(boxes, row, rng, busy)
         elif kind == "class_flip":
             plant = plant_class_flip(boxes, row, class_ids, rng)
         elif kind == "attribute_flip":
