@@ -50,6 +50,8 @@ class QualityConfig:
     residual_rel: float = 0.15  # an edge off the line through its neighbours by this share of the box size...
     residual_px: float = 4.0  # ... plus this many pixels (annotators' pixel noise; dominates for small boxes)
     residual_track_k: float = 4.0  # ... and by this many times the track's own typical residual
+    residual_steady: float = 0.75  # ... and by this share of (residual_rel * size + residual_px): on a steady track
+    # (small typical residual) an edge off by 0.75 of that tolerance counts; a steady hand shows smaller mistakes
     fps: float = 25.0  # tolerances grow with 25 / fps: objects move further between frames at lower rates
     max_missing_gap: int = 2  # a track absent this many frames or fewer mid-track: missing box; longer: occlusion
     edge_frames: int = 3  # the first and last boxes of a track or of a stretch between occlusions (entering/leaving view)
@@ -72,7 +74,8 @@ class QualityConfig:
     RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
         "iou_min": (0, 1, True), "size_change_max": (0, 100, True), "window": (3, 1001, False),
         "baseline_window": (3, 1001, False), "residual_rel": (0, 10, False), "residual_px": (0, 1000, False),
-        "residual_track_k": (0, 100, True), "fps": (0, 1000, True), "max_missing_gap": (0, 100000, False),
+        "residual_track_k": (0, 100, True), "residual_steady": (0, 10, True), "fps": (0, 1000, True),
+        "max_missing_gap": (0, 100000, False),
         "edge_frames": (0, 100000, False), "border_px": (0, 10000, False), "iou_track_k": (0, 100, True),
         "quant_px": (0, 100, False), "camera_min_tracks": (1, 100000, False), "duplicate_iou": (0, 1, True),
         "duplicate_share": (0, 1, True), "broken_gap_frames": (0, 100000, False), "broken_iou": (0, 1, True),

@@ -302,14 +302,14 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     peak = line >= np.fmax(k.prev(line, seg_first), k.next_(line, seg_last))
     residual = np.fmax(np.where(peak | np.isnan(line), line, np.nan), baseline)
     norm = residual / tol
-    typical = k.robust_scale(np.nan_to_num(norm), track, floor=1.0 / cfg.residual_track_k)
+    typical = k.robust_scale(np.nan_to_num(norm), track, floor=cfg.residual_steady / cfg.residual_track_k)
     # Near where a track appears or disappears (image border or occluder), boxes legitimately grow or
     # shrink as the object comes into view: ask for twice the evidence there, and no size/IoU alarms.
     pos = pd.Series(np.ones(n)).groupby(segment).cumsum().to_numpy()
     from_end = pd.Series(np.ones(n))[::-1].groupby(segment[::-1]).cumsum()[::-1].to_numpy()
     entering = (pos <= cfg.edge_frames) | (from_end <= cfg.edge_frames)
     strictness = np.where(entering, 2.0, 1.0)
-    off_path = (norm > strictness) & (norm > strictness * cfg.residual_track_k * typical)
+    off_path = (norm > strictness * cfg.residual_steady) & (norm > strictness * cfg.residual_track_k * typical)
 
     # IoU with where the track's motion puts the box (the best of `_predictions`), not with the previous box: a
     # fast object has a low IoU with its previous box on every frame. An edge within `quant_px` of where it should
