@@ -1,9 +1,14 @@
 """gtlake: a label-quality data lake for Amazon SageMaker Ground Truth.
 
-The top-level folders `jobs/` and `udfs/` install as `gtlake.jobs` and `gtlake.udfs`, so the
-wheel shipped to Glue has one namespace and the repository keeps the documented layout.
+The packages and the folders they come from are stated once, in gtlake/packages.py (read here as plain data,
+before anything is installed).
 """
+import os
+import runpy
+
 from setuptools import setup
+
+_LAYOUT = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "gtlake", "packages.py"))
 
 # AWS Glue 5.0 ships these exact versions; pin them so what passes here runs there.
 GLUE_RUNTIME = [
@@ -37,6 +42,7 @@ DEV = LOCAL + EMBED + [
     "cfn-lint>=1.20",  # the CloudFormation template is linted in the tests
     "pyyaml>=6",
     "wheel>=0.42",  # `gtlake deploy` builds the wheel offline (--no-build-isolation)
+    "ruff==0.17.6",  # the linter `make test` runs (ruff.toml)
 ]
 
 setup(
@@ -44,11 +50,9 @@ setup(
     version="0.1.0",
     description="Label-quality data lake for SageMaker Ground Truth video labeling jobs",
     python_requires=">=3.11,<3.12",
-    packages=["gtlake", "gtlake.sample", "gtlake.jobs", "gtlake.udfs", "gtlake.athena_sql", "gtlake.glue"],
-    package_dir={"gtlake": "gtlake", "gtlake.jobs": "jobs", "gtlake.udfs": "udfs", "gtlake.athena_sql": "sql",
-                 "gtlake.glue": "glue"},
-    package_data={"gtlake": ["log4j2.properties"], "gtlake.athena_sql": ["views/*.sql", "tables/*.sql"],
-                  "gtlake.glue": ["*.yaml"]},
+    packages=list(_LAYOUT["PACKAGE_DIR"]),
+    package_dir=_LAYOUT["PACKAGE_DIR"],
+    package_data=_LAYOUT["PACKAGE_DATA"],
     install_requires=GLUE_RUNTIME,
     extras_require={"local": LOCAL, "embed": EMBED, "dev": DEV},
     entry_points={"console_scripts": ["gtlake=gtlake.cli:main"]},

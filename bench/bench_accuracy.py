@@ -61,7 +61,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=99)
     args = ap.parse_args()
     from gtlake.sample.generate import GENERATOR_VERSION, SampleParams, generate
-    from gtlake.scoring import by_regime, detector_queue, sample_boxes, score_queue
+    from gtlake.sample.scoring import by_regime, detector_queue, sample_boxes, score_queue
 
     root = os.path.join(REPO, "bench-data", f"accuracy-{args.seed}")
     params = SampleParams(sequences=args.sequences, frames=args.frames, objects=args.objects, workers=args.workers,

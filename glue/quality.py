@@ -6,7 +6,7 @@ Arguments it does not know (Glue adds --JOB_NAME and others) are ignored.
 """
 import sys
 
-from gtlake.glue_entry import entry
+from gtlake.cli.glue_entry import entry
 
 if __name__ == "__main__":
     sys.exit(entry("quality", {"--lake", "--config", "--catalog-database", "--on-failure"}))

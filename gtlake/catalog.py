@@ -8,6 +8,11 @@ and credentials come from the environment.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -76,7 +81,7 @@ class SyncResult:
                 f"{self.partitions_added} partitions added, {self.partitions_dropped} dropped")
 
 
-def _existing_partitions(glue, database: str, table: str) -> set[tuple[str, ...]]:
+def _existing_partitions(glue: "BaseClient", database: str, table: str) -> set[tuple[str, ...]]:
     out = set()
     for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table):
         out.update(tuple(p["Values"]) for p in page["Partitions"])

@@ -25,15 +25,16 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Callable
 
-from gtlake import __version__, athena, storage
+from gtlake import __version__, athena, pipeline, storage
 from gtlake.lakesql import identifier
+from gtlake.packages import source_folders
 from gtlake.records import ON_FAILURE
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}$")
-PACKAGED = ("gtlake", "jobs", "udfs", "sql", "glue")  # the folders setup.py maps into the gtlake package
-SCRIPTS = ("ingest.py", "workers.py", "quality.py", "audit.py")
+PACKAGED = tuple(source_folders())  # the folders setup.py maps into the gtlake package (gtlake.packages)
+SCRIPTS = tuple(f"{step}.py" for step in pipeline.glue_steps())  # the Glue workflow's jobs, in order
 DEFAULT_SCHEDULE = "cron(0 * * * ? *)"
 DEFAULT_LOG_GROUP = "/aws/sagemaker/groundtruth/WorkerActivity"
 

@@ -87,7 +87,7 @@ class View:
 def views() -> dict[str, View]:
     """Every view of sql/views, by name (file order)."""
     out = {}
-    folder = resources.files("gtlake.athena_sql").joinpath("views")
+    folder = resources.files("gtlake.sql").joinpath("views")
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".sql"):
             continue

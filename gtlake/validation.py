@@ -14,15 +14,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from gtlake.schemas import JOB_ROLES, TABLES
-from gtlake.udfs.detect import REASON_WEIGHTS
-from gtlake.udfs.matching import CHANGES
+from gtlake.vocabulary import CHANGES, CROP_STATUSES, QUEUE_REASONS
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
 
-QUEUE_REASONS = tuple(REASON_WEIGHTS)
 VALIDATED = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
              "audit_changes")
-CROP_STATUSES = ("ok", "image_missing", "image_unreadable", "outside_image")
 REF_PREFIX = "gtlake_ref_"
 
 
@@ -54,7 +51,7 @@ class Finding:
         return f"{where}: {self.rule}: {'ok' if self.success else 'FAILED'}{'' if self.success else ' - ' + self.detail}"
 
 
-def _gxe():
+def _gxe():  # noqa: ANN202 - the great_expectations.expectations module, imported late
     import great_expectations.expectations as gxe
 
     return gxe

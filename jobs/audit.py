@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Callable
 
 import pandas as pd
@@ -29,15 +27,14 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake import integrity, seals
-from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
-                                run_move, run_row, stage)
-from gtlake.jobs.gate import Gate, check_on_failure
+from gtlake.jobs.common import read_folder, read_partitions
+from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
-from gtlake.records import Counts, Reject, UnbalancedRun
+from gtlake.records import Counts, Reject
 from gtlake.schemas import AUDIT_CHANGES, REJECTED, WORKER_QUALITY
 from gtlake.udfs.matching import AuditConfig, compare_sequence
 
-STEP = "audit"
+NAME = "audit"
 TRACKING = "groundtruth/video-object-tracking"
 _SIDE_COLS = ["frame_no", "object_id", "label", "left", "top", "width", "height", "attributes"]
 
@@ -192,140 +189,131 @@ def _fingerprint(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] = print) -> AuditResult:
+def _work(run: Run, config: AuditJobConfig) -> Outcome:
     """Compare every changed audit job with its source, and rebuild worker_quality of the jobs it touches."""
-    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
-    t0 = time.monotonic()
-    started = datetime.now(timezone.utc)
-    run_id = config.run_id or new_run_id()
-    lake = Lake(config.lake)
-    counts = Counts()
-    with lake.lock(log), failed_run_on_error(lake, "audit", run_id, started, config.lake, counts):
-        ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
-        scored = {j: e.get("run_id") for j, e in lake.ledger("quality").items()}
-        done = lake.ledger(STEP)
-        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, config.lake, counts)
-        try:
-            sequences = _pandas(lake, "sequences")
-        except (OSError, pa.ArrowException) as e:  # a damaged file: the gate's finding, not a traceback
-            gate.unreadable("input", "sequences", e)
-            gate.enforce()
-        pairs, rejects = (audit_pairs(sequences) if len(sequences) else (pd.DataFrame(), []))
-        cfg = asdict(config.audit)
-        tracking = sorted(set(sequences.loc[sequences["task_type"] == TRACKING, "job_name"])) if len(sequences) else []
-        audit_jobs_all = sorted(set(pairs["audit_job"]) | {r.job_name for r in rejects}) if len(pairs) or rejects else []
-        fp: dict[str, str] = {}
-        for a in audit_jobs_all:
-            srcs = sorted(set(pairs.loc[pairs["audit_job"] == a, "source_job"])) if len(pairs) else []
-            fp[a] = _fingerprint({"kind": "audit", "job": ingested.get(a), "config": cfg,
-                                  "sources": {s: [ingested.get(s), scored.get(s)] for s in srcs}})
-        for j in tracking:
-            if j in audit_jobs_all:
-                continue
-            audits = sorted(set(pairs.loc[pairs["source_job"] == j, "audit_job"])) if len(pairs) else []
-            fp[j] = _fingerprint({"kind": "quality", "job": [ingested.get(j), scored.get(j)], "config": cfg,
-                                  "audits": {a: fp[a] for a in audits}})
-        stale = sorted(j for j in fp if done.get(j, {}).get("fingerprint") != fp[j])
-        # Jobs no longer in the lake (or no longer audits / tracking jobs): their rows go too.
-        gone = sorted(j for j in done if j not in fp and not done[j].get("removed"))
-        todo_audits = [j for j in stale if j in audit_jobs_all]
-        todo_quality = [j for j in stale if j not in audit_jobs_all]
-        log(f"audit {run_id}: {len(audit_jobs_all)} audit jobs ({len(todo_audits)} to compare), "
+    spark, lake, gate, run_id, staged, counts = run.spark, run.lake, run.gate, run.run_id, run.staged, run.counts
+    ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
+    scored = {j: e.get("run_id") for j, e in lake.ledger("quality").items()}
+    done = lake.ledger(NAME)
+    try:
+        sequences = _pandas(lake, "sequences")
+    except (OSError, pa.ArrowException) as e:  # a damaged file: the gate's finding, not a traceback
+        gate.unreadable("input", "sequences", e)
+        gate.enforce()
+    pairs, rejects = (audit_pairs(sequences) if len(sequences) else (pd.DataFrame(), []))
+    cfg = asdict(config.audit)
+    tracking = sorted(set(sequences.loc[sequences["task_type"] == TRACKING, "job_name"])) if len(sequences) else []
+    audit_jobs_all = sorted(set(pairs["audit_job"]) | {r.job_name for r in rejects}) if len(pairs) or rejects else []
+    fp: dict[str, str] = {}
+    for a in audit_jobs_all:
+        srcs = sorted(set(pairs.loc[pairs["audit_job"] == a, "source_job"])) if len(pairs) else []
+        fp[a] = _fingerprint({"kind": "audit", "job": ingested.get(a), "config": cfg,
+                              "sources": {s: [ingested.get(s), scored.get(s)] for s in srcs}})
+    for j in tracking:
+        if j in audit_jobs_all:
+            continue
+        audits = sorted(set(pairs.loc[pairs["source_job"] == j, "audit_job"])) if len(pairs) else []
+        fp[j] = _fingerprint({"kind": "quality", "job": [ingested.get(j), scored.get(j)], "config": cfg,
+                              "audits": {a: fp[a] for a in audits}})
+    stale = sorted(j for j in fp if done.get(j, {}).get("fingerprint") != fp[j])
+    # Jobs no longer in the lake (or no longer audits / tracking jobs): their rows go too.
+    gone = sorted(j for j in done if j not in fp and not done[j].get("removed"))
+    todo_audits = [j for j in stale if j in audit_jobs_all]
+    todo_quality = [j for j in stale if j not in audit_jobs_all]
+    run.say(f"{len(audit_jobs_all)} audit jobs ({len(todo_audits)} to compare), "
             f"{len(fp) - len(audit_jobs_all)} labeling jobs ({len(todo_quality)} to score)")
-        ledger = {j: {"fingerprint": fp[j], "run_id": run_id} for j in stale}
-        if not stale and not gone:
-            row = run_row(STEP, run_id, started, "no_new_input", config.lake, counts, [])
-            lake.commit(run_id, [run_move(lake, run_id, row)], {}, step=STEP)
-            return AuditResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
+    ledger = {j: {"fingerprint": fp[j], "run_id": run_id} for j in stale}
+    if not stale and not gone:
+        return run.unchanged()
 
-        staged: dict[str, str] = {}
-        # the jobs' rows it reads (every job's sequences, the boxes of the jobs it compares) as committed
-        integrity.require(lake, ("sequences",), sorted(ingested), f"audit {run_id}")
-        integrity.require(lake, ("boxes",), [j for j in sorted(set(stale) | set(pairs["source_job"] if len(pairs)
-                                                                                  else [])) if j in ingested],
-                          f"audit {run_id}")
-        sequences_df = gate.read("sequences", lambda: read_folder(spark, lake, lake.table_path("sequences")),
-                                 jobs=seals.table_jobs(lake, "sequences"))
-        box_jobs = sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))
-        boxes = gate.read("boxes", lambda: spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
-            F.col("job_name").isin(box_jobs)), refs={"sequences": sequences_df}, jobs=box_jobs)
-        responses = gate.read("worker_responses", lambda: read_partitions(spark, lake, "worker_responses",
-                                                                          sorted(ingested)))
+    # the jobs' rows it reads (every job's sequences, the boxes of the jobs it compares) as committed
+    integrity.require(lake, ("sequences",), sorted(ingested), run.name)
+    integrity.require(lake, ("boxes",), [j for j in sorted(set(stale) | set(pairs["source_job"] if len(pairs)
+                                                                              else [])) if j in ingested],
+                      run.name)
+    sequences_df = gate.read("sequences", lambda: read_folder(spark, lake, lake.table_path("sequences")),
+                             jobs=seals.table_jobs(lake, "sequences"))
+    box_jobs = sorted(set(stale) | set(pairs["source_job"] if len(pairs) else []))
+    boxes = gate.read("boxes", lambda: spark.read.parquet(lake.uri(lake.table_path("boxes"))).where(
+        F.col("job_name").isin(box_jobs)), refs={"sequences": sequences_df}, jobs=box_jobs)
+    responses = gate.read("worker_responses", lambda: read_partitions(spark, lake, "worker_responses",
+                                                                      sorted(ingested)))
+    gate.enforce()
+    labelers = (_labelers(responses) if responses is not None
+                else spark.createDataFrame([], "job_name string, sequence_id string, worker_id string"))
+    my_pairs = pairs[pairs["audit_job"].isin(todo_audits)] if len(pairs) else pairs
+    my_rejects = [r for r in rejects if r.job_name in todo_audits]
+    n_changes = 0
+    if len(my_pairs):
+        pairs_df = spark.createDataFrame(my_pairs.astype(object).where(my_pairs.notna(), None),
+                                         "audit_job string, audit_sequence_id string, adjustment_status string, "
+                                         "source_job string, sequence_id string")
+        queue_jobs = sorted(set(my_pairs["source_job"]))
+        queue = gate.read("review_queue", lambda: read_partitions(spark, lake, "review_queue", queue_jobs),
+                          jobs=queue_jobs)
         gate.enforce()
-        labelers = (_labelers(responses) if responses is not None
-                    else spark.createDataFrame([], "job_name string, sequence_id string, worker_id string"))
-        my_pairs = pairs[pairs["audit_job"].isin(todo_audits)] if len(pairs) else pairs
-        my_rejects = [r for r in rejects if r.job_name in todo_audits]
-        n_changes = 0
-        if len(my_pairs):
-            pairs_df = spark.createDataFrame(my_pairs.astype(object).where(my_pairs.notna(), None),
-                                             "audit_job string, audit_sequence_id string, adjustment_status string, "
-                                             "source_job string, sequence_id string")
-            queue_jobs = sorted(set(my_pairs["source_job"]))
-            queue = gate.read("review_queue", lambda: read_partitions(spark, lake, "review_queue", queue_jobs),
-                              jobs=queue_jobs)
-            gate.enforce()
-            if queue is None:
-                queue = spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, object_id string")
-            changes = audit_changes(boxes, pairs_df, queue, labelers, config.audit)
-            staged["audit_changes"] = stage(changes, AUDIT_CHANGES, lake, run_id, log)
-            # Balance: every worker and auditor box of a compared sequence is in exactly one row.
-            keys = [tuple(x) for x in my_pairs[["source_job", "sequence_id"]].to_numpy()] + \
-                   [tuple(x) for x in my_pairs[["audit_job", "audit_sequence_id"]].to_numpy()]
-            n_in = (boxes.where(F.col("object_id").isNotNull())
-                    .join(spark.createDataFrame(keys, "job_name string, sequence_id string"), ["job_name", "sequence_id"])
-                    .count())
-            staged_tab = ds.dataset(staged["audit_changes"], format="parquet", filesystem=lake.fs).to_table(
-                columns=["object_id", "audit_object_id"])
-            n_out = staged_tab.num_rows * 2 - staged_tab["object_id"].null_count - staged_tab["audit_object_id"].null_count
-            n_changes = staged_tab.num_rows
-            counts.add("audit_box", seen=n_in, out=n_out)
-        counts.add("audit_sequence", seen=len(my_pairs) + len(my_rejects), out=len(my_pairs), rejected=len(my_rejects))
-        if my_rejects:
-            staged["rejected"] = stage(spark.createDataFrame([r.row(run_id, STEP) for r in my_rejects],
-                                                             REJECTED.spark_schema()), REJECTED, lake, run_id, log)
-        if counts.unbalanced():
-            raise UnbalancedRun(f"audit {run_id}: {counts.unbalanced()}; not committed")
+        if queue is None:
+            queue = spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, object_id string")
+        changes = audit_changes(boxes, pairs_df, queue, labelers, config.audit)
+        run.stage(changes, AUDIT_CHANGES)
+        # Balance: every worker and auditor box of a compared sequence is in exactly one row.
+        keys = [tuple(x) for x in my_pairs[["source_job", "sequence_id"]].to_numpy()] + \
+               [tuple(x) for x in my_pairs[["audit_job", "audit_sequence_id"]].to_numpy()]
+        n_in = (boxes.where(F.col("object_id").isNotNull())
+                .join(spark.createDataFrame(keys, "job_name string, sequence_id string"), ["job_name", "sequence_id"])
+                .count())
+        staged_tab = ds.dataset(staged["audit_changes"], format="parquet", filesystem=lake.fs).to_table(
+            columns=["object_id", "audit_object_id"])
+        n_out = staged_tab.num_rows * 2 - staged_tab["object_id"].null_count - staged_tab["audit_object_id"].null_count
+        n_changes = staged_tab.num_rows
+        counts.add("audit_box", seen=n_in, out=n_out)
+    counts.add("audit_sequence", seen=len(my_pairs) + len(my_rejects), out=len(my_pairs), rejected=len(my_rejects))
+    if my_rejects:
+        run.stage(spark.createDataFrame([r.row(run_id, NAME) for r in my_rejects], REJECTED.spark_schema()), REJECTED)
+    run.balance()
 
-        # worker_quality of every labeling job whose own inputs or audits changed.
-        q_jobs = sorted(set(todo_quality) | set(my_pairs["source_job"] if len(my_pairs) else []))
-        q_jobs = [j for j in q_jobs if j in fp]
-        if q_jobs:
-            per_seq = (boxes.where(F.col("job_name").isin(q_jobs) & F.col("object_id").isNotNull())
-                       .groupBy("job_name", "sequence_id").agg(F.count(F.lit(1)).alias("boxes")))
-            metrics = gate.read("box_metrics", lambda: read_partitions(spark, lake, "box_metrics", q_jobs), jobs=q_jobs)
-            if metrics is not None:
-                flagged = metrics.groupBy("job_name", "sequence_id").agg(
-                    F.sum((F.size("flags") > 0).cast("long")).alias("flagged_boxes"))
-                per_seq = per_seq.join(flagged, ["job_name", "sequence_id"], "left")
-            else:
-                per_seq = per_seq.withColumn("flagged_boxes", F.lit(None).cast("long"))
-            audits_of = sorted(set(pairs.loc[pairs["source_job"].isin(q_jobs), "audit_job"])) if len(pairs) else []
-            kept = [a for a in audits_of if a not in todo_audits]
-            gate.read("audit_changes", lambda: read_partitions(spark, lake, "audit_changes", kept, "audit_job"),
-                      refs={"sequences": sequences_df})
-            gate.enforce()
-            parts = [d for d in (read_partitions(spark, lake, "audit_changes", kept, "audit_job", AUDIT_CHANGES.spark_schema()),
-                                 read_folder(spark, lake, staged["audit_changes"], AUDIT_CHANGES.spark_schema())
-                                 if "audit_changes" in staged else None) if d is not None]
-            changes_all = parts[0] if parts else spark.createDataFrame([], AUDIT_CHANGES.spark_schema())
-            for d in parts[1:]:
-                changes_all = changes_all.unionByName(d)
-            wq = worker_quality(per_seq, labelers, changes_all.where(F.col("source_job").isin(q_jobs)))
-            staged["worker_quality"] = stage(wq, WORKER_QUALITY, lake, run_id, log)
-
-        gate.check_staged("audit_changes", staged.get("audit_changes"), refs={"sequences": sequences_df})
+    # worker_quality of every labeling job whose own inputs or audits changed.
+    q_jobs = sorted(set(todo_quality) | set(my_pairs["source_job"] if len(my_pairs) else []))
+    q_jobs = [j for j in q_jobs if j in fp]
+    if q_jobs:
+        per_seq = (boxes.where(F.col("job_name").isin(q_jobs) & F.col("object_id").isNotNull())
+                   .groupBy("job_name", "sequence_id").agg(F.count(F.lit(1)).alias("boxes")))
+        metrics = gate.read("box_metrics", lambda: read_partitions(spark, lake, "box_metrics", q_jobs), jobs=q_jobs)
+        if metrics is not None:
+            flagged = metrics.groupBy("job_name", "sequence_id").agg(
+                F.sum((F.size("flags") > 0).cast("long")).alias("flagged_boxes"))
+            per_seq = per_seq.join(flagged, ["job_name", "sequence_id"], "left")
+        else:
+            per_seq = per_seq.withColumn("flagged_boxes", F.lit(None).cast("long"))
+        audits_of = sorted(set(pairs.loc[pairs["source_job"].isin(q_jobs), "audit_job"])) if len(pairs) else []
+        kept = [a for a in audits_of if a not in todo_audits]
+        gate.read("audit_changes", lambda: read_partitions(spark, lake, "audit_changes", kept, "audit_job"),
+                  refs={"sequences": sequences_df})
         gate.enforce()
-        moves = gate.moves()
-        moves.append(run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", config.lake, counts,
-                                                    todo_audits + q_jobs, gate.note())))
-        for job in todo_audits + gone:
-            moves += [partition_move(lake, staged.get("audit_changes"), "audit_changes", f"audit_job={job}"),
-                      partition_move(lake, staged.get("rejected"), "rejected", f"job_name={job}", f"step={STEP}")]
-        for job in sorted(set(q_jobs) | set(gone)):
-            moves.append(partition_move(lake, staged.get("worker_quality"), "worker_quality", f"job_name={job}"))
-        for j in gone:
-            ledger[j] = {"fingerprint": None, "run_id": run_id, "removed": True}
-        lake.commit(run_id, moves, ledger, step=STEP)
-    return AuditResult(run_id, "succeeded", counts, todo_audits, q_jobs, n_changes, time.monotonic() - t0,
-                       gate.summary(), gate.seconds)
+        parts = [d for d in (read_partitions(spark, lake, "audit_changes", kept, "audit_job", AUDIT_CHANGES.spark_schema()),
+                             read_folder(spark, lake, staged["audit_changes"], AUDIT_CHANGES.spark_schema())
+                             if "audit_changes" in staged else None) if d is not None]
+        changes_all = parts[0] if parts else spark.createDataFrame([], AUDIT_CHANGES.spark_schema())
+        for d in parts[1:]:
+            changes_all = changes_all.unionByName(d)
+        wq = worker_quality(per_seq, labelers, changes_all.where(F.col("source_job").isin(q_jobs)))
+        run.stage(wq, WORKER_QUALITY)
+
+    gate.check_staged("audit_changes", staged.get("audit_changes"), refs={"sequences": sequences_df})
+    run.replace("audit_changes", todo_audits + gone, part="audit_job")
+    run.replace("rejected", todo_audits + gone, sub=(f"step={NAME}",))
+    run.replace("worker_quality", sorted(set(q_jobs) | set(gone)))
+    for j in gone:
+        ledger[j] = {"fingerprint": None, "run_id": run_id, "removed": True}
+    return Outcome(todo_audits + q_jobs, ledger, result={"audit_jobs": todo_audits, "quality_jobs": q_jobs,
+                                                         "changes": n_changes})
+
+
+STEP = Step(NAME, reads=("sequences", "boxes", "worker_responses", "review_queue", "box_metrics", "audit_changes"),
+            writes=("audit_changes", "worker_quality", "rejected"), work=_work, result=AuditResult)
+
+
+def run(spark: SparkSession, config: AuditJobConfig, log: Callable[[str], None] = print) -> AuditResult:
+    """Compare every changed audit job with its source, and rebuild worker_quality of the jobs it touches
+    (`STEP`, `jobs.runner`)."""
+    return STEP.run(spark, config, log)

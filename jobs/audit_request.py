@@ -180,3 +180,33 @@ def submit(docs: dict, region: str) -> str:
         bucket, key = split_s3(uri)
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), **sse)
     return boto3.client("sagemaker", region_name=region).create_labeling_job(**req)["LabelingJobArn"]
+
+
+def flagged(lake, job: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:  # noqa: ANN001 - a gtlake.lake.Lake
+    """(review queue, sequences) of `job` read from the lake, or None when nothing of it is queued."""
+    import pyarrow.dataset as ds
+
+    queue_dir = lake.path("review_queue", f"job_name={job}")
+    if not lake.isdir(queue_dir):
+        return None
+    queue = ds.dataset(queue_dir, format="parquet", filesystem=lake.fs).to_table().to_pandas()
+    seq_dir = lake.path("sequences", f"job_name={job}")
+    sequences = ds.dataset(seq_dir, format="parquet", filesystem=lake.fs).to_table().to_pandas().assign(job_name=job)
+    return queue, sequences
+
+
+FILES = ("input.manifest", "label-categories.json", "create-labeling-job.json")
+
+
+def write(docs: dict, out: str) -> list[str]:
+    """Write the job's input manifest, label category config and CreateLabelingJob request under `out` (a folder
+    that exists); their paths."""
+    import os
+
+    texts = (manifest_text(docs["manifest"]), json.dumps(docs["label_categories"], indent=2, ensure_ascii=False),
+             json.dumps(docs["request"], indent=2))
+    paths = [os.path.join(out, name) for name in FILES]
+    for path, text in zip(paths, texts):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return paths

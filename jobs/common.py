@@ -1,14 +1,10 @@
-"""What every job does the same way: run ids, staging a table, counting what was staged, the runs row."""
+"""What jobs read and stage the same way: staging a table, counting what was staged, reading partitions."""
 from __future__ import annotations
 
-import json
 import os
 import posixpath
-import secrets
 import time
-from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -16,14 +12,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from gtlake.lake import META, Lake, Move
-from gtlake.records import Counts, ValidationFailed
-from gtlake.schemas import RUNS, Table
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC start time and a random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+from gtlake.lake import Lake, Move
+from gtlake.schemas import Table
 
 
 def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[str], None] = lambda m: None) -> str:
@@ -104,16 +94,6 @@ def partition_move(lake: Lake, staged: str | None, table: str, *parts: str) -> M
     return Move(src if src and lake.isdir(src) else None, lake.path(table, *parts))
 
 
-def run_row(job: str, run_id: str, started: datetime, status: str, input_uri: str, counts: Counts,
-            jobs: list[str], message: str | None = None) -> dict:
-    """The job's `runs` row: what it read, wrote and refused, and how it ended."""
-    n_in, n_out, n_rej = counts.totals()
-    return {"run_id": run_id, "job": job, "started_at": started, "finished_at": datetime.now(timezone.utc),
-            "records_in": n_in, "records_out": n_out, "records_rejected": n_rej, "status": status,
-            "input_uri": input_uri, "jobs_processed": jobs, "counts": json.dumps(counts.as_dict()),
-            "message": message}
-
-
 def file_move(lake: Lake, run_id: str, table: Table, rows: list[dict]) -> Move:
     """Stage `rows` as the run's own Parquet file of an unpartitioned `table` (`<table>/<run_id>.parquet`);
     the move that puts it into the lake."""
@@ -122,28 +102,3 @@ def file_move(lake: Lake, run_id: str, table: Table, rows: list[dict]) -> Move:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=table.arrow_schema()), path, filesystem=lake.fs)
     return Move(path, lake.path(table.name, f"{run_id}.parquet"))
-
-
-def run_move(lake: Lake, run_id: str, row: dict) -> Move:
-    """Stage the run's `runs` row as its own Parquet file; the move that puts it into the lake."""
-    return file_move(lake, run_id, RUNS, [row])
-
-
-@contextmanager
-def failed_run_on_error(lake: Lake, step: str, run_id: str, started: datetime, input_uri: str,
-                        counts: Counts) -> Iterator[None]:
-    """Around a run's work before its commit: an exception that is not a stop the run already recorded (its
-    data-quality gate's) commits a `failed` runs row naming the cause, then goes on up. Only such failures stop
-    a run (a bug, a lost executor, unbalanced counts): a bad record is refused, never raised."""
-    try:
-        yield
-    except ValidationFailed:
-        raise  # the gate committed its findings and its failed row
-    except Exception as e:
-        if lake.exists(lake.path(META, "journal.json")):
-            raise  # the failure came while a commit was applied: the next run rolls that commit forward
-        first = (str(e).strip().splitlines() or [""])[0]
-        message = f"{type(e).__name__}: {first[:500]}"
-        lake.commit(run_id, [run_move(lake, run_id, run_row(step, run_id, started, "failed", input_uri, counts, [],
-                                                            message))], {}, step=step)
-        raise

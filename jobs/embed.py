@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,16 +35,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gtlake import integrity, storage
-from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_partitions, run_move, run_row,
-                                sequence_refs, stage, staged_counts)
-from gtlake.jobs.gate import Gate, check_on_failure
-from gtlake.lake import Lake
-from gtlake.records import Counts, UnbalancedRun
+from gtlake.jobs.common import read_partitions, sequence_refs
+from gtlake.jobs.runner import Outcome, Run, Step
+from gtlake.records import Counts
 from gtlake.schemas import EMBEDDING_METRICS
 from gtlake.udfs.appearance import REASON, AppearanceConfig, appearance_flags
-from gtlake.udfs.detect import REASON_WEIGHTS
+from gtlake.vocabulary import REASON_WEIGHTS
 
-STEP = "embed"
+NAME = "embed"
 BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "label",
             "left", "top", "width", "height"]
 EMBED_SCHEMA = T.StructType(  # what mapInPandas hands on: the box's metrics columns so far, and its embedding
@@ -260,70 +257,76 @@ def current_runs(embedded: dict[str, dict], ingested: dict[str, dict]) -> dict[s
             if e.get("ingest_run") and e.get("ingest_run") == ingested.get(j, {}).get("run_id")}
 
 
+def read_weights(uri: str) -> bytes:
+    """The bytes of a weights file (local path or s3:// URI); WeightsError when it cannot be read."""
+    from gtlake.udfs.embeddings import WeightsError
+
+    try:
+        return storage.read_bytes(uri)
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {uri}") from None
+    except Exception as e:  # noqa: BLE001 - boto3/OS errors: said in one line
+        raise WeightsError(f"cannot read weights {uri}: {type(e).__name__}: {e}") from None
+
+
 def _load_model(weights: str) -> tuple[bytes, str]:
-    from gtlake.udfs.embeddings import load_resnet18, read_weights, weights_digest
+    from gtlake.udfs.embeddings import load_resnet18, weights_digest
 
     data = read_weights(weights)
     load_resnet18(data, weights)  # a wrong file fails here, in one line, before any Spark work
     return data, weights_digest(data)
 
 
-def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] = print) -> EmbedResult:
+def _work(run: Run, config: EmbedJobConfig) -> Outcome:
     """Embed every tracked box of the jobs whose boxes (or weights, settings) changed since the last embed run."""
-    check_on_failure(config.on_failure)
-    t0 = time.monotonic()
-    started = datetime.now(timezone.utc)
-    run_id = config.run_id or new_run_id()
-    weights, digest = _load_model(config.weights)
-    lake = Lake(config.lake)
-    cfg = config.appearance
-    counts = Counts()
-    with lake.lock(log), failed_run_on_error(lake, "embed", run_id, started, config.lake, counts):
-        ingested = lake.ledger("ingest")
-        done = lake.ledger(STEP)
-        jobs = sorted(j for j in ingested if not j.startswith("_") and done.get(j, {}).get("fingerprint")
-                      != fingerprint(ingested[j], digest, cfg, config.frames_root))
-        log(f"embed {run_id}: model {digest}, {len(jobs)} jobs to embed ({len(ingested)} ingested)")
-        if not jobs:
-            row = run_row(STEP, run_id, started, "no_new_input", config.lake, counts, [])
-            lake.commit(run_id, [run_move(lake, run_id, row)], {}, step=STEP)
-            return EmbedResult(run_id, "no_new_input", counts, [], digest, seconds=time.monotonic() - t0)
-        integrity.require(lake, ("sequences", "boxes"), jobs, f"embed {run_id}")  # else no boxes = no rows
-        with_boxes = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
-        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, config.lake, counts)
-        staged: dict[str, str] = {}
-        crops: dict[str, int] = {}
-        flagged = 0
-        if with_boxes:
-            sequences = gate.read("sequences", lambda: read_partitions(spark, lake, "sequences", with_boxes),
-                                  jobs=with_boxes)
-            boxes = gate.read("boxes", lambda: read_partitions(spark, lake, "boxes", with_boxes),
-                              refs={"sequences": sequences}, jobs=with_boxes)
-            gate.enforce()
-            prefixes = _prefixes(spark, sequences, config.frames_root, log)
-            metrics = embedding_metrics(spark, boxes, prefixes, weights, digest, cfg, config.device)
-            staged["embedding_metrics"] = stage(metrics, EMBEDDING_METRICS, lake, run_id, log)
-            n_in = boxes.where(F.col("object_id").isNotNull()).count()
-            tally = staged_counts(lake, staged["embedding_metrics"], ["crop_status", "score"])  # score > 0: flagged
-            for (status, score), n in sorted(tally.items()):
-                crops[str(status)] = crops.get(str(status), 0) + int(n)
-                flagged += int(n) if score else 0
-            n_out = sum(crops.values())
-            counts.add("tracked_box", seen=n_in, out=n_out)
-            if counts.unbalanced():
-                raise UnbalancedRun(f"embed {run_id}: {n_in} tracked boxes read but {n_out} embedded; not committed")
-            gate.check_staged("embedding_metrics", staged["embedding_metrics"])
-            gate.enforce()
-        note = ", ".join(f"{k} {v}" for k, v in crops.items())
-        message = "; ".join(m for m in (f"crops: {note}" if note else "", gate.note() or "") if m) or None
-        moves = gate.moves()
-        moves.append(run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", config.lake, counts, jobs,
-                                                    message)))
-        moves += [partition_move(lake, staged.get("embedding_metrics"), "embedding_metrics", f"job_name={j}")
-                  for j in jobs]
-        now = datetime.now(timezone.utc).isoformat()
-        ledger = {j: {"fingerprint": fingerprint(ingested[j], digest, cfg, config.frames_root), "run_id": run_id,
-                      "ingest_run": ingested[j].get("run_id"), "model": digest, "embedded_at": now} for j in jobs}
-        lake.commit(run_id, moves, ledger, step=STEP)
-    return EmbedResult(run_id, "succeeded", counts, jobs, digest, crops, flagged, time.monotonic() - t0,
-                       gate.summary(), gate.seconds)
+    spark, lake, gate, cfg = run.spark, run.lake, run.gate, config.appearance
+    weights, digest = run.context["weights"], run.context["digest"]
+    ingested = lake.ledger("ingest")
+    done = lake.ledger(NAME)
+    jobs = sorted(j for j in ingested if not j.startswith("_") and done.get(j, {}).get("fingerprint")
+                  != fingerprint(ingested[j], digest, cfg, config.frames_root))
+    run.say(f"model {digest}, {len(jobs)} jobs to embed ({len(ingested)} ingested)")
+    if not jobs:
+        return run.unchanged(model=digest)
+    integrity.require(lake, ("sequences", "boxes"), jobs, run.name)  # else no boxes = no rows
+    with_boxes = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
+    crops: dict[str, int] = {}
+    flagged = 0
+    if with_boxes:
+        sequences = gate.read("sequences", lambda: read_partitions(spark, lake, "sequences", with_boxes),
+                              jobs=with_boxes)
+        boxes = gate.read("boxes", lambda: read_partitions(spark, lake, "boxes", with_boxes),
+                          refs={"sequences": sequences}, jobs=with_boxes)
+        gate.enforce()
+        prefixes = _prefixes(spark, sequences, config.frames_root, run.log)
+        run.stage(embedding_metrics(spark, boxes, prefixes, weights, digest, cfg, config.device), EMBEDDING_METRICS)
+        n_in = boxes.where(F.col("object_id").isNotNull()).count()
+        tally = run.staged_rows("embedding_metrics", ("crop_status", "score"))  # score > 0: flagged
+        for (status, score), n in sorted(tally.items()):
+            crops[str(status)] = crops.get(str(status), 0) + int(n)
+            flagged += int(n) if score else 0
+        n_out = sum(crops.values())
+        run.counts.add("tracked_box", seen=n_in, out=n_out)
+        run.balance(f"{n_in} tracked boxes read but {n_out} embedded")
+        gate.check_staged("embedding_metrics", run.staged["embedding_metrics"])
+    note = ", ".join(f"{k} {v}" for k, v in crops.items())
+    run.replace("embedding_metrics", jobs)
+    now = datetime.now(timezone.utc).isoformat()
+    ledger = {j: {"fingerprint": fingerprint(ingested[j], digest, cfg, config.frames_root), "run_id": run.run_id,
+                  "ingest_run": ingested[j].get("run_id"), "model": digest, "embedded_at": now} for j in jobs}
+    return Outcome(jobs, ledger, message=f"crops: {note}" if note else None,
+                   result={"model": digest, "crops": crops, "flagged": flagged})
+
+
+def _prepare(config: EmbedJobConfig) -> dict:
+    weights, digest = _load_model(config.weights)  # a wrong file fails here, before the lock and any Spark work
+    return {"weights": weights, "digest": digest}
+
+
+STEP = Step(NAME, reads=("sequences", "boxes"), writes=("embedding_metrics",), work=_work, result=EmbedResult,
+            prepare=_prepare)
+
+
+def run(spark: SparkSession, config: EmbedJobConfig, log: Callable[[str], None] = print) -> EmbedResult:
+    """Embed every tracked box of the jobs whose boxes (or weights, settings) changed (`STEP`, `jobs.runner`)."""
+    return STEP.run(spark, config, log)

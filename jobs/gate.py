@@ -1,22 +1,21 @@
 """The data-quality gate of a job run: validate what it reads and what it is about to commit.
 
-    gate = Gate(spark, lake, run_id, "quality", on_failure="fail", log=log, started=started,
-                input_uri=config.lake, counts=counts)
+A pure validator: it runs suites and records findings; committing them is the step runner's (`jobs.runner`).
+
+    gate = run.gate                                                                # made by the runner
     sequences = gate.read("sequences", lambda: read_partitions(...))               # read and checked
     boxes = gate.read("boxes", lambda: read_partitions(...), refs={"sequences": sequences}, jobs=jobs)
-    gate.enforce()                       # stops here (ValidationFailed) when a rule broke and on_failure is fail
+    gate.enforce()                       # raises ValidationFailed when a rule broke and on_failure is fail
     ...stage the output...
     gate.check_staged("box_metrics", staged["box_metrics"])                       # before committing it
-    gate.enforce()
-    moves += gate.moves()                                                         # the run's validations file
     sealed = gate.seals_for(staged, ("box_metrics",), jobs)                     # job -> seals, into the ledger
 
 Each check runs the table's Great Expectations suite (`gtlake.validation`) on exactly the rows the run read or
-staged. With `on_failure="fail"` (the default of every job) a broken rule stops the run: nothing of its output
-is committed and its ledger does not move, only its `runs` row (status `failed`) and its `validations` rows are,
-so the next run tries again once the lake is repaired. With `warn` the run commits and the findings are recorded
-and printed. A table that cannot be read at all stops the run under either setting (there is nothing to go on
-with), and at once.
+staged. With `on_failure="fail"` (the default of every job) a broken rule stops the run: the runner commits
+nothing of its output and its ledger does not move, only its `runs` row (status `failed`) and its `validations`
+rows (`Gate.rows`), so the next run tries again once the lake is repaired. With `warn` the run commits and the
+findings are recorded and printed. A table that cannot be read at all stops the run under either setting (there
+is nothing to go on with), and at once.
 
 A table read with `jobs=` whose partitions are sealed (byte for byte what an earlier gate validated, see
 `gtlake.seals`) is not checked again; any other read is.
@@ -31,10 +30,10 @@ from typing import Callable, NoReturn
 from pyspark.sql import DataFrame, SparkSession
 
 from gtlake import seals
-from gtlake.jobs.common import file_move, has_rows, read_folder, run_move, run_row
-from gtlake.lake import Lake, Move
-from gtlake.records import ON_FAILURE, Counts, ValidationFailed
-from gtlake.schemas import TABLES, VALIDATIONS
+from gtlake.jobs.common import has_rows, read_folder
+from gtlake.lake import Lake
+from gtlake.records import ON_FAILURE, ValidationFailed
+from gtlake.schemas import TABLES
 from gtlake.validation import SUITES, Finding, validate
 
 UNREADABLE = "readable"
@@ -58,9 +57,6 @@ class Gate:
     step: str
     on_failure: str = "fail"
     log: Callable[[str], None] = print
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # for the runs row of a stop
-    input_uri: str = ""
-    counts: Counts = field(default_factory=Counts)
     checked: list[tuple[str, Finding]] = field(default_factory=list)  # (scope, finding)
     sealed: set[str] = field(default_factory=set)  # input tables taken as validated by their seals
     seconds: float = 0.0
@@ -172,21 +168,14 @@ class Gate:
                  "column_name": f.column, "rule": f.rule, "success": f.success, "unexpected_count": f.unexpected,
                  "detail": f.detail, "validated_at": now} for scope, f in self.checked]
 
-    def moves(self) -> list[Move]:
-        """The move committing the run's `validations` file (none when nothing was checked)."""
-        return [file_move(self.lake, self.run_id, VALIDATIONS, self.rows())] if self.checked else []
-
     def enforce(self) -> None:
         """`stop` when a check so far blocks the run; nothing otherwise."""
         if self.blocks:
             self.stop()
 
     def stop(self) -> NoReturn:
-        """Commit only the run's findings and its `failed` runs row, then raise ValidationFailed."""
-        message = f"data-quality gate: {self.summary()}"
-        row = run_row(self.step, self.run_id, self.started, "failed", self.input_uri, self.counts, [], message)
-        self.lake.commit(self.run_id, self.moves() + [run_move(self.lake, self.run_id, row)], {}, step=self.step)
-        raise ValidationFailed(f"{self.step} {self.run_id}: {message}", self.broken)
+        """Raise ValidationFailed with the broken rules (the runner commits the findings and a failed row)."""
+        raise ValidationFailed(f"{self.step} {self.run_id}: data-quality gate: {self.summary()}", self.broken)
 
 
 def _unreadable(table: str, e: Exception) -> Finding:

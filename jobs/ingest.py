@@ -25,13 +25,12 @@ from pyspark.sql import functions as F
 from gtlake import integrity, storage
 from gtlake.jobs import seqlabel
 from gtlake.jobs import seqlabel_repair as repair
-from gtlake.jobs.common import (failed_run_on_error, has_rows, new_run_id, partition_move, read_folder,
-                                read_table_or_empty, run_move, run_row, stage, staged_counts)
-from gtlake.jobs.gate import Gate, check_on_failure
+from gtlake.jobs.common import has_rows, read_folder, read_table_or_empty, staged_counts
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import IMAGE_BOX_TYPES, SequenceRow, parse_manifest, same_job
 from gtlake.jobs.responses import parse_file_batch
 from gtlake.jobs.roles import job_rows
+from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import BOXES, FRAMES, JOBS, REJECTED, SEQUENCES, SHAPES, TABLES, WORKER_RESPONSES
@@ -231,11 +230,10 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
     for fr, _ in parts:
         seen = fr.select("_path") if seen is None else seen.unionByName(fr.select("_path"))
     unseen = ref_df if seen is None else ref_df.join(seen.distinct(), on="_path", how="left_anti")
-    missing = unseen.select(
-        F.lit(run_id).alias("run_id"), "source_uri", F.lit("file").alias("locator"),
-        F.lit("labels_file").alias("record_kind"), F.lit("empty_file").alias("reason_code"),
-        F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record"),
-        "job_name", F.lit("ingest").alias("step"))
+    missing = seqlabel.refused(unseen.select(
+        "source_uri", "job_name", F.lit("file").alias("locator"), F.lit("empty_file").alias("reason"),
+        F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record")),
+        "labels_file", run_id)
     return ParsedLabels(parts, missing)
 
 
@@ -288,157 +286,141 @@ def _chained_elsewhere(sequences: list[SequenceRow], job: str) -> list[str]:
                    and not s.inherited and not same_job(s.label_job_name, s.job_name)})
 
 
-def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = print) -> IngestResult:
-    """Ingest every new or changed job folder under config.input into the lake at config.lake.
-
-    A failure that is not about one record (a bug, a lost executor, a lake that cannot be written) stops the
-    run; its `failed` runs row names the cause, and the lake is otherwise as it was."""
-    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
-    t0 = time.monotonic()
-    started = datetime.now(timezone.utc)
-    run_id = config.run_id or new_run_id()
-    lake = Lake(config.lake)
+def _work(run: Run, config: IngestConfig) -> Outcome:
+    """Ingest every new or changed job folder under config.input into the lake at config.lake."""
+    spark, lake, gate, run_id, staged, counts = run.spark, run.lake, run.gate, run.run_id, run.staged, run.counts
     input_root = _normalize_root(config.input)
-    counts = Counts()
-    with lake.lock(log), failed_run_on_error(lake, "ingest", run_id, started, config.input, counts):
-        files = storage.list_files(input_root)
-        all_jobs, folder_rejects = discover_jobs(files)
-        ledger = lake.ledger()
-        known = _known_jobs(all_jobs, ledger)
-        input_state = json.dumps(sorted((r.source_uri, r.reason_code) for r in folder_rejects))
-        # A job is read again when its files changed, when this version writes it differently, or when a job its
-        # labels were chained from (refused for want of it) has since come into the lake.
-        todo = [j for j in all_jobs if ledger.get(j.name, {}).get("fingerprint") != j.fingerprint
-                or ledger[j.name].get("format") != INGEST_FORMAT
-                or set(ledger[j.name].get("chained_elsewhere", [])) & known]
-        # A job whose committed partitions are not as committed (deleted or changed by hand) is read again: its
-        # input is the source of truth, and nothing downstream runs on the damaged rows meanwhile.
-        kept = [j.name for j in all_jobs if j not in todo]
-        damaged = integrity.damaged_jobs(lake, integrity.job_scope([t.name for t in WRITTEN_TABLES if t is not REJECTED],
-                                                                   kept)
-                                         + [("rejected", f"job_name={j}/step=ingest") for j in kept])
-        for j in all_jobs:
-            if j.name in damaged:
-                log(f"ingest {run_id}: {j.name}: read again, its lake partitions differ from what was committed "
+    files = storage.list_files(input_root)
+    all_jobs, folder_rejects = discover_jobs(files)
+    ledger = lake.ledger()
+    known = _known_jobs(all_jobs, ledger)
+    input_state = json.dumps(sorted((r.source_uri, r.reason_code) for r in folder_rejects))
+    # A job is read again when its files changed, when this version writes it differently, or when a job its
+    # labels were chained from (refused for want of it) has since come into the lake.
+    todo = [j for j in all_jobs if ledger.get(j.name, {}).get("fingerprint") != j.fingerprint
+            or ledger[j.name].get("format") != INGEST_FORMAT
+            or set(ledger[j.name].get("chained_elsewhere", [])) & known]
+    # A job whose committed partitions are not as committed (deleted or changed by hand) is read again: its
+    # input is the source of truth, and nothing downstream runs on the damaged rows meanwhile.
+    kept = [j.name for j in all_jobs if j not in todo]
+    damaged = integrity.damaged_jobs(lake, integrity.job_scope([t.name for t in WRITTEN_TABLES if t is not REJECTED],
+                                                               kept)
+                                     + [("rejected", f"job_name={j}/step=ingest") for j in kept])
+    for j in all_jobs:
+        if j.name in damaged:
+            run.say(f"{j.name}: read again, its lake partitions differ from what was committed "
                     f"({damaged[j.name][0].message()}{', ...' if len(damaged[j.name]) > 1 else ''})")
-                todo.append(j)
-        unchanged = [j.name for j in all_jobs if j not in todo]
-        input_changed = (ledger.get(INPUT_PARTITION, {}).get("fingerprint") != input_state
-                         or ledger[INPUT_PARTITION].get("format") != INGEST_FORMAT)
-        log(f"ingest {run_id}: {len(files)} files, {len(all_jobs)} job folders under {input_root} "
+            todo.append(j)
+    unchanged = [j.name for j in all_jobs if j not in todo]
+    input_changed = (ledger.get(INPUT_PARTITION, {}).get("fingerprint") != input_state
+                     or ledger[INPUT_PARTITION].get("format") != INGEST_FORMAT)
+    run.say(f"{len(files)} files, {len(all_jobs)} job folders under {input_root} "
             f"({len(todo)} new or changed, {len(unchanged)} unchanged)")
-        if not todo and not input_changed:
-            row = run_row("ingest", run_id, started, "no_new_input", config.input, counts, [])
-            lake.commit(run_id, [run_move(lake, run_id, row)], {})
-            return IngestResult(run_id, "no_new_input", counts, [], unchanged, time.monotonic() - t0)
+    if not todo and not input_changed:
+        return run.unchanged(jobs_unchanged=unchanged)
 
-        counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
-        sequences, rejects = read_manifests(todo, known, counts)
-        rejects = folder_rejects + rejects
-        refs, ref_rejects, sequences = plan_labels(sequences, {j.name: j for j in all_jobs}, files, input_root,
-                                                   counts)
-        rejects += ref_rejects
-        log(f"ingest {run_id}: {len(sequences)} sequences from {len(todo)} manifests; reading {len(refs)} labels "
+    counts.add("job_folder", seen=len(folder_rejects), rejected=len(folder_rejects))
+    sequences, rejects = read_manifests(todo, known, counts)
+    rejects = folder_rejects + rejects
+    refs, ref_rejects, sequences = plan_labels(sequences, {j.name: j for j in all_jobs}, files, input_root,
+                                               counts)
+    rejects += ref_rejects
+    run.say(f"{len(sequences)} sequences from {len(todo)} manifests; reading {len(refs)} labels "
             f"and {sum(len(j.responses) for j in todo)} worker-response files")
 
-        staged: dict[str, str] = {}
-        staged["sequences"] = stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()),
-                                     SEQUENCES, lake, run_id, log)
-        refused_parts: list[DataFrame] = []
-        if refs:
-            t_parse = time.monotonic()
-            parsed = labels_frames(spark, refs, run_id, lake.uri(lake.staging(run_id, "_work", "labels")))
-            log(f"ingest {run_id}: parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s")
-            staged["boxes"] = stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)),
-                                     BOXES, lake, run_id, log)
-            staged["shapes"] = stage(parsed.union(
-                lambda fr, t: seqlabel.accepted(seqlabel.with_shapes(fr, t), SHAPES.names)), SHAPES, lake, run_id, log)
-            stored = _stored_shapes(spark, lake, staged)
-            staged["frames"] = stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored)), FRAMES, lake,
-                                     run_id, log)
-            refused_parts += [
-                parsed.missing,
-                parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
-                parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t)),
-                parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_boxes(fr, t), "box", run_id)),
-                parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_shapes(fr, t), "shape", run_id)),
-            ]
-            listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
-                seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),
-                seqlabel.listed_count(F.col("f"), [k for k, _ in seqlabel.SHAPE_LISTS]).alias("shapes")))
-            agg = listed.agg(F.count(F.lit(1)).alias("frames"), F.sum("boxes").alias("boxes"),
-                             F.sum("shapes").alias("shapes")).first()
-            counts.add("frame", seen=agg["frames"])
-            counts.add("box", seen=agg["boxes"] or 0)
-            counts.add("shape", seen=agg["shapes"] or 0)
-        wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
-        staged["worker_responses"] = stage(wr_rows, WORKER_RESPONSES, lake, run_id, log)
-        for kind, n in wr_seen.items():
-            counts.add(kind, seen=n)
-        refused_parts.append(wr_refused)
-        refused = spark.createDataFrame([r.row(run_id) for r in rejects], REJECTED.spark_schema())
-        for part in refused_parts:
-            refused = refused.unionByName(part)
-        staged["rejected"] = stage(refused, REJECTED, lake, run_id, log)
+    run.stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()), SEQUENCES)
+    refused_parts: list[DataFrame] = []
+    if refs:
+        t_parse = time.monotonic()
+        parsed = labels_frames(spark, refs, run_id, lake.uri(lake.staging(run_id, "_work", "labels")))
+        run.say(f"parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s")
+        run.stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)), BOXES)
+        run.stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_shapes(fr, t), SHAPES.names)), SHAPES)
+        stored = _stored_shapes(spark, lake, staged)
+        run.stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored)), FRAMES)
+        refused_parts += [
+            parsed.missing,
+            parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
+            parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t)),
+            parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_boxes(fr, t), "box", run_id)),
+            parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_shapes(fr, t), "shape", run_id)),
+        ]
+        listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
+            seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),
+            seqlabel.listed_count(F.col("f"), [k for k, _ in seqlabel.SHAPE_LISTS]).alias("shapes")))
+        agg = listed.agg(F.count(F.lit(1)).alias("frames"), F.sum("boxes").alias("boxes"),
+                         F.sum("shapes").alias("shapes")).first()
+        counts.add("frame", seen=agg["frames"])
+        counts.add("box", seen=agg["boxes"] or 0)
+        counts.add("shape", seen=agg["shapes"] or 0)
+    wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
+    run.stage(wr_rows, WORKER_RESPONSES)
+    for kind, n in wr_seen.items():
+        counts.add(kind, seen=n)
+    refused_parts.append(wr_refused)
+    refused = spark.createDataFrame([r.row(run_id) for r in rejects], REJECTED.spark_schema())
+    for part in refused_parts:
+        refused = refused.unionByName(part)
+    run.stage(refused, REJECTED)
 
-        # Count what was actually written, and check it against what was read.
-        written = {t: sum(staged_counts(lake, p, ["job_name"]).values()) for t, p in staged.items()}
-        refused_by_kind = {k[0]: n for k, n in staged_counts(lake, staged["rejected"], ["record_kind"]).items()}
-        for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
-                            ("worker_answer", "worker_responses")):
-            counts.add(kind, out=written.get(table, 0))
-        # Labels: every labels reference of a staged sequences row is one record (counted from the written files,
-        # so a reference no step looked at cannot balance); each planned one is parsed or refused by Spark
-        # (malformed, holding no document), the others were inherited or refused while planning.
-        carried = _labels_refs_staged(lake, staged["sequences"])
-        if carried != counts.seen["labels_file"]:
-            raise UnbalancedRun(f"ingest {run_id}: {carried} labels references in the staged sequences, "
-                                f"{counts.seen['labels_file']} accounted for")
-        refused_by_spark = refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"]
-        counts.add("labels_file", out=len(refs) - refused_by_spark, rejected=refused_by_spark)
-        for kind in ("frame", "box", "shape", "worker_answer", "worker_response_file"):
-            counts.add(kind, rejected=refused_by_kind.get(kind, 0))
-        for kind in ("job_folder", "sequence"):
-            if refused_by_kind.get(kind, 0) != counts.rejected[kind]:
-                raise UnbalancedRun(f"ingest {run_id}: {kind} rejections staged {refused_by_kind.get(kind, 0)} "
-                                    f"!= refused {counts.rejected[kind]}")
-        bad = counts.unbalanced()
-        jobs_done = [j.name for j in todo]
-        if bad:
-            detail = "; ".join(f"{k}: in {i} != out {o} + rejected {r}" for k, (i, o, r) in bad.items())
-            raise UnbalancedRun(f"ingest {run_id} not committed: unbalanced counts: {detail}")
+    # Count what was actually written, and check it against what was read.
+    written = {t: sum(staged_counts(lake, p, ["job_name"]).values()) for t, p in staged.items()}
+    refused_by_kind = {k[0]: n for k, n in staged_counts(lake, staged["rejected"], ["record_kind"]).items()}
+    for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
+                        ("worker_answer", "worker_responses")):
+        counts.add(kind, out=written.get(table, 0))
+    # Labels: every labels reference of a staged sequences row is one record (counted from the written files,
+    # so a reference no step looked at cannot balance); each planned one is parsed or refused by Spark
+    # (malformed, holding no document), the others were inherited or refused while planning.
+    carried = _labels_refs_staged(lake, staged["sequences"])
+    if carried != counts.seen["labels_file"]:
+        raise UnbalancedRun(f"{run.name}: {carried} labels references in the staged sequences, "
+                            f"{counts.seen['labels_file']} accounted for")
+    refused_by_spark = refused_by_kind.get("labels_file", 0) - counts.rejected["labels_file"]
+    counts.add("labels_file", out=len(refs) - refused_by_spark, rejected=refused_by_spark)
+    for kind in ("frame", "box", "shape", "worker_answer", "worker_response_file"):
+        counts.add(kind, rejected=refused_by_kind.get(kind, 0))
+    for kind in ("job_folder", "sequence"):
+        if refused_by_kind.get(kind, 0) != counts.rejected[kind]:
+            raise UnbalancedRun(f"{run.name}: {kind} rejections staged {refused_by_kind.get(kind, 0)} "
+                                f"!= refused {counts.rejected[kind]}")
+    run.balance()
+    jobs_done = [j.name for j in todo]
 
-        per_job = {t: staged_counts(lake, staged[t], ["job_name"]) for t in ("frames", "boxes") if t in staged}
-        written_by_job = {j.name: {t: n.get((j.name,), 0) for t, n in per_job.items()} for j in todo}
-        staged["jobs"] = stage(spark.createDataFrame(job_rows(sequences, todo, written_by_job, run_id),
-                                                     JOBS.spark_schema()), JOBS, lake, run_id, log)
-        gate = Gate(spark, lake, run_id, "ingest", config.on_failure, log, started, config.input, counts)
-        staged_sequences = read_folder(spark, lake, staged["sequences"], SEQUENCES.spark_schema())
-        gate.check_staged("sequences", staged["sequences"])
-        gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences})
-        if staged.get("frames"):
-            gate.check_staged("frames", staged["frames"], refs={
-                "sequences": staged_sequences,
-                **{t: read_table_or_empty(spark, lake, staged[t], TABLES[t]) for t in ("boxes", "shapes")}})
-        gate.check_staged("jobs", staged["jobs"])
-        gate.enforce()
-        moves = gate.moves()
-        moves.append(run_move(lake, run_id, run_row("ingest", run_id, started, "succeeded", config.input, counts,
-                                                    jobs_done, gate.note())))
-        partitions = jobs_done + [INPUT_PARTITION]
-        for table in WRITTEN_TABLES:
-            for job in partitions:
-                if job == INPUT_PARTITION and table is not REJECTED:
-                    continue
-                step = ("step=ingest",) if table is REJECTED else ()  # each step owns its sub-partition of rejected
-                moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}", *step))
-        now = datetime.now(timezone.utc).isoformat()
-        sealed = gate.seals_for(staged, ("sequences", "boxes", "frames", "jobs"), jobs_done)
-        new_ledger = {j.name: {"fingerprint": j.fingerprint, "format": INGEST_FORMAT, "run_id": run_id,
-                               "ingested_at": now, "seals": sealed[j.name],
-                               "chained_elsewhere": _chained_elsewhere(sequences, j.name)} for j in todo}
-        new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "format": INGEST_FORMAT, "run_id": run_id,
-                                       "ingested_at": now}
-        lake.commit(run_id, moves, new_ledger)
-    return IngestResult(run_id, "succeeded", counts, jobs_done, unchanged, time.monotonic() - t0,
-                       gate.summary(), gate.seconds)
+    per_job = {t: staged_counts(lake, staged[t], ["job_name"]) for t in ("frames", "boxes") if t in staged}
+    written_by_job = {j.name: {t: n.get((j.name,), 0) for t, n in per_job.items()} for j in todo}
+    run.stage(spark.createDataFrame(job_rows(sequences, todo, written_by_job, run_id), JOBS.spark_schema()), JOBS)
+    staged_sequences = read_folder(spark, lake, staged["sequences"], SEQUENCES.spark_schema())
+    gate.check_staged("sequences", staged["sequences"])
+    gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences})
+    if staged.get("frames"):
+        gate.check_staged("frames", staged["frames"], refs={
+            "sequences": staged_sequences,
+            **{t: read_table_or_empty(spark, lake, staged[t], TABLES[t]) for t in ("boxes", "shapes")}})
+    gate.check_staged("jobs", staged["jobs"])
+    gate.enforce()
+    for table in WRITTEN_TABLES:  # each step owns its sub-partition of rejected; the input's refusals are rejected's
+        if table is REJECTED:
+            run.replace(table.name, jobs_done + [INPUT_PARTITION], sub=("step=ingest",))
+        else:
+            run.replace(table.name, jobs_done)
+    now = datetime.now(timezone.utc).isoformat()
+    sealed = gate.seals_for(staged, ("sequences", "boxes", "frames", "jobs"), jobs_done)
+    new_ledger = {j.name: {"fingerprint": j.fingerprint, "format": INGEST_FORMAT, "run_id": run_id,
+                           "ingested_at": now, "seals": sealed[j.name],
+                           "chained_elsewhere": _chained_elsewhere(sequences, j.name)} for j in todo}
+    new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "format": INGEST_FORMAT, "run_id": run_id,
+                                   "ingested_at": now}
+    return Outcome(jobs_done, new_ledger, result={"jobs_unchanged": unchanged})
+
+
+STEP = Step("ingest", reads=(), writes=tuple(t.name for t in WRITTEN_TABLES), work=_work, result=IngestResult,
+            source=lambda config: config.input)
+
+
+def run(spark: SparkSession, config: IngestConfig, log: Callable[[str], None] = print) -> IngestResult:
+    """Ingest every new or changed job folder under config.input into the lake at config.lake (`STEP`).
+
+    A failure that is not about one record (a bug, a lost executor, a lake that cannot be written) stops the
+    run; its `failed` runs row names the cause, and the lake is otherwise as it was (`jobs.runner`)."""
+    return STEP.run(spark, config, log)

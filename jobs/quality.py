@@ -2,20 +2,19 @@
 
     run(spark, QualityJobConfig(lake=..., quality=QualityConfig()))
 
-Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas group
-(`applyInPandas`: the checks compare tracks of a sequence with each other, so a sequence is the
-unit; mapInPandas over sorted sequences measured no faster, see BENCHMARKS.md). Tracks are then compared with the other tracks of their class in the job (track_outlier),
-and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
-appearance_change flags of `gtlake embed` (`embedding_metrics`) when they were made from the job's
-current boxes. Audit jobs (`jobs.role`) are scored the same way, as a post-audit check of the corrected labels,
-but are kept out of the review queue, which is the labelers'. Only jobs whose boxes, thresholds or appearance flags changed since the last quality
-run are redone.
+Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas group (`applyInPandas`: the
+checks compare tracks of a sequence with each other, so a sequence is the unit; mapInPandas over sorted sequences
+measured no faster, see BENCHMARKS.md). Tracks are then compared with the other tracks of their class in the job
+(track_outlier), and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
+appearance_change flags of `gtlake embed` (`embedding_metrics`) when they were made from the job's current boxes.
+Audit jobs (`jobs.role`) are scored the same way, as a post-audit check of the corrected labels, but are kept out
+of the review queue, which is the labelers'. Only jobs whose boxes, thresholds or appearance flags changed since
+the last quality run are redone.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -25,15 +24,15 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake import integrity
-from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
-                                run_move, run_row, sequence_refs, stage, staged_counts)
+from gtlake.jobs.common import read_folder, read_partitions, sequence_refs
 from gtlake.jobs.embed import current_runs
-from gtlake.jobs.gate import Gate, check_on_failure
+from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
-from gtlake.records import Counts, UnbalancedRun
+from gtlake.records import Counts
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
-from gtlake.udfs.detect import REASON_WEIGHTS, detect_sequence
+from gtlake.udfs.detect import detect_sequence
+from gtlake.vocabulary import REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
 BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
@@ -183,84 +182,73 @@ INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics")
 OUTPUTS = ("box_metrics", "track_summary", "review_queue")
 
 
-def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None] = print) -> QualityResult:
+def _work(run: Run, config: QualityJobConfig) -> Outcome:
     """Score every track of the jobs whose boxes changed since the last quality run."""
-    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
-    t0 = time.monotonic()
-    started = datetime.now(timezone.utc)
-    run_id = config.run_id or new_run_id()
-    lake = Lake(config.lake)
-    cfg = config.quality
-    counts = Counts()
-    with lake.lock(log), failed_run_on_error(lake, "quality", run_id, started, config.lake, counts):
-        ingested = lake.ledger("ingest")
-        done = lake.ledger("quality")
-        embedded = current_runs(lake.ledger("embed"), ingested)
-        jobs = sorted(j for j in ingested if not j.startswith("_")
-                      and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg, embedded.get(j)))
-        # Scored jobs whose output partitions are not as committed are scored again; a job whose input partitions
-        # are not as committed stops the run (scoring nothing would delete its output).
-        damaged = integrity.damaged_jobs(lake, integrity.job_scope(OUTPUTS, [j for j in done if j in ingested
-                                                                             and j not in jobs]))
-        for j, found in sorted(damaged.items()):
-            log(f"quality {run_id}: {j}: scored again, {found[0].message()}")
-        jobs = sorted(set(jobs) | set(damaged))
-        integrity.require(lake, INPUTS, jobs, f"quality {run_id}")
-        # A job re-ingested without boxes keeps no quality rows: its partitions are replaced by nothing.
-        scored = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
-        log(f"quality {run_id}: {len(jobs)} jobs to score ({len(ingested)} ingested)")
-        if not jobs:
-            row = run_row("quality", run_id, started, "no_new_input", config.lake, counts, [])
-            lake.commit(run_id, [run_move(lake, run_id, row)], {}, step="quality")
-            return QualityResult(run_id, "no_new_input", counts, [], seconds=time.monotonic() - t0)
+    spark, lake, gate, cfg = run.spark, run.lake, run.gate, config.quality
+    ingested = lake.ledger("ingest")
+    done = lake.ledger("quality")
+    embedded = current_runs(lake.ledger("embed"), ingested)
+    jobs = sorted(j for j in ingested if not j.startswith("_")
+                  and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg, embedded.get(j)))
+    # Scored jobs whose output partitions are not as committed are scored again; a job whose input partitions
+    # are not as committed stops the run (scoring nothing would delete its output).
+    damaged = integrity.damaged_jobs(lake, integrity.job_scope(OUTPUTS, [j for j in done if j in ingested
+                                                                         and j not in jobs]))
+    for j, found in sorted(damaged.items()):
+        run.say(f"{j}: scored again, {found[0].message()}")
+    jobs = sorted(set(jobs) | set(damaged))
+    integrity.require(lake, INPUTS, jobs, run.name)
+    # A job re-ingested without boxes keeps no quality rows: its partitions are replaced by nothing.
+    scored = [j for j in jobs if lake.isdir(lake.path("boxes", f"job_name={j}"))]
+    run.say(f"{len(jobs)} jobs to score ({len(ingested)} ingested)")
+    if not jobs:
+        return run.unchanged()
 
-        staged: dict[str, str] = {}
-        queued = 0
-        gate = Gate(spark, lake, run_id, "quality", config.on_failure, log, started, config.lake, counts)
-        if scored:
-            sequences = gate.read("sequences", lambda: _table(spark, lake, "sequences", scored), jobs=scored)
-            boxes = gate.read("boxes", lambda: _table(spark, lake, "boxes", scored), refs={"sequences": sequences},
-                              jobs=scored)
-            shapes = read_partitions(spark, lake, "shapes", scored, schema=SHAPES.spark_schema()) or \
-                spark.createDataFrame([], SHAPES.spark_schema())  # no suite: read for the frames' counts
-            frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored),
-                               refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
-            audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
-            gate.enforce()
-            staged["box_metrics"] = stage(box_metrics(boxes, cfg), BOX_METRICS, lake, run_id, log)
-            metrics = read_folder(spark, lake, staged["box_metrics"])
-            staged["track_summary"] = stage(track_summary(metrics, cfg), TRACK_SUMMARY, lake, run_id, log)
-            spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
-            tracks = spark.read.parquet(lake.uri(staged["track_summary"]))
-            with_flags = [j for j in scored if j in embedded]
-            appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
-                                                                                with_flags)) if with_flags else None
-            gate.enforce()
-            # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
-            # the review queue is the labelers'.
-            queue = review_queue(metrics, tracks, frames, sequences, appearance).where(~F.col("job_name").isin(audits))
-            staged["review_queue"] = stage(queue, REVIEW_QUEUE, lake, run_id, log)
-            n_in = boxes.where(F.col("object_id").isNotNull()).count()
-            n_out = sum(staged_counts(lake, staged["box_metrics"], ["job_name"]).values())
-            counts.add("tracked_box", seen=n_in, out=n_out)
-            if counts.unbalanced():
-                raise UnbalancedRun(f"quality {run_id}: {n_in} tracked boxes read but {n_out} scored; not committed")
-            queued = sum(staged_counts(lake, staged["review_queue"], ["job_name"]).values())
-            gate.check_staged("box_metrics", staged["box_metrics"])
-            gate.check_staged("review_queue", staged["review_queue"])
-            gate.enforce()
-        moves = gate.moves()
-        moves.append(run_move(lake, run_id, run_row("quality", run_id, started, "succeeded", config.lake, counts, jobs,
-                                                    gate.note())))
-        for table in (BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE):
-            for job in jobs:
-                moves.append(partition_move(lake, staged.get(table.name), table.name, f"job_name={job}"))
-        now = datetime.now(timezone.utc).isoformat()
-        sealed = gate.seals_for(staged, ("box_metrics", "review_queue"), jobs)
-        ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg, embedded.get(j)), "run_id": run_id,
-                      "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {}),
-                      "seals": sealed[j]}
-                  for j in jobs}
-        lake.commit(run_id, moves, ledger, step="quality")
-    return QualityResult(run_id, "succeeded", counts, jobs, queued, time.monotonic() - t0,
-                       gate.summary(), gate.seconds)
+    queued = 0
+    if scored:
+        sequences = gate.read("sequences", lambda: _table(spark, lake, "sequences", scored), jobs=scored)
+        boxes = gate.read("boxes", lambda: _table(spark, lake, "boxes", scored), refs={"sequences": sequences},
+                          jobs=scored)
+        shapes = read_partitions(spark, lake, "shapes", scored, schema=SHAPES.spark_schema()) or \
+            spark.createDataFrame([], SHAPES.spark_schema())  # no suite: read for the frames' counts
+        frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored),
+                           refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
+        audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
+        gate.enforce()
+        metrics = read_folder(spark, lake, run.stage(box_metrics(boxes, cfg), BOX_METRICS))
+        run.stage(track_summary(metrics, cfg), TRACK_SUMMARY)
+        spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
+        tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
+        with_flags = [j for j in scored if j in embedded]
+        appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
+                                                                            with_flags)) if with_flags else None
+        gate.enforce()
+        # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
+        # the review queue is the labelers'.
+        queue = review_queue(metrics, tracks, frames, sequences, appearance).where(~F.col("job_name").isin(audits))
+        run.stage(queue, REVIEW_QUEUE)
+        n_in = boxes.where(F.col("object_id").isNotNull()).count()
+        n_out = sum(run.staged_rows("box_metrics").values())
+        run.counts.add("tracked_box", seen=n_in, out=n_out)
+        run.balance(f"{n_in} tracked boxes read but {n_out} scored")
+        queued = sum(run.staged_rows("review_queue").values())
+        gate.check_staged("box_metrics", run.staged["box_metrics"])
+        gate.check_staged("review_queue", run.staged["review_queue"])
+    for table in OUTPUTS:
+        run.replace(table, jobs)
+    now = datetime.now(timezone.utc).isoformat()
+    gate.enforce()  # before sealing output that a broken rule keeps out
+    sealed = gate.seals_for(run.staged, ("box_metrics", "review_queue"), jobs)
+    ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg, embedded.get(j)), "run_id": run.run_id,
+                  "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {}),
+                  "seals": sealed[j]}
+              for j in jobs}
+    return Outcome(jobs, ledger, result={"queued": queued})
+
+
+STEP = Step("quality", reads=INPUTS, writes=OUTPUTS, work=_work, result=QualityResult)
+
+
+def run(spark: SparkSession, config: QualityJobConfig, log: Callable[[str], None] = print) -> QualityResult:
+    """Score every track of the jobs whose boxes changed since the last quality run (`STEP`, `jobs.runner`)."""
+    return STEP.run(spark, config, log)

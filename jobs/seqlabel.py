@@ -337,7 +337,8 @@ def accepted(rows: DataFrame, table_cols: list[str]) -> DataFrame:
 
 
 def refused(rows: DataFrame, kind: str, run_id: str) -> DataFrame:
-    """Rows that failed, as `rejected` rows."""
+    """Rows that failed (a non-null `reason`), as `rejected` rows: the columnar form of `gtlake.records.Reject.row`,
+    for refusals made inside Spark plans (every other refusal is a `Reject`)."""
     return rows.where(F.col("reason").isNotNull()).select(
         F.lit(run_id).alias("run_id"), "source_uri", "locator", F.lit(kind).alias("record_kind"),
         F.col("reason").alias("reason_code"), "detail", "record", "job_name", F.lit("ingest").alias("step"),

@@ -12,22 +12,18 @@ run the same suites on what they read and stage (`jobs.gate.Gate`); this is the 
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from gtlake.jobs.common import new_run_id, read_folder, run_move, run_row
-from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake import integrity
-from gtlake.lake import Lake
-from gtlake.records import Counts
+from gtlake.jobs.common import read_folder
+from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.schemas import TABLES
 from gtlake.validation import VALIDATED, Finding
 
-STEP = "validate"
+NAME = "validate"
 AS_COMMITTED = "files as committed"
 MAX_NAMED = 50  # damaged files named per table in a finding
 
@@ -58,42 +54,40 @@ class ValidateResult:
         return [f for f in self.findings if not f.success]
 
 
+def _work(run: Run, config: ValidateConfig) -> Outcome:
+    """Validate the lake's tables; the findings are committed whatever they are."""
+    spark, lake, gate = run.spark, run.lake, run.gate
+    # The tables rules read beside their own (sequences; boxes and shapes for the frames' counts); one the
+    # lake does not have is there with no rows, so that each rule still says what it finds.
+    refs = {t: read_folder(spark, lake, lake.table_path(t)) if lake.isdir(lake.table_path(t))
+            else spark.createDataFrame([], TABLES[t].spark_schema()) for t in ("sequences", "boxes", "shapes")}
+    # First the files: every partition compared with what its commit recorded (names, sizes, SHA-256).
+    damage: dict[str, list] = {}
+    for d in integrity.check(lake):
+        damage.setdefault(d.table, []).append(d)
+    for table in sorted({t for t in config.tables if lake.isdir(lake.table_path(t))} | set(damage)):
+        found = damage.get(table, [])
+        detail = "; ".join(d.message() for d in found[:MAX_NAMED])
+        if len(found) > MAX_NAMED:
+            detail += f"; and {len(found) - MAX_NAMED} more"
+        gate.record("lake", table, [Finding(table, None, AS_COMMITTED, not found, len(found), detail)])
+    checked = []
+    for table in config.tables:
+        if not lake.isdir(lake.table_path(table)):
+            run.say(f"{table}: not in the lake, skipped")
+            continue
+        gate.check("lake", table, lambda table=table: read_folder(spark, lake, lake.table_path(table)), refs)
+        checked.append(table)
+    findings = [f for _, f in gate.checked]
+    run.counts.add("rule", seen=len(findings), out=len(findings))
+    return Outcome(checked, status="failed" if gate.blocks else "succeeded",
+                   message=f"{len(gate.broken)} rules broken" if gate.broken else None,
+                   result={"findings": findings, "tables": checked})
+
+
+STEP = Step(NAME, reads=VALIDATED, writes=(), work=_work, result=ValidateResult, gated=False)
+
+
 def run(spark: SparkSession, config: ValidateConfig, log: Callable[[str], None] = print) -> ValidateResult:
-    """Validate the lake's tables and commit the findings."""
-    check_on_failure(config.on_failure)
-    t0 = time.monotonic()
-    started = datetime.now(timezone.utc)
-    run_id = config.run_id or new_run_id()
-    lake = Lake(config.lake)
-    with lake.lock(log):
-        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log)
-        # The tables rules read beside their own (sequences; boxes and shapes for the frames' counts); one the
-        # lake does not have is there with no rows, so that each rule still says what it finds.
-        refs = {t: read_folder(spark, lake, lake.table_path(t)) if lake.isdir(lake.table_path(t))
-                else spark.createDataFrame([], TABLES[t].spark_schema()) for t in ("sequences", "boxes", "shapes")}
-        # First the files: every partition compared with what its commit recorded (names, sizes, SHA-256).
-        damage: dict[str, list] = {}
-        for d in integrity.check(lake):
-            damage.setdefault(d.table, []).append(d)
-        for table in sorted({t for t in config.tables if lake.isdir(lake.table_path(t))} | set(damage)):
-            found = damage.get(table, [])
-            detail = "; ".join(d.message() for d in found[:MAX_NAMED])
-            if len(found) > MAX_NAMED:
-                detail += f"; and {len(found) - MAX_NAMED} more"
-            gate.record("lake", table, [Finding(table, None, AS_COMMITTED, not found, len(found), detail)])
-        checked = []
-        for table in config.tables:
-            if not lake.isdir(lake.table_path(table)):
-                log(f"validate {run_id}: {table}: not in the lake, skipped")
-                continue
-            gate.check("lake", table, lambda table=table: read_folder(spark, lake, lake.table_path(table)), refs)
-            checked.append(table)
-        findings = [f for _, f in gate.checked]
-        status = "failed" if gate.blocks else "succeeded"
-        counts = Counts()
-        counts.add("rule", seen=len(findings), out=len(findings))
-        message = f"{len(gate.broken)} rules broken" if gate.broken else None
-        moves = gate.moves() + [run_move(lake, run_id, run_row(STEP, run_id, started, status, config.lake, counts,
-                                                               checked, message))]
-        lake.commit(run_id, moves, {}, step=STEP)
-    return ValidateResult(run_id, status, findings, checked, time.monotonic() - t0)
+    """Validate the lake's tables and commit the findings (`STEP`, `jobs.runner`)."""
+    return STEP.run(spark, config, log)

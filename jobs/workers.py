@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterable
@@ -22,18 +21,18 @@ from typing import Callable, Iterable
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from gtlake import integrity, storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
-from gtlake.jobs.common import (failed_run_on_error, new_run_id, partition_move, read_folder, read_partitions,
-                                run_move, run_row, stage, staged_counts)
-from gtlake.jobs.gate import Gate, check_on_failure
+from gtlake.jobs.common import read_folder, read_partitions, staged_counts
+from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import REJECTED, WORKER_EVENTS, WORKER_RESPONSES, WORKER_TASKS
 
-STEP = "workers"
+NAME = "workers"
 DEFAULT_LOOKBACK_MINUTES = 60
 
 
@@ -111,7 +110,8 @@ def _event_frame(spark: SparkSession, rows: list[dict] | object) -> DataFrame:
     return spark.createDataFrame(rows.map(lambda r: tuple(r.get(c) for c in cols)), WORKER_EVENTS.spark_schema())
 
 
-def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], schema, sub: tuple[str, ...] = ()) -> DataFrame:
+def _partition(spark: SparkSession, lake: Lake, table: str, jobs: list[str], schema: StructType,
+               sub: tuple[str, ...] = ()) -> DataFrame:
     """Committed rows of `table` for `jobs` (an empty frame when none)."""
     df = read_partitions(spark, lake, table, jobs, schema=schema, sub=sub)
     return df if df is not None else spark.createDataFrame([], schema)
@@ -155,143 +155,137 @@ def _tasks_udf(events: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
     return build_tasks(events, responses)
 
 
-def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] = print) -> WorkersResult:
+def _work(run: Run, config: WorkersConfig) -> Outcome:
     """Read what is new in the activity log into worker_events, and rebuild worker_tasks where needed."""
+    spark, lake, gate, run_id, staged, counts = run.spark, run.lake, run.gate, run.run_id, run.staged, run.counts
+    ledger = lake.ledger(NAME)
+    read_before = any(k != "tasks" for k in ledger)  # events of this lake were read from some source already
+    new_ledger: dict[str, dict] = {}
+    rejects: list[Reject] = []
+    if config.activity is not None:
+        root = config.activity.rstrip("/") if storage.is_s3(config.activity) else os.path.abspath(config.activity)
+        key = _key("files", root)
+        done = ledger.get(key, {}).get("files", {})
+        files = storage.list_files(root)
+        todo = [f for f in files if done.get(f.path) != f"{f.size}:{f.stamp}"]
+        run.say(f"{len(files)} export files under {root}, {len(todo)} new or changed")
+        sc = spark.sparkContext
+        tagged = sc.parallelize([f.path for f in todo], max(1, min(len(todo), sc.defaultParallelism * 4))) \
+            .mapPartitions(lambda it: _parse_files(list(it))).persist()
+        seen = dict(tagged.filter(lambda t: t[0] == "seen").map(lambda t: (t[1], t[2]))
+                    .reduceByKey(lambda a, b: a + b).collect()) if todo else {}
+        new_rows = _event_frame(spark, tagged.filter(lambda t: t[0] == "row").map(lambda t: t[1]))
+        rejects = tagged.filter(lambda t: t[0] == "reject").map(lambda t: t[1]).collect() if todo else []
+        counts.add("activity_file", seen=seen.get("activity_file", 0), out=seen.get("activity_file_ok", 0))
+        counts.add("worker_event", seen=seen.get("worker_event", 0))
+        new_ledger[key] = {"root": root, "files": {**done, **{f.path: f"{f.size}:{f.stamp}" for f in todo}},
+                           "run_id": run_id}
+    else:
+        key = _key("logs", config.log_group)
+        watermark = ledger.get(key, {}).get("watermark_ms")
+        start = None if watermark is None else max(0, watermark - config.lookback_minutes * 60_000)
+        events = fetch_log_events(config.log_group, start)
+        run.say(f"{len(events)} events from {config.log_group} since "
+            f"{'the beginning' if start is None else datetime.fromtimestamp(start / 1000, timezone.utc).isoformat()}")
+        rows = []
+        for e in events:
+            row, reject = parse_cloudwatch_event(e, config.log_group)
+            (rows.append(row) if row is not None else rejects.append(reject))
+        new_rows = _event_frame(spark, rows)
+        counts.add("worker_event", seen=len(events))
+        stamps = [e["timestamp"] for e in events if isinstance(e.get("timestamp"), int)]
+        new_ledger[key] = {"log_group": config.log_group, "watermark_ms": max(stamps + [watermark or 0]) or None,
+                           "run_id": run_id}
+    # The log names jobs from their ARN, lowercased by SageMaker; the lake by their folder's spelling.
+    spelling = _spellings(lake)
+    new_rows = _as_spelled(new_rows, spelling).persist()
+    rejects = [replace(r, job_name=spelling.get(r.job_name.lower(), r.job_name)) for r in rejects]
+    counts.add("activity_file", rejected=sum(r.record_kind == "activity_file" for r in rejects))
+    counts.add("worker_event", rejected=sum(r.record_kind == "worker_event" for r in rejects))
+
+    per_job = {r["job_name"]: r["n"] for r in new_rows.groupBy("job_name").agg(F.count(F.lit(1)).alias("n")).collect()}
+    counts.add("worker_event", out=sum(per_job.values()))
+    event_jobs = sorted(per_job)
+    reject_jobs = sorted({r.job_name for r in rejects})
+
+    # worker_tasks: jobs with new events, and jobs whose worker responses were re-ingested.
+    ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
+    had = ledger.get("tasks", {}).get("responses", {})
+    task_jobs = sorted(set(event_jobs) | {j for j, r in ingested.items() if had.get(j) != r}
+                       | {j for j in had if j not in ingested})
+    new_ledger["tasks"] = {"responses": ingested, "run_id": run_id}
+    run.balance()
+    if not event_jobs and not reject_jobs and not task_jobs:
+        return run.unchanged(new_ledger)
+
+    directory = _directory(spark, lake)
+    # Events stored under another spelling of a job (before its folder was ingested) move to the lake's.
+    aliases = _aliases(lake, "worker_events", set(event_jobs) | set(task_jobs))
+    event_jobs = sorted(set(event_jobs) | {j for j, other in aliases.items() if other})
+    # The committed events are merged with the new ones, and the tasks read the ingested worker responses: a
+    # partition of either gone by hand stops the run (merging with nothing would delete the events read before).
+    # With an empty workers ledger (a first read, or the step reset by hand) every event is read again: nothing
+    # to lose.
+    if read_before:
+        integrity.require(lake, ("worker_events",), event_jobs, f"workers {run_id}")
+    integrity.require(lake, ("worker_responses",), [j for j in task_jobs if j in ingested], f"workers {run_id}")
+    old = _as_spelled(_partition(spark, lake, "worker_events", event_jobs + [a for j in event_jobs
+                                                                           for a in aliases.get(j, [])],
+                                 WORKER_EVENTS.spark_schema()), spelling)
+    merged = (old.unionByName(new_rows).dropDuplicates(["job_name", "event_key"])
+              .join(directory, "cognito_sub", "left")
+              .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
+    n_old = old.count()
+    n_fresh = new_rows.select("job_name", "event_key").distinct().join(
+        old.select("job_name", "event_key"), ["job_name", "event_key"], "left_anti").count()
+    run.stage(merged, WORKER_EVENTS)
+    n_staged = sum(staged_counts(lake, staged["worker_events"], ["job_name"]).values())
+    if n_staged != n_old + n_fresh:
+        raise UnbalancedRun(f"{run.name}: staged {n_staged} events != {n_old} kept + {n_fresh} new; "
+                            f"not committed")
+
+    if reject_jobs:
+        old_rej = _partition(spark, lake, "rejected", reject_jobs, REJECTED.spark_schema(), sub=(f"step={NAME}",))
+        new_rej = spark.createDataFrame([r.row(run_id, NAME) for r in rejects], REJECTED.spark_schema())
+        run.stage(old_rej.unionByName(new_rej).dropDuplicates(["job_name", "source_uri", "locator", "reason_code"]),
+                  REJECTED)
+
+    n_tasks = 0
+    if task_jobs:
+        ev_path = staged["worker_events"]
+        kept = [j for j in task_jobs if j not in event_jobs]
+        events = _partition(spark, lake, "worker_events", kept, WORKER_EVENTS.spark_schema())
+        if event_jobs:
+            events = events.unionByName(read_folder(spark, lake, ev_path))
+        events = (events.drop("worker_id").join(directory, "cognito_sub", "left")
+                  .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
+        responses = _partition(spark, lake, "worker_responses", task_jobs, WORKER_RESPONSES.spark_schema())
+        tasks = (events.groupBy("job_name").cogroup(responses.groupBy("job_name"))
+                 .applyInPandas(_tasks_udf, WORKER_TASKS.spark_schema()))
+        run.stage(tasks, WORKER_TASKS)
+        n_tasks = sum(staged_counts(lake, staged["worker_tasks"], ["job_name"]).values())
+
+    gate.check_staged("worker_tasks", staged.get("worker_tasks"))
+    jobs_done = sorted(set(event_jobs) | set(task_jobs))
+    for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)):
+        run.replace(table, jobs)
+    for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)):
+        run.clear(table, [alias for job in jobs for alias in _aliases(lake, table, {job})[job]])
+    run.replace("rejected", reject_jobs, sub=(f"step={NAME}",))
+    return Outcome(jobs_done, new_ledger, result={"new_events": n_fresh, "tasks": n_tasks})
+
+
+def _check_source(config: WorkersConfig) -> dict:
     if (config.activity is None) == (config.log_group is None):
         raise ValueError("give exactly one of activity (an export) or log_group (CloudWatch Logs)")
-    check_on_failure(config.on_failure)  # a bad setting fails now, not after the work
-    t0 = time.monotonic()
-    started = datetime.now(timezone.utc)
-    run_id = config.run_id or new_run_id()
-    lake = Lake(config.lake)
-    counts = Counts()
-    source = config.activity or f"cloudwatch://{config.log_group}"
-    with lake.lock(log), failed_run_on_error(lake, STEP, run_id, started, source, counts):
-        ledger = lake.ledger(STEP)
-        read_before = any(k != "tasks" for k in ledger)  # events of this lake were read from some source already
-        new_ledger: dict[str, dict] = {}
-        rejects: list[Reject] = []
-        if config.activity is not None:
-            root = config.activity.rstrip("/") if storage.is_s3(config.activity) else os.path.abspath(config.activity)
-            key = _key("files", root)
-            done = ledger.get(key, {}).get("files", {})
-            files = storage.list_files(root)
-            todo = [f for f in files if done.get(f.path) != f"{f.size}:{f.stamp}"]
-            log(f"workers {run_id}: {len(files)} export files under {root}, {len(todo)} new or changed")
-            sc = spark.sparkContext
-            tagged = sc.parallelize([f.path for f in todo], max(1, min(len(todo), sc.defaultParallelism * 4))) \
-                .mapPartitions(lambda it: _parse_files(list(it))).persist()
-            seen = dict(tagged.filter(lambda t: t[0] == "seen").map(lambda t: (t[1], t[2]))
-                        .reduceByKey(lambda a, b: a + b).collect()) if todo else {}
-            new_rows = _event_frame(spark, tagged.filter(lambda t: t[0] == "row").map(lambda t: t[1]))
-            rejects = tagged.filter(lambda t: t[0] == "reject").map(lambda t: t[1]).collect() if todo else []
-            counts.add("activity_file", seen=seen.get("activity_file", 0), out=seen.get("activity_file_ok", 0))
-            counts.add("worker_event", seen=seen.get("worker_event", 0))
-            new_ledger[key] = {"root": root, "files": {**done, **{f.path: f"{f.size}:{f.stamp}" for f in todo}},
-                               "run_id": run_id}
-        else:
-            key = _key("logs", config.log_group)
-            watermark = ledger.get(key, {}).get("watermark_ms")
-            start = None if watermark is None else max(0, watermark - config.lookback_minutes * 60_000)
-            events = fetch_log_events(config.log_group, start)
-            log(f"workers {run_id}: {len(events)} events from {config.log_group} since "
-                f"{'the beginning' if start is None else datetime.fromtimestamp(start / 1000, timezone.utc).isoformat()}")
-            rows = []
-            for e in events:
-                row, reject = parse_cloudwatch_event(e, config.log_group)
-                (rows.append(row) if row is not None else rejects.append(reject))
-            new_rows = _event_frame(spark, rows)
-            counts.add("worker_event", seen=len(events))
-            stamps = [e["timestamp"] for e in events if isinstance(e.get("timestamp"), int)]
-            new_ledger[key] = {"log_group": config.log_group, "watermark_ms": max(stamps + [watermark or 0]) or None,
-                               "run_id": run_id}
-        # The log names jobs from their ARN, lowercased by SageMaker; the lake by their folder's spelling.
-        spelling = _spellings(lake)
-        new_rows = _as_spelled(new_rows, spelling).persist()
-        rejects = [replace(r, job_name=spelling.get(r.job_name.lower(), r.job_name)) for r in rejects]
-        counts.add("activity_file", rejected=sum(r.record_kind == "activity_file" for r in rejects))
-        counts.add("worker_event", rejected=sum(r.record_kind == "worker_event" for r in rejects))
+    return {}
 
-        per_job = {r["job_name"]: r["n"] for r in new_rows.groupBy("job_name").agg(F.count(F.lit(1)).alias("n")).collect()}
-        counts.add("worker_event", out=sum(per_job.values()))
-        event_jobs = sorted(per_job)
-        reject_jobs = sorted({r.job_name for r in rejects})
 
-        # worker_tasks: jobs with new events, and jobs whose worker responses were re-ingested.
-        ingested = {j: e.get("run_id") for j, e in lake.ledger("ingest").items() if not j.startswith("_")}
-        had = ledger.get("tasks", {}).get("responses", {})
-        task_jobs = sorted(set(event_jobs) | {j for j, r in ingested.items() if had.get(j) != r}
-                           | {j for j in had if j not in ingested})
-        new_ledger["tasks"] = {"responses": ingested, "run_id": run_id}
-        if counts.unbalanced():
-            raise UnbalancedRun(f"workers {run_id}: {counts.unbalanced()}; not committed")
-        if not event_jobs and not reject_jobs and not task_jobs:
-            row = run_row(STEP, run_id, started, "no_new_input", source, counts, [])
-            lake.commit(run_id, [run_move(lake, run_id, row)], new_ledger, step=STEP)
-            return WorkersResult(run_id, "no_new_input", counts, seconds=time.monotonic() - t0)
+STEP = Step(NAME, reads=("worker_events", "worker_responses"), writes=("worker_events", "worker_tasks", "rejected"),
+            work=_work, result=WorkersResult, prepare=_check_source,
+            source=lambda config: config.activity or f"cloudwatch://{config.log_group}")
 
-        staged: dict[str, str] = {}
-        directory = _directory(spark, lake)
-        # Events stored under another spelling of a job (before its folder was ingested) move to the lake's.
-        aliases = _aliases(lake, "worker_events", set(event_jobs) | set(task_jobs))
-        event_jobs = sorted(set(event_jobs) | {j for j, other in aliases.items() if other})
-        # The committed events are merged with the new ones, and the tasks read the ingested worker responses: a
-        # partition of either gone by hand stops the run (merging with nothing would delete the events read before).
-        # With an empty workers ledger (a first read, or the step reset by hand) every event is read again: nothing
-        # to lose.
-        if read_before:
-            integrity.require(lake, ("worker_events",), event_jobs, f"workers {run_id}")
-        integrity.require(lake, ("worker_responses",), [j for j in task_jobs if j in ingested], f"workers {run_id}")
-        old = _as_spelled(_partition(spark, lake, "worker_events", event_jobs + [a for j in event_jobs
-                                                                               for a in aliases.get(j, [])],
-                                     WORKER_EVENTS.spark_schema()), spelling)
-        merged = (old.unionByName(new_rows).dropDuplicates(["job_name", "event_key"])
-                  .join(directory, "cognito_sub", "left")
-                  .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
-        n_old = old.count()
-        n_fresh = new_rows.select("job_name", "event_key").distinct().join(
-            old.select("job_name", "event_key"), ["job_name", "event_key"], "left_anti").count()
-        staged["worker_events"] = stage(merged, WORKER_EVENTS, lake, run_id, log)
-        n_staged = sum(staged_counts(lake, staged["worker_events"], ["job_name"]).values())
-        if n_staged != n_old + n_fresh:
-            raise UnbalancedRun(f"workers {run_id}: staged {n_staged} events != {n_old} kept + {n_fresh} new; "
-                                f"not committed")
 
-        if reject_jobs:
-            old_rej = _partition(spark, lake, "rejected", reject_jobs, REJECTED.spark_schema(), sub=(f"step={STEP}",))
-            new_rej = spark.createDataFrame([r.row(run_id, STEP) for r in rejects], REJECTED.spark_schema())
-            staged["rejected"] = stage(old_rej.unionByName(new_rej).dropDuplicates(
-                ["job_name", "source_uri", "locator", "reason_code"]), REJECTED, lake, run_id, log)
-
-        n_tasks = 0
-        if task_jobs:
-            ev_path = staged["worker_events"]
-            kept = [j for j in task_jobs if j not in event_jobs]
-            events = _partition(spark, lake, "worker_events", kept, WORKER_EVENTS.spark_schema())
-            if event_jobs:
-                events = events.unionByName(read_folder(spark, lake, ev_path))
-            events = (events.drop("worker_id").join(directory, "cognito_sub", "left")
-                      .withColumn("worker_id", F.coalesce("_wid", "log_worker_id", "cognito_sub")).drop("_wid"))
-            responses = _partition(spark, lake, "worker_responses", task_jobs, WORKER_RESPONSES.spark_schema())
-            tasks = (events.groupBy("job_name").cogroup(responses.groupBy("job_name"))
-                     .applyInPandas(_tasks_udf, WORKER_TASKS.spark_schema()))
-            staged["worker_tasks"] = stage(tasks, WORKER_TASKS, lake, run_id, log)
-            n_tasks = sum(staged_counts(lake, staged["worker_tasks"], ["job_name"]).values())
-
-        gate = Gate(spark, lake, run_id, STEP, config.on_failure, log, started, source, counts)
-        gate.check_staged("worker_tasks", staged.get("worker_tasks"))
-        gate.enforce()
-        jobs_done = sorted(set(event_jobs) | set(task_jobs))
-        moves = gate.moves()
-        moves.append(run_move(lake, run_id, run_row(STEP, run_id, started, "succeeded", source, counts, jobs_done,
-                                                    gate.note())))
-        moves += [partition_move(lake, staged.get(table), table, f"job_name={job}")
-                  for table, jobs in (("worker_events", event_jobs), ("worker_tasks", task_jobs)) for job in jobs]
-        moves += [partition_move(lake, None, table, f"job_name={alias}") for table, jobs in (
-            ("worker_events", event_jobs), ("worker_tasks", task_jobs)) for job in jobs
-            for alias in _aliases(lake, table, {job})[job]]
-        moves += [partition_move(lake, staged["rejected"], "rejected", f"job_name={job}", f"step={STEP}")
-                  for job in reject_jobs]
-        lake.commit(run_id, moves, new_ledger, step=STEP)
-    return WorkersResult(run_id, "succeeded", counts, jobs_done, n_fresh, n_tasks, time.monotonic() - t0,
-                       gate.summary(), gate.seconds)
+def run(spark: SparkSession, config: WorkersConfig, log: Callable[[str], None] = print) -> WorkersResult:
+    """Read what is new in the activity log into worker_events, and rebuild worker_tasks where needed (`STEP`)."""
+    return STEP.run(spark, config, log)

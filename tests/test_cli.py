@@ -58,7 +58,7 @@ def test_spark_submit_entry_script(gt_tree, tmp_path):
 
 
 def test_glue_entry_scripts_keep_only_their_own_arguments():
-    from gtlake.glue_entry import own_args
+    from gtlake.cli.glue_entry import own_args
 
     argv = ["--JOB_NAME", "x", "--lake", "s3://b/l", "--enable-metrics", "true", "--config=c.json", "--TempDir", "t"]
     assert own_args(argv, {"--lake", "--config"}) == ["--lake", "s3://b/l", "--config=c.json"]

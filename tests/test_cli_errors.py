@@ -15,7 +15,7 @@ from tests.conftest import REPO
 ENV = dict(os.environ, PYTHONPATH=str(REPO), PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
 
 
-def gtlake(*args: str, cwd=None) -> subprocess.CompletedProcess:  # noqa: ANN001
+def gtlake(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gtlake.cli", *args], capture_output=True, text=True, env=ENV,
                           timeout=300, cwd=cwd)
 
@@ -39,7 +39,7 @@ def lake(spark, tmp_path_factory):
     return tmp
 
 
-def _cases(t):  # noqa: ANN001 - the fixture's folder
+def _cases(t):  # t: the fixture's folder
     L, F, D = str(t / "lake"), str(t / "a-file"), str(t / "a-folder")
     inp = str(t / "sample" / "output")
     return {
@@ -92,7 +92,7 @@ def _cases(t):  # noqa: ANN001 - the fixture's folder
     }
 
 
-def _job(t) -> str:  # noqa: ANN001
+def _job(t) -> str:
     return sorted(n[len("job_name="):] for n in os.listdir(t / "lake" / "sequences"))[0]
 
 

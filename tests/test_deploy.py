@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 
+from gtlake import pipeline
 from tests.conftest import FAKE_AWS, REPO
 
 TEMPLATE = REPO / "glue" / "gtlake.yaml"
@@ -212,6 +213,8 @@ def test_workflow_runs_the_four_jobs_in_order_on_an_hourly_schedule(template):
             assert cond["State"] == "SUCCEEDED" and t["StartOnCreation"] is True
             after[cond["JobName"]["Ref"]] = t["Actions"][0]["JobName"]["Ref"]
     assert after == {"IngestJob": "WorkersJob", "WorkersJob": "QualityJob", "QualityJob": "AuditJob"}
+    declared = [f"{step.capitalize()}Job" for step in pipeline.glue_steps()]  # the order gtlake.pipeline declares
+    assert after == dict(zip(declared, declared[1:])) and scheduled["Actions"][0]["JobName"]["Ref"] == declared[0]
     assert all(t["WorkflowName"] == {"Ref": "Workflow"} for t in triggers.values())
 
 
@@ -294,8 +297,8 @@ def test_deploy_against_a_local_aws_endpoint(s3_endpoint, tmp_path, monkeypatch)
     wheel = tmp_path / params["WheelName"]
     s3.download_file("gtlake-test-lake", f"{prefix}/{params['WheelName']}", str(wheel))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"gtlake/cli.py", "gtlake/jobs/ingest.py", "gtlake/udfs/detect.py", "gtlake/glue/gtlake.yaml",
-            "gtlake/athena_sql/views/worker_leaderboard.sql"} <= names
+    assert {"gtlake/cli/__init__.py", "gtlake/jobs/ingest.py", "gtlake/udfs/detect.py", "gtlake/glue/gtlake.yaml",
+            "gtlake/sql/views/worker_leaderboard.sql", "gtlake/jobs/runner.py", "gtlake/pipeline.py"} <= names
     stack_outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     role = iam.get_role(RoleName=stack_outputs["GlueRoleArn"].rsplit("/", 1)[1])["Role"]
     policies = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
@@ -314,5 +317,6 @@ def test_the_wheel_is_built_from_every_folder_setup_py_packages():
 
     from gtlake.deploy import PACKAGED
 
-    mapped = set(re.findall(r'"gtlake[.a-z_]*": "([a-z_]+)"', (REPO / "setup.py").read_text()))
+    mapped = set(re.findall(r'"gtlake[.a-z_]*": "([a-z_]+)[/a-z_]*"', (REPO / "gtlake" / "packages.py").read_text()))
+    assert "packages.py" in (REPO / "setup.py").read_text()  # setup.py builds from that mapping
     assert mapped == set(PACKAGED)

@@ -11,7 +11,7 @@ from gtlake.sample.annotate import Worker, annotate
 from gtlake.sample.generate import SampleParams, generate
 from gtlake.sample.scene import simulate_track
 from gtlake.sample.plants import PLANT_KINDS
-from gtlake.scoring import by_regime, detector_queue, sample_boxes, score_queue
+from gtlake.sample.scoring import by_regime, detector_queue, sample_boxes, score_queue
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.detect import detect_sequence
 

@@ -26,7 +26,7 @@ def test_readme_explains_every_quality_reason_and_setting():
     from dataclasses import fields
 
     from gtlake.udfs.config import QualityConfig
-    from gtlake.udfs.detect import REASON_WEIGHTS
+    from gtlake.vocabulary import REASON_WEIGHTS
 
     section = (REPO / "README.md").read_text().split("## Label quality")[1].split("\n## ")[0]
     rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))

@@ -46,7 +46,7 @@ def lake(ingested, tmp_path):
     return copy
 
 
-def _edit_first_file(lake, table: str, column: str, value) -> None:  # noqa: ANN001
+def _edit_first_file(lake, table: str, column: str, value) -> None:
     """Change one value of a committed file, as a person with a Parquet editor would (Hadoop's checksum goes)."""
     part = next(p for p in sorted((lake / table).rglob("*.parquet")))
     t = pq.read_table(part)
@@ -57,7 +57,7 @@ def _edit_first_file(lake, table: str, column: str, value) -> None:  # noqa: ANN
     (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
 
 
-def _garble_first_file(lake, table: str) -> None:  # noqa: ANN001
+def _garble_first_file(lake, table: str) -> None:
     part = next(p for p in sorted((lake / table).rglob("*.parquet")))
     part.write_bytes(b"this is not parquet")
     (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
@@ -150,7 +150,7 @@ def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
 def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
     real = quality.box_metrics
 
-    def buggy(boxes, cfg):  # noqa: ANN001 - a transform bug: one IoU out of [0, 1]
+    def buggy(boxes, cfg):  # a transform bug: one IoU out of [0, 1]
         out = real(boxes, cfg)
         return out.withColumn("iou_prev", F.when(F.col("frame_no") == 7, F.lit(1.5)).otherwise(F.col("iou_prev")))
 

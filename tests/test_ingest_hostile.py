@@ -300,7 +300,7 @@ def test_a_chained_job_is_read_again_when_its_source_comes_into_the_lake(spark, 
 def test_a_failure_that_is_not_about_a_record_commits_a_failed_runs_row(tmp_path):
     from datetime import datetime, timezone
 
-    from gtlake.jobs.common import failed_run_on_error
+    from gtlake.jobs.runner import failed_run_on_error
     from gtlake.lake import Lake
     from gtlake.records import Counts
 

@@ -15,7 +15,7 @@ WORKERS = 8
 TRIALS = 100
 
 
-def _racer(roots: list[str], start, attempted, done, wins) -> None:  # noqa: ANN001 - multiprocessing objects
+def _racer(roots: list[str], start, attempted, done, wins) -> None:  # start, attempted, done, wins: multiprocessing objects
     """One of the racing processes: per trial, try the lock at the same moment as the others, hold it (if won)
     until every racer has tried, then let go."""
     for k, root in enumerate(roots):
@@ -36,7 +36,7 @@ def _racer(roots: list[str], start, attempted, done, wins) -> None:  # noqa: ANN
         done.wait()
 
 
-def _race(tmp_path, prepare) -> list[int]:  # noqa: ANN001
+def _race(tmp_path, prepare) -> list[int]:
     roots = []
     for k in range(TRIALS):
         root = tmp_path / f"lake{k}"

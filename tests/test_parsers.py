@@ -162,7 +162,8 @@ def test_discover_jobs_and_resolve_refs(tmp_path):
     listed = {f.path for f in files}
     by_name = {"job-1": job}
     uri = "s3://other-bucket/x/job-1/annotations/consolidated-annotation/output/0/SeqLabel.json"
-    assert resolve_ref(uri, by_name, str(tmp_path), listed) == f"{tmp_path}/a/job-1/annotations/consolidated-annotation/output/0/SeqLabel.json"
+    expected = f"{tmp_path}/a/job-1/annotations/consolidated-annotation/output/0/SeqLabel.json"
+    assert resolve_ref(uri, by_name, str(tmp_path), listed) == expected
     # a ref outside any job folder resolves by its key under the input root (a mirror of the bucket)
     assert resolve_ref("s3://bkt/tracking_manifests/SeqLabel.json", by_name, str(tmp_path), listed) == \
         f"{tmp_path}/tracking_manifests/SeqLabel.json"

@@ -14,7 +14,7 @@ from gtlake.jobs.quality import QualityJobConfig
 from gtlake.jobs.quality import run as quality
 from gtlake.sample.generate import SampleParams, generate
 from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, TRACK_SUMMARY
-from gtlake.scoring import score_queue
+from gtlake.sample.scoring import score_queue
 from gtlake.udfs.config import QualityConfig
 from tests.conftest import REPO, lake_snapshot, read_table
 

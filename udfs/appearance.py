@@ -30,8 +30,9 @@ import pandas as pd
 
 from gtlake.udfs import kernels as k
 from gtlake.udfs.config import check_ranges, number_overrides
+from gtlake.vocabulary import APPEARANCE_REASON
 
-REASON = "appearance_change"
+REASON = APPEARANCE_REASON
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,7 @@ import pandas as pd
 
 from gtlake.udfs import kernels as k
 from gtlake.udfs.config import QualityConfig
-
-REASON_WEIGHTS = {
-    "id_swap": 4.0, "duplicate_box": 3.0, "class_flip": 3.0, "missing_box": 3.0,
-    "off_path": 2.0, "size_jump": 2.0, "appearance_change": 2.0, "broken_track": 2.0, "low_iou": 1.5,
-    "track_outlier": 1.0, "attribute_flip": 1.0,
-}  # appearance_change comes from `gtlake embed` (udfs.appearance), merged into the queue by the quality job
+from gtlake.vocabulary import REASON_WEIGHTS
 
 
 def _segment_bounds(first: np.ndarray, last: np.ndarray, gap_before: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +100,7 @@ def attribute_states(texts: pd.Series) -> list[np.ndarray]:
             value = {"": text}
         parsed.append(value if isinstance(value, dict) else {"": text})
     out = []
-    for key in sorted({k for d in parsed for k in d}):
+    for key in sorted({name for d in parsed for name in d}):
         per_text = pd.factorize(pd.Series([json.dumps(d.get(key, "\0missing"), sort_keys=True) for d in parsed]))[0]
         out.append(per_text[codes] if codes.size else codes)
     return out

@@ -22,8 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from gtlake import storage
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EMBEDDING_DIM = 512
@@ -103,16 +101,6 @@ def seeded_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
 def weights_digest(data: bytes) -> str:
     """Short sha256 of a weights file: names the model in embedding_metrics and the ledger."""
     return hashlib.sha256(data).hexdigest()[:16]
-
-
-def read_weights(uri: str) -> bytes:
-    """The bytes of a weights file (local path or s3:// URI); WeightsError when it cannot be read."""
-    try:
-        return storage.read_bytes(uri)
-    except FileNotFoundError:
-        raise WeightsError(f"weights file not found: {uri}") from None
-    except Exception as e:  # noqa: BLE001 - boto3/OS errors: said in one line
-        raise WeightsError(f"cannot read weights {uri}: {type(e).__name__}: {e}") from None
 
 
 def load_resnet18(data: bytes, source: str = "weights") -> ResNet18:

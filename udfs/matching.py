@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-CHANGES = ("unchanged", "moved", "resized", "relabeled", "reidentified", "added", "deleted")
+
 MOT_EVENTS = ("match", "switch", "miss")
 BOX_COLUMNS = ["frame_no", "object_id", "label", "left", "top", "width", "height"]
 

@@ -6,8 +6,9 @@ moves, grows and leaves the image, and differs from every other object. The back
 street-like scene (sky, road, lane marks, low-frequency texture). Objects lower in the image are
 nearer and drawn last, so they hide farther ones where boxes overlap; a fully occluded object is
 not drawn. Each frame gets sensor noise and a slight change of exposure, as a real camera's
-frames do (without them, consecutive crops would be identical to the bit). Labels come from the annotators, images from the truth: a planted identity swap or a box
-on the wrong object therefore changes what the labeled box shows.
+frames do (without them, consecutive crops would be identical to the bit). Labels come from the annotators,
+images from the truth: a planted identity swap or a box on the wrong object therefore changes what the labeled
+box shows.
 """
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def _at_least(d: float, size: np.ndarray) -> np.ndarray:
     return np.sign(d) * np.maximum(np.abs(d) * size, MIN_VISIBLE_PX)
 
 
-def _moved(kind: str, l, t, w, h, d: float, f: float, choice: str):  # noqa: ANN001 - float arrays
+def _moved(kind: str, l, t, w, h, d: float, f: float, choice: str) -> tuple:  # noqa: ANN001 - float arrays
     """The boxes (left, top, width, height) after the planted change: `d` a signed share of the size for a shift
     or a drag along `choice` (axis or edge), `f` the scale of a shrink or growth."""
     l, t, w, h = l.copy(), t.copy(), w.copy(), h.copy()

@@ -1,0 +1,101 @@
+"""The commands that read a local lake: sql (DuckDB over the lake and its views) and dashboard (one HTML page)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from gtlake.cli.common import out_file, positive, reader_lake, say_problems
+
+
+def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
+    """Add this group's subcommands to `sub` (and to `commands`, name -> parser)."""
+    sq = sub.add_parser("sql", help="query the lake with SQL (DuckDB, the views of sql/views)",
+                        description="Run a view, a query or a SQL file against the lake with DuckDB. Every lake "
+                                    "table is a table of that name; every view of sql/views (Athena dialect, "
+                                    "transpiled) is there too.")
+    sq.add_argument("--lake", required=True, help="lake folder")
+    what = sq.add_mutually_exclusive_group(required=True)
+    what.add_argument("--view", help="a view's name (see README: views)")
+    what.add_argument("--query", help="a SELECT in DuckDB's dialect")
+    what.add_argument("--file", help="a file holding one SELECT")
+    sq.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
+    sq.add_argument("--limit", type=positive, default=None, help="at most this many rows (table format: 50)")
+    sq.set_defaults(handler=_sql)
+    commands["sql"] = sq
+
+    db = sub.add_parser("dashboard", help="write the Label quality and Worker performance sheets as one HTML page",
+                        description="Write one self-contained HTML page (plotly inlined, no network needed to view "
+                                    "it) with the Label quality and Worker performance sheets, from the lake's SQL views.")
+    db.add_argument("--lake", required=True, help="lake folder")
+    db.add_argument("--out", required=True, help="HTML file to write")
+    db.set_defaults(handler=_dashboard)
+    commands["dashboard"] = db
+
+
+def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import duckdb
+
+    from gtlake.lakesql import check_read_only, connect, views
+
+    if args.view is not None and args.view not in views():
+        parser.error(f"--view {args.view}: no such view; one of {', '.join(views())}")
+    if args.file is not None:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                query = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            parser.error(f"--file {args.file}: {getattr(e, 'strerror', None) or e}")
+    else:
+        query = args.query if args.query is not None else f"SELECT * FROM {args.view}"
+    reader_lake(parser, args.lake, "sql")
+    problems: list[str] = []
+    con = connect(args.lake, problems)
+    say_problems("sql", problems)
+    limit = args.limit or (50 if args.format == "table" else None)
+    try:  # parsed, checked read-only, run and fetched: an error anywhere is one line
+        check_read_only(con, query)
+        rel = con.sql(query)
+        if rel is None:
+            return 0
+        df = (rel.limit(limit + 1) if limit else rel).df()
+    except (duckdb.Error, ValueError) as e:
+        print(f"gtlake sql: {(str(e).strip().splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
+        return 1
+    more = limit is not None and len(df) > limit
+    df = df.head(limit) if limit else df
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", date_format="iso", lines=True))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+            print(df.to_string(index=False) if len(df) else "(no rows)")
+        if more:
+            print(f"(first {len(df)} rows; --limit N or --format csv for more)")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from gtlake.dashboard import build
+
+    out = out_file(parser, args.out)
+    reader_lake(parser, args.lake, "dashboard")
+    problems: list[str] = []
+    text = build(args.lake, problems=problems)
+    say_problems("dashboard", problems)
+    tmp = f"{out}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        print(f"gtlake dashboard: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"dashboard: {out} ({len(text) / 1e6:.1f} MB, opens offline)")
+    return 0
