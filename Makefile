@@ -10,7 +10,7 @@ export GTLAKE_JARS    := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup browser demo lint test fuzz bench clean
+.PHONY: setup browser demo lint test test-shuffled fuzz bench clean
 
 setup: $(VENV)/.installed $(JARS)/.installed
 
@@ -53,6 +53,10 @@ lint: setup
 
 test: setup browser lint
 	$(BIN)/python -m pytest
+
+# Every test in a random order (the seed is printed; --random-order-seed=N repeats one): no test relies on another.
+test-shuffled: setup browser
+	$(BIN)/python -m pytest --random-order-bucket=global
 
 # Longer fuzzing of every parser of untrusted input and of whole ingest runs (make test runs a few examples).
 fuzz: setup

@@ -43,6 +43,7 @@ DEV = LOCAL + EMBED + [
     "pyyaml>=6",
     "wheel>=0.42",  # `gtlake deploy` builds the wheel offline (--no-build-isolation)
     "ruff==0.17.6",  # the linter `make test` runs (ruff.toml)
+    "pytest-random-order==1.2.0",  # `make test-shuffled`: the tests pass in any order (off unless asked for)
 ]
 
 setup(

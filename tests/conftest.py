@@ -165,7 +165,8 @@ def pipeline_lake(spark, tmp_path_factory):
     compared. The sample has no frame images (rendering them is test_embed's job), so every embedding_metrics row
     here says image_missing: the tables, gates and views still see the table.
 
-    Shared by the worker/audit and the SQL tests; tests that add input to it run after the SQL tests (file order).
+    Shared by the worker/audit, validation, dashboard and SQL tests, which only read it (a test that writes works
+    on a copy): they pass in any order.
     """
     import shutil
 

@@ -30,8 +30,16 @@ QUIET = {"log": lambda m: None}
 
 @pytest.fixture(scope="module")
 def lake(pipeline_lake):
-    """The session's sample lake with every step run (conftest.pipeline_lake)."""
+    """The session's sample lake with every step run (conftest.pipeline_lake): read, never written; a test that
+    writes works on `own_copy`, so that the tests pass in any order."""
     return pipeline_lake
+
+
+def own_copy(lake: dict, tmp_path: Path) -> dict:
+    """A copy of the session lake and its activity export under tmp_path, for a test that writes to them."""
+    shutil.copytree(lake["lake"], tmp_path / "lake")
+    shutil.copytree(lake["activity"], tmp_path / "activity")
+    return {**lake, "lake": tmp_path / "lake", "activity": tmp_path / "activity"}
 
 
 def export_lines(folder: Path) -> list[str]:
@@ -57,7 +65,11 @@ def test_every_logged_event_is_stored_and_tasks_cover_every_response(lake):
     assert set(other["outcome"]) <= {"returned", "declined"} and other["data_object_index"].isna().all()
 
 
-def test_rerun_reads_nothing_and_a_new_damaged_file_is_read_alone(spark, lake):
+def test_rerun_reads_nothing_and_a_new_damaged_file_is_read_alone(spark, lake, tmp_path):
+    lake = own_copy(lake, tmp_path)
+    # the copied export is another root to the copied ledger: read once (every event already stored), then a rerun
+    first = workers_run(spark, WorkersConfig(lake=str(lake["lake"]), activity=str(lake["activity"])), **QUIET)
+    assert first.new_events == 0
     before = lake_snapshot(lake["lake"])
     again = workers_run(spark, WorkersConfig(lake=str(lake["lake"]), activity=str(lake["activity"])), **QUIET)
     assert again.status == "no_new_input" and lake_snapshot(lake["lake"]) == before
@@ -176,6 +188,7 @@ def test_adjustment_rates_rank_the_careless_workers_worst(lake):
 
 
 def test_audit_rerun_is_a_no_op_and_a_missing_source_is_refused(spark, lake, tmp_path):
+    lake = own_copy(lake, tmp_path / "own")
     before = lake_snapshot(lake["lake"])
     assert audit_run(spark, AuditJobConfig(lake=str(lake["lake"])), **QUIET).status == "no_new_input"
     assert lake_snapshot(lake["lake"]) == before
@@ -204,7 +217,8 @@ def test_cli_workers_and_audit(lake, tmp_path):
     bad = subprocess.run(cmd + ["audit", "--lake", str(lake["lake"]), "--match-iou", "2"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "(0, 1]" in bad.stderr
-    ok = subprocess.run(cmd + ["audit", "--lake", str(lake["lake"])], capture_output=True, text=True, env=env, timeout=300)
+    own = own_copy(lake, tmp_path / "own")
+    ok = subprocess.run(cmd + ["audit", "--lake", str(own["lake"])], capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert "nothing changed since the last audit run" in ok.stdout
 
