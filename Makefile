@@ -54,9 +54,11 @@ lint: setup
 test: setup browser lint
 	$(BIN)/python -m pytest
 
-# Every test in a random order (the seed is printed; --random-order-seed=N repeats one): no test relies on another.
+# The test files in a random order, and the tests of each file in a random order (the seed is printed;
+# --random-order-seed=N repeats one): no test relies on another. (One global shuffle would set up each
+# module-scoped fixture again at every switch of file.)
 test-shuffled: setup browser
-	$(BIN)/python -m pytest --random-order-bucket=global
+	$(BIN)/python -m pytest --random-order-bucket=module
 
 # Longer fuzzing of every parser of untrusted input and of whole ingest runs (make test runs a few examples).
 fuzz: setup

@@ -74,7 +74,7 @@ def time_metrics_step(spark, lake: str, out: str) -> float:
 
     t0 = time.monotonic()
     b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
-    box_metrics(b, QualityConfig()).write.mode("overwrite").parquet("file://" + out)
+    b.transform(box_metrics(QualityConfig())).write.mode("overwrite").parquet("file://" + out)
     return time.monotonic() - t0
 
 

@@ -60,7 +60,7 @@ def main() -> int:
     cols = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
             "left", "top", "width", "height"]
     shapes = {
-        "applyInPandas": lambda: box_metrics(boxes, cfg),
+        "applyInPandas": lambda: boxes.transform(box_metrics(cfg)),
         "mapInPandas": lambda: (boxes.select(*cols).repartition(8, "job_name", "sequence_id")
                                 .sortWithinPartitions("job_name", "sequence_id")
                                 .mapInPandas(per_sequence_batches(cfg), UDF_SCHEMA)),

@@ -27,48 +27,15 @@ killed part way) rolls it forward when it can take the lock, and otherwise says 
 """
 from __future__ import annotations
 
-import json
-import os
-import posixpath
-import shutil
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from gtlake import integrity, locks, storage
-from gtlake.locks import LakeBusy, lock_stale_seconds  # noqa: F401 - the lake's errors, importable from here
+from gtlake import integrity, journal, ledger, locks
+from gtlake.journal import META, Move
+from gtlake.locks import LakeBusy, lock_stale_seconds
+from gtlake.store import drop_checksums, open_store
 
-META = "_gtlake"
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class Move:
-    """Put `src` (a staged folder or file, or None for 'no new data') in place of `dst`."""
-
-    src: str | None
-    dst: str
-
-
-def drop_checksums(path: str | None) -> None:
-    """Delete Hadoop's `.crc` side files under a local folder: the lake is plain Parquet, so a file another tool
-    rewrites (pyarrow, DuckDB, pandas) stays readable by Spark (which checks a `.crc` only where one exists)."""
-    if path is None or not os.path.isdir(path):
-        return
-    for d, _, names in os.walk(path):
-        for n in names:
-            if n.startswith(".") and n.endswith(".crc"):
-                os.unlink(os.path.join(d, n))
+__all__ = ["META", "Lake", "LakeBusy", "LakeMidCommit", "Move", "drop_checksums", "lock_stale_seconds"]
 
 
 class LakeMidCommit(RuntimeError):
@@ -76,32 +43,22 @@ class LakeMidCommit(RuntimeError):
 
 
 class Lake:
-    """A lake in a local folder or under an `s3://` prefix.
+    """A lake in a local folder or under an `s3://` prefix: its store (`gtlake.store`), its writer lock
+    (`gtlake.locks`), its commit protocol (`gtlake.journal`) and its ledger (`gtlake.ledger`).
 
-    Paths handed out (`path`, `staging`, `table_path`) are the lake file system's own: absolute local
-    paths, or `bucket/key` on S3; `uri` turns one into what Spark reads and writes, `display` into
-    what a person reads.
+    Paths handed out (`path`, `staging`, `table_path`) are the store's own: absolute local paths, or
+    `bucket/key` on S3; `uri` turns one into what Spark reads and writes, `display` into what a person reads.
     """
 
     def __init__(self, root: str):
         self.held: locks.LocalLock | locks.S3Lock | None = None
-        self.remote = storage.is_s3(root)
-        if self.remote:
-            bucket, key = storage.split_s3(root)
-            if not bucket:
-                raise ValueError(f"not an S3 prefix: {root}")
-            self.root = posixpath.join(bucket, key.strip("/")).rstrip("/")
-            self.fs = storage.s3_filesystem()
-        else:
-            from pyarrow import fs
-
-            self.root = os.path.abspath(root)
-            self.fs = fs.LocalFileSystem()
+        self.store = open_store(root)
+        self.remote, self.root, self.fs = self.store.remote, self.store.root, self.store.fs
 
     # -- paths -----------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
         """A path inside the lake."""
-        return posixpath.join(self.root, *parts) if self.remote else os.path.join(self.root, *parts)
+        return self.store.path(*parts)
 
     def table_path(self, table: str) -> str:
         """Folder of a table."""
@@ -113,102 +70,40 @@ class Lake:
 
     def uri(self, path: str) -> str:
         """`path` as Spark's Hadoop file systems want it (file:// locally; s3a:// here, s3:// on Glue)."""
-        return storage.spark_path("s3://" + path) if self.remote else "file://" + path
+        return self.store.uri(path)
 
     def display(self, path: str | None = None) -> str:
         """`path` (default: the root) as a person reads it: a local path or an s3:// URI."""
-        path = self.root if path is None else path
-        return "s3://" + path if self.remote else path
+        return self.store.display(self.root if path is None else path)
 
-    # -- small file-system operations ------------------------------------------------------
+    # -- small file-system operations (the store's) -----------------------------------------
     def isdir(self, path: str) -> bool:
         """True if `path` is a folder (on S3: a prefix holding at least one object)."""
-        if not self.remote:
-            return os.path.isdir(path)
-        from pyarrow import fs
-
-        return self.fs.get_file_info(path).type == fs.FileType.Directory
+        return self.store.isdir(path)
 
     def exists(self, path: str) -> bool:
         """True if `path` is a file or a folder."""
-        if not self.remote:
-            return os.path.exists(path)
-        from pyarrow import fs
-
-        return self.fs.get_file_info(path).type != fs.FileType.NotFound
+        return self.store.exists(path)
 
     def listdir(self, path: str) -> list[str]:
         """Names directly under the folder `path`, sorted; empty when it does not exist."""
-        if not self.remote:
-            return sorted(os.listdir(path)) if os.path.isdir(path) else []
-        from pyarrow import fs
-
-        infos = self.fs.get_file_info(fs.FileSelector(path, allow_not_found=True))
-        return sorted(posixpath.basename(i.path) for i in infos)
+        return self.store.listdir(path)
 
     def files(self, path: str) -> list[str]:
         """Every file under `path` (itself if it is a file), as paths relative to it ('' for itself)."""
-        if not self.remote:
-            if os.path.isfile(path):
-                return [""]
-            return sorted(os.path.relpath(os.path.join(d, n), path)
-                          for d, _, names in os.walk(path) for n in names)
-        from pyarrow import fs
-
-        info = self.fs.get_file_info(path)
-        if info.type == fs.FileType.File:
-            return [""]
-        if info.type == fs.FileType.NotFound:
-            return []
-        infos = self.fs.get_file_info(fs.FileSelector(path, recursive=True))
-        return sorted(posixpath.relpath(i.path, path) for i in infos if i.type == fs.FileType.File)
+        return self.store.files(path)
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a whole file at once (atomically: a rename locally, a single PUT on S3)."""
-        if not self.remote:
-            _atomic_write(path, data)
-            return
-        with self.fs.open_output_stream(path) as f:
-            f.write(data)
+        self.store.write_bytes(path, data)
 
     def read_bytes(self, path: str) -> bytes:
         """The whole content of a file."""
-        with self.fs.open_input_stream(path) as f:
-            return f.read()
+        return self.store.read_bytes(path)
 
     def remove(self, path: str) -> None:
         """Delete a file or a whole folder; nothing when it does not exist."""
-        if not self.remote:
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            elif os.path.exists(path):
-                os.unlink(path)
-            return
-        from pyarrow import fs
-
-        bucket, key = path.split("/", 1)
-        keys = [key] if self.fs.get_file_info(path).type == fs.FileType.File else []
-        for page in storage.s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key + "/"):
-            keys += [o["Key"] for o in page.get("Contents", [])]  # folder markers ("x/") included
-        self._s3_delete([f"{bucket}/{k}" for k in keys])
-
-    def _s3_copy(self, src: str, dst: str) -> None:
-        """Server-side copy of one object (boto3's managed copy: multipart above 8 MB)."""
-        sb, sk = src.split("/", 1)
-        db, dk = dst.split("/", 1)
-        storage.s3_client().copy({"Bucket": sb, "Key": sk}, db, dk)
-
-    def _s3_delete(self, paths: list[str]) -> None:
-        """Delete objects in batches of 1000 (unlike pyarrow's delete, leaves no folder marker behind)."""
-        client = storage.s3_client()
-        for i in range(0, len(paths), 1000):
-            batch = paths[i:i + 1000]
-            bucket = batch[0].split("/", 1)[0]
-            resp = client.delete_objects(Bucket=bucket, Delete={
-                "Objects": [{"Key": p.split("/", 1)[1]} for p in batch], "Quiet": True})
-            if resp.get("Errors"):
-                err = resp["Errors"][0]
-                raise OSError(f"cannot delete s3://{bucket}/{err['Key']}: {err['Code']} {err.get('Message', '')}")
+        self.store.remove(path)
 
     # -- lock ------------------------------------------------------------------------------
     @contextmanager
@@ -216,6 +111,8 @@ class Lake:
         """Hold the lake's writer lock (`gtlake.locks`), recover, then run the block; released on every exit."""
         path = self.path(META, "lock")
         if self.remote:
+            from gtlake import storage
+
             bucket, key = path.split("/", 1)
             held = locks.S3Lock(storage.s3_client(), bucket, key, f"lake {self.display()}")
         else:
@@ -232,92 +129,30 @@ class Lake:
 
     def pending(self) -> dict | None:
         """The journal of a commit being applied (or killed part way), else None."""
-        path = self.path(META, "journal.json")
-        if not self.exists(path):
-            return None
-        try:
-            return json.loads(self.read_bytes(path))
-        except (OSError, ValueError):
-            return {"run_id": "?"}
+        return journal.pending(self)
 
     def settle(self) -> None:
         """For a reader: roll a pending commit forward if the lock is free; LakeMidCommit if its writer holds it."""
-        journal = self.pending()
-        if journal is None:
+        found = self.pending()
+        if found is None:
             return
         try:
             with self.lock():
                 pass
         except LakeBusy as e:
-            raise LakeMidCommit(f"lake {self.display()} is mid-commit (run {journal.get('run_id', '?')}; {e}); "
+            raise LakeMidCommit(f"lake {self.display()} is mid-commit (run {found.get('run_id', '?')}; {e}); "
                                 "its tables are half old, half new for a few seconds: try again shortly") from None
 
-    # -- commit and recovery ---------------------------------------------------------------
-    def commit(self, run_id: str, moves: list[Move], ledger: dict[str, dict], step: str = "ingest") -> None:
-        """Atomically decide the run (journal), then apply its moves and the step's ledger updates."""
-        if not self.remote:
-            for m in moves:
-                drop_checksums(m.src)
-        records = integrity.records(self, moves)
-        if self.held is not None:
-            self.held.check()  # a run that lost its lock never commits
-        journal = {"run_id": run_id, "moves": [[m.src, m.dst] for m in moves], "ledger": ledger, "step": step,
-                   "records": records, "written_at": time.time()}
-        self.write_bytes(self.path(META, "journal.json"), json.dumps(journal).encode())
-        self._apply(journal)
+    # -- commit and recovery (gtlake.journal) ------------------------------------------------
+    def commit(self, run_id: str, moves: list[Move], entries: dict[str, dict], step: str) -> None:
+        """Atomically decide the run (journal), then apply its moves and the step's ledger entries."""
+        journal.commit(self, run_id, moves, entries, step)
 
     def recover(self) -> str | None:
         """Roll forward an interrupted commit and delete what killed runs left; the run id rolled forward."""
-        journal_path = self.path(META, "journal.json")
-        rolled = None
-        if self.exists(journal_path):
-            journal = json.loads(self.read_bytes(journal_path))
-            self._apply(journal)
-            rolled = journal["run_id"]
-        for leftover in ("staging", "trash"):
-            self.remove(self.path(META, leftover))
-        return rolled
+        return journal.recover(self)
 
-    def _apply(self, journal: dict) -> None:
-        run_id = journal["run_id"]
-        for src, dst in journal["moves"]:
-            (self._copy_over if self.remote else self._swap)(run_id, src, dst)
-        step = journal.get("step", "ingest")
-        for job, entry in journal["ledger"].items():
-            self.write_bytes(self.path(META, "ledger", step, f"{job}.json"), json.dumps(entry, indent=1).encode())
-        integrity.write_records(self, run_id, journal.get("records", {}))
-        self.remove(self.path(META, "journal.json"))
-        self.remove(self.path(META, "trash", run_id))
-        self.remove(self.staging(run_id))
-
-    def _swap(self, run_id: str, src: str | None, dst: str) -> None:
-        """Local: the old `dst` aside into the trash, `src` renamed into place (each step atomic)."""
-        aside = self.path(META, "trash", run_id, os.path.relpath(dst, self.root))
-        if src is not None and not os.path.exists(src):
-            return  # already moved by an earlier attempt
-        if os.path.exists(dst):
-            os.makedirs(os.path.dirname(aside), exist_ok=True)
-            if os.path.exists(aside):
-                shutil.rmtree(aside)
-            os.replace(dst, aside)
-        if src is not None:
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            os.replace(src, dst)
-
-    def _copy_over(self, run_id: str, src: str | None, dst: str) -> None:
-        """S3: copy the staged objects onto `dst`, then delete `dst`'s other objects. Repeatable: the
-        staged objects are deleted only after the whole commit is applied."""
-        new = self.files(src) if src is not None else []
-        if src is not None and not new:
-            return  # nothing staged there (never listed as a move) or already cleaned up
-        for rel in new:
-            self._s3_copy(posixpath.join(src, rel) if rel else src, posixpath.join(dst, rel) if rel else dst)
-        keep = set(new)
-        self._s3_delete([posixpath.join(dst, rel) if rel else dst for rel in self.files(dst) if rel not in keep])
-
-    # -- ledger ----------------------------------------------------------------------------
-    def ledger(self, step: str = "ingest") -> dict[str, dict]:
+    # -- ledger (gtlake.ledger) ----------------------------------------------------------------
+    def ledger(self, step: str) -> dict[str, dict]:
         """Per labeling job: what `step` last processed (a fingerprint of its inputs) and the run that did it."""
-        folder = self.path(META, "ledger", step)
-        return {name[:-5]: json.loads(self.read_bytes(self.path(META, "ledger", step, name)))
-                for name in self.listdir(folder) if name.endswith(".json")}
+        return ledger.read(self, step)

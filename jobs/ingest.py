@@ -292,7 +292,7 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
     input_root = _normalize_root(config.input)
     files = storage.list_files(input_root)
     all_jobs, folder_rejects = discover_jobs(files)
-    ledger = lake.ledger()
+    ledger = lake.ledger("ingest")
     known = _known_jobs(all_jobs, ledger)
     input_state = json.dumps(sorted((r.source_uri, r.reason_code) for r in folder_rejects))
     # A job is read again when its files changed, when this version writes it differently, or when a job its

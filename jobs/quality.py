@@ -80,15 +80,23 @@ def attributes_text(attributes: Column) -> Column:
     return F.to_json(F.map_from_entries(F.array_sort(F.map_entries(attributes))))
 
 
-def box_metrics(boxes: DataFrame, cfg: QualityConfig) -> DataFrame:
-    """Metrics and flags per tracked box (one pandas group per sequence)."""
-    return (boxes.where(F.col("object_id").isNotNull())
-            .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS)
-            .groupBy("job_name", "sequence_id").applyInPandas(_detect_udf(cfg), UDF_SCHEMA))
+def box_metrics(cfg: QualityConfig) -> Callable[[DataFrame], DataFrame]:
+    """Metrics and flags per tracked box (one pandas group per sequence): `boxes.transform(box_metrics(cfg))`."""
+    def transform(boxes: DataFrame) -> DataFrame:
+        return (boxes.where(F.col("object_id").isNotNull())
+                .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS)
+                .groupBy("job_name", "sequence_id").applyInPandas(_detect_udf(cfg), UDF_SCHEMA))
+
+    return transform
 
 
-def track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
-    """One row per track: its IoU distribution, compared with the tracks of its class in the job."""
+def track_summary(cfg: QualityConfig) -> Callable[[DataFrame], DataFrame]:
+    """One row per track (its IoU distribution, compared with the tracks of its class in the job) of box_metrics
+    rows: `metrics.transform(track_summary(cfg))`."""
+    return lambda metrics: _track_summary(metrics, cfg)
+
+
+def _track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
     tracks = metrics.groupBy("job_name", "sequence_id", "object_id").agg(
         F.first("object_name").alias("object_name"), F.mode("label").alias("label"),
         F.count(F.lit(1)).cast("int").alias("n_boxes"),
@@ -215,8 +223,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
                            refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
         audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
         gate.enforce()
-        metrics = read_folder(spark, lake, run.stage(box_metrics(boxes, cfg), BOX_METRICS))
-        run.stage(track_summary(metrics, cfg), TRACK_SUMMARY)
+        metrics = read_folder(spark, lake, run.stage(boxes.transform(box_metrics(cfg)), BOX_METRICS))
+        run.stage(metrics.transform(track_summary(cfg)), TRACK_SUMMARY)
         spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
         with_flags = [j for j in scored if j in embedded]

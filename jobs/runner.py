@@ -12,7 +12,7 @@ function that does only what is the job's own (what is new, the transforms, what
             return run.unchanged()                      # a `no_new_input` runs row, nothing else
         boxes = run.gate.read("boxes", lambda: ...)     # read and validated (jobs.gate)
         run.gate.enforce()
-        run.stage(box_metrics(boxes, cfg), BOX_METRICS)
+        run.stage(boxes.transform(box_metrics(cfg)), BOX_METRICS)
         run.counts.add("tracked_box", seen=n_in, out=n_out)
         run.balance()                                  # in = out + rejected, else nothing is committed
         run.replace("box_metrics", jobs)               # staged partitions in place of the lake's

@@ -34,19 +34,19 @@ def _stage_run(lake, run_id, job, text):
 def test_commit_replaces_partitions_and_keeps_others(tmp_path):
     lake = Lake(str(tmp_path))
     with lake.lock():
-        lake.commit("r1", _stage_run(lake, "r1", "a", "a1") + _stage_run(lake, "r1", "b", "b1"), {"a": {"fingerprint": "x"}})
+        lake.commit("r1", _stage_run(lake, "r1", "a", "a1") + _stage_run(lake, "r1", "b", "b1"), {"a": {"fingerprint": "x"}}, step="ingest")
     with lake.lock():
         moves = _stage_run(lake, "r2", "a", "a2") + [Move(None, lake.path("boxes", "job_name=b"))]
-        lake.commit("r2", moves, {"a": {"fingerprint": "y"}})
+        lake.commit("r2", moves, {"a": {"fingerprint": "y"}}, step="ingest")
     assert _read_tree(tmp_path) == {"boxes/job_name=a/part-0.parquet": "a2"}
-    assert lake.ledger() == {"a": {"fingerprint": "y"}}
+    assert lake.ledger("ingest") == {"a": {"fingerprint": "y"}}
     assert not os.path.exists(lake.path("_gtlake", "journal.json"))
 
 
 def test_run_killed_before_its_journal_leaves_the_lake_as_it_was(tmp_path):
     lake = Lake(str(tmp_path))
     with lake.lock():
-        lake.commit("r1", _stage_run(lake, "r1", "a", "a1"), {})
+        lake.commit("r1", _stage_run(lake, "r1", "a", "a1"), {}, step="ingest")
     _stage_run(lake, "r2", "a", "half-written")  # a run that died while staging
     assert _read_tree(tmp_path) == {"boxes/job_name=a/part-0.parquet": "a1"}
     with lake.lock():  # the next writer cleans up
@@ -60,7 +60,7 @@ def test_commit_interrupted_after_its_journal_rolls_forward(tmp_path, applied):
     """Simulate a crash after `applied` of the commit's steps; recovery must finish the commit."""
     lake = Lake(str(tmp_path))
     with lake.lock():
-        lake.commit("r1", _stage_run(lake, "r1", "a", "a1") + _stage_run(lake, "r1", "b", "b1"), {})
+        lake.commit("r1", _stage_run(lake, "r1", "a", "a1") + _stage_run(lake, "r1", "b", "b1"), {}, step="ingest")
     moves = _stage_run(lake, "r2", "a", "a2") + _stage_run(lake, "r2", "b", "b2")
     journal = {"run_id": "r2", "moves": [[m.src, m.dst] for m in moves], "ledger": {"a": {"fingerprint": "z"}}}
     _write(lake.path("_gtlake", "journal.json"), json.dumps(journal))
@@ -71,7 +71,7 @@ def test_commit_interrupted_after_its_journal_rolls_forward(tmp_path, applied):
         os.replace(src, dst)
     assert lake.recover() == "r2"
     assert _read_tree(tmp_path) == {"boxes/job_name=a/part-0.parquet": "a2", "boxes/job_name=b/part-0.parquet": "b2"}
-    assert lake.ledger() == {"a": {"fingerprint": "z"}}
+    assert lake.ledger("ingest") == {"a": {"fingerprint": "z"}}
     assert not os.path.exists(lake.path("_gtlake", "trash"))
 
 
@@ -129,8 +129,8 @@ def _crash_after(lake, n):
                 left[0] -= 1
                 real(item, *rest) if one_call else real(item)
         return op
-    lake._s3_copy = counted(lake._s3_copy, True)
-    lake._s3_delete = counted(lake._s3_delete, False)
+    lake.store.copy = counted(lake.store.copy, True)
+    lake.store.delete = counted(lake.store.delete, False)
 
 
 def test_s3_commit_replaces_partitions_and_keeps_others(s3_lake):
@@ -138,14 +138,14 @@ def test_s3_commit_replaces_partitions_and_keeps_others(s3_lake):
     assert lake.display() == f"s3://{bucket}/lake" and lake.uri(lake.path("boxes")).endswith(f"://{bucket}/lake/boxes")
     with lake.lock():
         lake.commit("r1", _s3_stage(lake, "r1", "a", {"part-1": "a1", "part-2": "a1b"}) +
-                    _s3_stage(lake, "r1", "b", {"part-1": "b1"}), {"a": {"fingerprint": "x"}})
+                    _s3_stage(lake, "r1", "b", {"part-1": "b1"}), {"a": {"fingerprint": "x"}}, step="ingest")
     assert _s3_tree(client, bucket) == {"boxes/job_name=a/part-1": "a1", "boxes/job_name=a/part-2": "a1b",
                                         "boxes/job_name=b/part-1": "b1"}
     with lake.lock():
         moves = _s3_stage(lake, "r2", "a", {"part-3": "a2"}) + [Move(None, lake.path("boxes", "job_name=b"))]
-        lake.commit("r2", moves, {"a": {"fingerprint": "y"}})
+        lake.commit("r2", moves, {"a": {"fingerprint": "y"}}, step="ingest")
     assert _s3_tree(client, bucket) == {"boxes/job_name=a/part-3": "a2"}
-    assert lake.ledger() == {"a": {"fingerprint": "y"}}
+    assert lake.ledger("ingest") == {"a": {"fingerprint": "y"}}
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="lake/_gtlake/").get("Contents", [])]
     # no journal, staging or lock left; the records of what is in place
     assert keys == ["lake/_gtlake/files/_adopted.json", "lake/_gtlake/files/boxes/job_name=a.json",
@@ -155,7 +155,7 @@ def test_s3_commit_replaces_partitions_and_keeps_others(s3_lake):
 def test_s3_run_killed_before_its_journal_leaves_the_lake_as_it_was(s3_lake):
     lake, client, bucket = s3_lake
     with lake.lock():
-        lake.commit("r1", _s3_stage(lake, "r1", "a", {"part-1": "a1"}), {})
+        lake.commit("r1", _s3_stage(lake, "r1", "a", {"part-1": "a1"}), {}, step="ingest")
     _s3_stage(lake, "r2", "a", {"part-9": "half-written"})
     assert _s3_tree(client, bucket) == {"boxes/job_name=a/part-1": "a1"}
     with lake.lock():
@@ -171,11 +171,11 @@ def test_s3_commit_killed_after_its_journal_rolls_forward(s3_lake, ops):
     lake, client, bucket = s3_lake
     with lake.lock():
         lake.commit("r1", _s3_stage(lake, "r1", "a", {"part-1": "a1", "part-2": "a1b"}) +
-                    _s3_stage(lake, "r1", "b", {"part-1": "b1"}), {})
+                    _s3_stage(lake, "r1", "b", {"part-1": "b1"}), {}, step="ingest")
     moves = _s3_stage(lake, "r2", "a", {"part-3": "a2"}) + _s3_stage(lake, "r2", "b", {"part-1": "b2", "part-4": "b2b"})
     _crash_after(lake, ops)
     try:
-        lake.commit("r2", moves, {"a": {"fingerprint": "z"}})
+        lake.commit("r2", moves, {"a": {"fingerprint": "z"}}, step="ingest")
         crashed = False
     except KeyboardInterrupt:
         crashed = True
@@ -185,7 +185,7 @@ def test_s3_commit_killed_after_its_journal_rolls_forward(s3_lake, ops):
     assert after.recover() == ("r2" if decided_not_done else None)
     assert _s3_tree(client, bucket) == {"boxes/job_name=a/part-3": "a2", "boxes/job_name=b/part-1": "b2",
                                         "boxes/job_name=b/part-4": "b2b"}
-    assert after.ledger() == {"a": {"fingerprint": "z"}}
+    assert after.ledger("ingest") == {"a": {"fingerprint": "z"}}
     assert not after.exists(after.path("_gtlake", "journal.json"))
     assert not after.exists(after.path("_gtlake", "staging"))
 

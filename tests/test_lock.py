@@ -104,7 +104,7 @@ def test_a_holder_whose_lock_file_was_replaced_does_not_commit(tmp_path):
         os.unlink(lake.path("_gtlake", "lock"))
         with Lake(str(tmp_path)).lock():  # a second writer can now lock the new file
             with pytest.raises(LakeBusy, match="lost its lock"):
-                lake.commit("r1", [Move(src, lake.path("boxes", "job_name=a"))], {})
+                lake.commit("r1", [Move(src, lake.path("boxes", "job_name=a"))], {}, step="ingest")
     assert not os.path.exists(lake.path("boxes", "job_name=a"))
 
 

@@ -8,8 +8,9 @@ from pyspark.sql import functions as F
 from gtlake.jobs import seqlabel
 from gtlake.jobs.audit import worker_quality
 from gtlake.jobs.common import sequence_refs
-from gtlake.jobs.quality import attributes_text, review_queue
-from gtlake.schemas import REJECTED, REVIEW_QUEUE
+from gtlake.jobs.quality import attributes_text, review_queue, track_summary
+from gtlake.schemas import REJECTED, REVIEW_QUEUE, TRACK_SUMMARY
+from gtlake.udfs.config import QualityConfig
 
 pytestmark = pytest.mark.spark
 
@@ -102,3 +103,23 @@ def test_worker_quality_counts_what_the_audits_changed_per_labeler(spark):
     assert r["flagged_rate"] == pytest.approx(2 / 16) and r["adjustment_rate"] == pytest.approx(3 / 4)
     assert r["mota"] == pytest.approx(1 / 3) and r["idf1"] == pytest.approx(4 / 6)
     assert r["motp_iou"] == pytest.approx(0.75)
+
+
+def test_track_summary_describes_each_track_and_needs_peers_to_call_an_outlier(spark):
+    metrics = spark.createDataFrame([
+        # job, sequence, object, name, label, frame, iou_prev, iou_pred, flags
+        ("j", "j:0", "o1", "Car:1", "Car", 0, None, None, []),
+        ("j", "j:0", "o1", "Car:1", "Car", 1, 0.9, 0.95, []),
+        ("j", "j:0", "o1", "Car:1", "Car", 2, 0.9, 0.9, []),
+        ("j", "j:0", "o1", "Car:1", "Car", 4, 0.7, 0.6, ["off_path"]),  # frame 3 has no box
+        ("j", "j:0", "o2", "Car:2", "Car", 0, None, None, ["size_jump"]),
+        ("j", "j:0", "o2", "Car:2", "Car", 1, 0.5, 0.8, ["low_iou", "size_jump"]),
+    ], "job_name string, sequence_id string, object_id string, object_name string, label string, frame_no int, "
+       "iou_prev double, iou_pred double, flags array<string>")
+    expected = spark.createDataFrame([
+        # too short to have peers (10 boxes): no peer_z, no track_outlier; the boxes' reasons, sorted
+        ("j:0", "o1", "Car:1", "Car", 4, 0, 4, 1, 2.5 / 3, 0.9, 0.9, 0.7, 0.7, 0.6, None, 1, ["off_path"], "j"),
+        ("j:0", "o2", "Car:2", "Car", 2, 0, 1, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.8, None, 2, ["low_iou", "size_jump"], "j"),
+    ], TRACK_SUMMARY.spark_schema())
+    out = metrics.transform(track_summary(QualityConfig())).orderBy("object_id")
+    assert_df_equality(out, expected, ignore_nullable=True)
