@@ -186,7 +186,7 @@ def _work(run: Run, config: WorkersConfig) -> Outcome:
         start = None if watermark is None else max(0, watermark - config.lookback_minutes * 60_000)
         events = fetch_log_events(config.log_group, start)
         run.say(f"{len(events)} events from {config.log_group} since "
-            f"{'the beginning' if start is None else datetime.fromtimestamp(start / 1000, timezone.utc).isoformat()}")
+                f"{'the beginning' if start is None else datetime.fromtimestamp(start / 1000, timezone.utc).isoformat()}")
         rows = []
         for e in events:
             row, reject = parse_cloudwatch_event(e, config.log_group)

@@ -51,6 +51,13 @@ def sample_lake(spark, tmp_path_factory):
     return {"tmp": tmp, "output": tmp / "sample" / "output", "lake": lake, "result": result, "summary": summary}
 
 
+def own_copy(sample_lake: dict, tmp_path: Path) -> dict:
+    """The module's sample output and lake copied under tmp_path, for a test that changes them (any order)."""
+    shutil.copytree(sample_lake["output"], tmp_path / "output")
+    shutil.copytree(sample_lake["lake"], tmp_path / "lake")
+    return {**sample_lake, "output": tmp_path / "output", "lake": tmp_path / "lake"}
+
+
 def test_sample_ingests_completely(sample_lake):
     expected = expected_from_json(sample_lake["output"])
     lake = sample_lake["lake"]
@@ -74,8 +81,9 @@ def test_keys_are_unique_and_tracks_are_whole(sample_lake):
     assert set(audit[audit.inherited.astype(bool)].label_job_name) == {"vehicles-day-2026-10"}
 
 
-def test_rerun_changes_nothing_and_a_new_job_is_ingested_alone(spark, sample_lake):
-    output, lake = sample_lake["output"], sample_lake["lake"]
+def test_rerun_changes_nothing_and_a_new_job_is_ingested_alone(spark, sample_lake, tmp_path):
+    own = own_copy(sample_lake, tmp_path)
+    output, lake = own["output"], own["lake"]
     before = lake_snapshot(lake)
     again = run(spark, IngestConfig(input=str(output), lake=str(lake)), log=lambda m: None)
     assert again.status == "no_new_input" and lake_snapshot(lake) == before
@@ -92,8 +100,10 @@ def test_rerun_changes_nothing_and_a_new_job_is_ingested_alone(spark, sample_lak
     assert counts["street-tracking-b3"] == counts["street-tracking-b2"]
 
 
-def test_changed_job_is_replaced_not_duplicated(spark, sample_lake):
-    output, lake = sample_lake["output"], sample_lake["lake"]
+def test_changed_job_is_replaced_not_duplicated(spark, sample_lake, tmp_path):
+    own = own_copy(sample_lake, tmp_path)
+    output, lake = own["output"], own["lake"]
+    assert run(spark, IngestConfig(input=str(output), lake=str(lake)), log=lambda m: None).status == "no_new_input"
     job = output / "urban-mot-night"
     labels = job / "annotations/consolidated-annotation/output/0/SeqLabel.json"
     doc = json.loads(labels.read_text())
@@ -105,7 +115,7 @@ def test_changed_job_is_replaced_not_duplicated(spark, sample_lake):
     assert result.jobs_processed == ["urban-mot-night"]
     assert per_job(lake, "boxes")["urban-mot-night"] == before - removed
     runs = read_table(lake, "runs")
-    assert set(runs.status) == {"succeeded", "no_new_input"} and len(runs) == 4
+    assert set(runs.status) == {"succeeded", "no_new_input"} and len(runs) == 3  # the first, the rerun, this one
 
 
 def test_killed_run_leaves_the_lake_as_it_was(tmp_path):
