@@ -365,7 +365,7 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
 
     # Count what was actually written, and check it against what was read.
     written = {t: sum(staged_counts(lake, p, ["job_name"]).values()) for t, p in staged.items()}
-    refused_by_kind = {k[0]: n for k, n in staged_counts(lake, staged["rejected"], ["record_kind"]).items()}
+    refused_by_kind = {k[0]: n for k, n in run.staged_rows("rejected", ("record_kind",)).items()}
     for kind, table in (("sequence", "sequences"), ("frame", "frames"), ("box", "boxes"), ("shape", "shapes"),
                         ("worker_answer", "worker_responses")):
         counts.add(kind, out=written.get(table, 0))
@@ -387,7 +387,7 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
     run.balance()
     jobs_done = [j.name for j in todo]
 
-    per_job = {t: staged_counts(lake, staged[t], ["job_name"]) for t in ("frames", "boxes") if t in staged}
+    per_job = {t: run.staged_rows(t) for t in ("frames", "boxes") if t in staged}
     written_by_job = {j.name: {t: n.get((j.name,), 0) for t, n in per_job.items()} for j in todo}
     run.stage(spark.createDataFrame(job_rows(sequences, todo, written_by_job, run_id), JOBS.spark_schema()), JOBS)
     staged_sequences = read_folder(spark, lake, staged["sequences"], SEQUENCES.spark_schema())

@@ -25,7 +25,7 @@ from pyspark.sql.types import StructType
 
 from gtlake import integrity, storage
 from gtlake.jobs.activity import UNKNOWN_JOB, parse_cloudwatch_event, parse_export
-from gtlake.jobs.common import read_folder, read_partitions, staged_counts
+from gtlake.jobs.common import read_folder, read_partitions
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.jobs.worker_tasks import TASK_COLUMNS, build_tasks
 from gtlake.lake import Lake
@@ -239,7 +239,7 @@ def _work(run: Run, config: WorkersConfig) -> Outcome:
     n_fresh = new_rows.select("job_name", "event_key").distinct().join(
         old.select("job_name", "event_key"), ["job_name", "event_key"], "left_anti").count()
     run.stage(merged, WORKER_EVENTS)
-    n_staged = sum(staged_counts(lake, staged["worker_events"], ["job_name"]).values())
+    n_staged = sum(run.staged_rows("worker_events").values())
     if n_staged != n_old + n_fresh:
         raise UnbalancedRun(f"{run.name}: staged {n_staged} events != {n_old} kept + {n_fresh} new; "
                             f"not committed")
@@ -263,7 +263,7 @@ def _work(run: Run, config: WorkersConfig) -> Outcome:
         tasks = (events.groupBy("job_name").cogroup(responses.groupBy("job_name"))
                  .applyInPandas(_tasks_udf, WORKER_TASKS.spark_schema()))
         run.stage(tasks, WORKER_TASKS)
-        n_tasks = sum(staged_counts(lake, staged["worker_tasks"], ["job_name"]).values())
+        n_tasks = sum(run.staged_rows("worker_tasks").values())
 
     gate.check_staged("worker_tasks", staged.get("worker_tasks"))
     jobs_done = sorted(set(event_jobs) | set(task_jobs))

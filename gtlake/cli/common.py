@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gtlake import storage
 from gtlake.records import ON_FAILURE
+from gtlake.validation import VALIDATED
 
 if TYPE_CHECKING:
     from gtlake.lake import Lake
 
-VALIDATED_TABLES = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue",
-                    "embedding_metrics", "audit_changes")
+VALIDATED_TABLES = VALIDATED  # the tables `gtlake validate` checks (gtlake.validation)
 
 
 class Parser(argparse.ArgumentParser):
