@@ -10,9 +10,10 @@ process and on the same boxes Parquet:
     previous box, size change and centre shift, written to Parquet;
   * duckdb-window: the same three metrics in DuckDB window SQL (threads = cores), written to Parquet;
   * metrics step: the job's box_metrics transform alone (every check, no gate, no other table), the
-    like-for-like counterpart of the window references;
-  * udf floor: an identity applyInPandas over the same boxes (nothing computed), the least any
-    pandas-UDF job pays on this machine;
+    like-for-like counterpart of the window references; and the same one pandas group per sequence (the
+    shape before the clustered layout, kept as the reference);
+  * arrow floor: an identity mapInArrow straight over the clustered scan (nothing computed, no shuffle), the
+    least the job's shape pays; udf floor: an identity applyInPandas grouped by sequence;
   * naive: the original notebook's structure (per object, per frame, filter the sequence and rebuild
     the object's box vector, then one IoU in Python) on the first sequences, until 20 s have passed;
     its boxes/s is extrapolated from those.
@@ -64,17 +65,36 @@ def time_spark_window(spark, lake: str, out: str) -> float:
     return time.monotonic() - t0
 
 
-def time_metrics_step(spark, lake: str, out: str) -> float:
-    """The job's per-box metrics alone (`box_metrics`: every check of udfs/detect.py through applyInPandas),
-    read from and written to Parquet like the window references: no gate, no track or queue table."""
+def time_metrics_step(spark, lake: str, out: str, shape: str = "batch") -> float:
+    """The job's per-box metrics alone (every check of udfs/detect.py), read from and written to Parquet like the
+    window references: no gate, no track or queue table. `batch`: the job's shape (mapInArrow straight over the
+    clustered scan, many sequences per call); `per-sequence`: one applyInPandas group per sequence (the shape
+    before, kept as the reference)."""
     from pyspark.sql import functions as F
 
-    from gtlake.jobs.quality import box_metrics
+    from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence, whole_files
     from gtlake.udfs.config import QualityConfig
 
     t0 = time.monotonic()
-    b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
-    b.transform(box_metrics(QualityConfig())).write.mode("overwrite").parquet("file://" + out)
+    with whole_files(spark):
+        b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
+        transform = box_metrics(QualityConfig()) if shape == "batch" else box_metrics_per_sequence(QualityConfig())
+        b.transform(transform).write.mode("overwrite").parquet("file://" + out)
+    return time.monotonic() - t0
+
+
+def time_arrow_floor(spark, lake: str, out: str) -> float:
+    """The least the job's shape can do: the same boxes through an identity mapInArrow straight over the clustered
+    scan (Arrow to Python and back, nothing computed, no shuffle), written to Parquet."""
+    from pyspark.sql import functions as F
+
+    from gtlake.jobs.quality import BOX_COLS, attributes_text, whole_files
+
+    t0 = time.monotonic()
+    with whole_files(spark):
+        b = (spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
+             .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS))
+        b.mapInArrow(lambda batches: batches, b.schema).write.mode("overwrite").parquet("file://" + out)
     return time.monotonic() - t0
 
 
@@ -184,13 +204,17 @@ def main() -> int:
         q, checks = time_quality(spark, lake)
         sw = time_spark_window(spark, lake, os.path.join(args.data, f"spark-window-{size}"))
         ms = time_metrics_step(spark, lake, os.path.join(args.data, f"metrics-step-{size}"))
+        ps = time_metrics_step(spark, lake, os.path.join(args.data, f"metrics-step-{size}"), "per-sequence")
+        af = time_arrow_floor(spark, lake, os.path.join(args.data, f"arrow-floor-{size}"))
         uf = time_udf_floor(spark, lake, os.path.join(args.data, f"udf-floor-{size}"))
         dw = time_duckdb(lake, os.path.join(args.data, f"duckdb-window-{size}.parquet"))
         nv_s, nv_n = time_naive(lake)
         r = {"size": size, "tracked_boxes": n, "quality_s": round(q, 2), "quality_checks_s": round(checks, 2),
              "quality_boxes_per_s": round(n / q),
              "spark_window_s": round(sw, 2), "duckdb_window_s": round(dw, 2),
-             "metrics_step_s": round(ms, 2), "udf_floor_s": round(uf, 2),
+             "metrics_step_s": round(ms, 2), "per_sequence_step_s": round(ps, 2), "udf_floor_s": round(uf, 2),
+             "arrow_floor_s": round(af, 2), "arrow_floor_vs_spark_window": round(sw / af, 2),
+             "per_sequence_step_vs_spark_window": round(sw / ps, 2),
              "metrics_step_vs_spark_window": round(sw / ms, 2), "udf_floor_vs_spark_window": round(sw / uf, 2),
              "naive_boxes_per_s": round(nv_n / nv_s, 1), "naive_boxes_timed": nv_n,
              "quality_vs_spark_window": round(sw / q, 2), "quality_vs_duckdb": round(dw / q, 3),
@@ -201,9 +225,11 @@ def main() -> int:
               f"(quality/spark speed {r['quality_vs_spark_window']}) | duckdb window {dw:.1f}s "
               f"(quality/duckdb speed {r['quality_vs_duckdb']}) | naive {r['naive_boxes_per_s']} boxes/s "
               f"(quality is {r['quality_vs_naive']}x)", flush=True)
-        print(f"  metrics step alone {ms:.1f}s (speed vs spark window {r['metrics_step_vs_spark_window']}) | "
-              f"identity pandas UDF (the floor of any pandas-UDF job) {uf:.1f}s "
-              f"(speed vs spark window {r['udf_floor_vs_spark_window']})", flush=True)
+        print(f"  metrics step alone {ms:.1f}s (speed vs spark window {r['metrics_step_vs_spark_window']}; "
+              f"per sequence, the shape before: {ps:.1f}s, {r['per_sequence_step_vs_spark_window']}) | "
+              f"identity mapInArrow over the clustered scan (the floor of the job's shape) {af:.1f}s "
+              f"({r['arrow_floor_vs_spark_window']}) | identity applyInPandas by sequence {uf:.1f}s "
+              f"({r['udf_floor_vs_spark_window']})", flush=True)
     if len(results) == 2:
         growth = results[1]["quality_s"] / results[0]["quality_s"]
         scale = results[1]["tracked_boxes"] / results[0]["tracked_boxes"]

@@ -53,6 +53,9 @@ class Table:
     row: str
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...] = ()
+    # Clustered layout: rows sorted by these columns within each partition, every file holding whole groups of
+    # the first (README, *Lake layout*); the quality job reads boxes a sequence at a time without a shuffle.
+    cluster_by: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -124,7 +127,7 @@ BOXES = Table("boxes", "bounding box on a frame", (
     _c("attributes", STRING_MAP, "label-category-attributes (nested values as raw JSON)"),
     _c("box_index", INT, "Position of the box in the frame's list"),
     SOURCE, JOB,
-), ("job_name",))
+), ("job_name",), ("sequence_id", "object_id", "frame_no"))
 
 SHAPES = Table("shapes", "polyline, polygon or keypoint on a frame", (
     SEQ, FRAME_NO, FRAME_FILE,

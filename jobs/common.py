@@ -17,12 +17,22 @@ from gtlake.schemas import Table
 
 
 def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[str], None] = lambda m: None) -> str:
-    """Write exactly the table's columns to the run's staging area, partitioned as the table is; its path."""
+    """Write exactly the table's columns to the run's staging area, partitioned as the table is; its path.
+
+    A clustered table (`Table.cluster_by`) is shuffled so that all rows of a group of its first clustering column
+    (a sequence) meet in one task, sorted by the clustering columns and written without a row limit per file:
+    each file holds whole groups, in order (adaptive execution may merge small tasks, never split one)."""
     t0 = time.monotonic()
     path = lake.staging(run_id, table.name)
-    (df.select(*table.names)
-       .sortWithinPartitions(*table.partition_by, *[c for c in ("sequence_id", "frame_no") if c in table.names])
-       .write.mode("overwrite").partitionBy(*table.partition_by).parquet(lake.uri(path)))
+    rows = df.select(*table.names)
+    if table.cluster_by:
+        rows = (rows.repartition(*table.partition_by, table.cluster_by[0])
+                .sortWithinPartitions(*table.partition_by, *table.cluster_by))
+    else:
+        rows = rows.sortWithinPartitions(*table.partition_by,
+                                         *[c for c in ("sequence_id", "frame_no") if c in table.names])
+    (rows.write.mode("overwrite").option("maxRecordsPerFile", 0).partitionBy(*table.partition_by)
+     .parquet(lake.uri(path)))
     log(f"  staged {table.name} in {time.monotonic() - t0:.1f}s")
     return path
 

@@ -407,11 +407,18 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
     now = datetime.now(timezone.utc).isoformat()
     sealed = gate.seals_for(staged, ("sequences", "boxes", "frames", "jobs"), jobs_done)
     new_ledger = {j.name: {"fingerprint": j.fingerprint, "format": INGEST_FORMAT, "run_id": run_id,
-                           "ingested_at": now, "seals": sealed[j.name],
+                           "ingested_at": now, "seals": sealed[j.name], "layout": layout(),
                            "chained_elsewhere": _chained_elsewhere(sequences, j.name)} for j in todo}
     new_ledger[INPUT_PARTITION] = {"fingerprint": input_state, "format": INGEST_FORMAT, "run_id": run_id,
                                    "ingested_at": now}
     return Outcome(jobs_done, new_ledger, result={"jobs_unchanged": unchanged})
+
+
+def layout() -> dict[str, list[str]]:
+    """What the ledger records of how a job's partitions are laid out: per clustered table, its clustering
+    columns (`Table.cluster_by`). A reader relies on a layout only where the ledger records it for the files that
+    are there (`gtlake.integrity` tells when they were changed since)."""
+    return {t.name: list(t.cluster_by) for t in WRITTEN_TABLES if t.cluster_by}
 
 
 STEP = Step("ingest", reads=(), writes=tuple(t.name for t in WRITTEN_TABLES), work=_work, result=IngestResult,

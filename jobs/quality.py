@@ -2,9 +2,12 @@
 
     run(spark, QualityJobConfig(lake=..., quality=QualityConfig()))
 
-Every sequence's tracks go through `udfs.detect.detect_sequence` as one pandas group (`applyInPandas`: the
-checks compare tracks of a sequence with each other, so a sequence is the unit; mapInPandas over sorted sequences
-measured no faster, see BENCHMARKS.md). Tracks are then compared with the other tracks of their class in the job
+The detector (`udfs.detect.detect_boxes`) compares the tracks of a sequence with each other, so a sequence is
+its unit; it scores many whole sequences per call, over Arrow batches (`mapInArrow`). Ingest writes `boxes`
+clustered (each file whole sequences, sorted by sequence, object and frame; its ledger says so), and such boxes are
+read with files never split and scored straight from the scan, without a shuffle; other boxes are shuffled into
+that order first. `box_metrics_per_sequence` (one pandas group per sequence) is the reference the batch path is
+tested equal to. Tracks are then compared with the other tracks of their class in the job
 (track_outlier), and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
 appearance_change flags of `gtlake embed` (`embedding_metrics`) when they were made from the job's current boxes.
 Audit jobs (`jobs.role`) are scored the same way, as a post-audit check of the corrected labels, but are kept out
@@ -17,9 +20,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -29,9 +34,10 @@ from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts
-from gtlake.schemas import BOX_METRICS, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
+from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
-from gtlake.udfs.detect import detect_sequence
+from gtlake.udfs.batches import whole_sequences
+from gtlake.udfs.detect import SEQUENCE_KEYS, detect_boxes, detect_sequence
 from gtlake.vocabulary import REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
@@ -64,7 +70,10 @@ class QualityResult:
     check_seconds: float = 0.0  # of `seconds`, the time spent in those checks
 
 
-def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
+CHUNK_ROWS = 100_000  # boxes the detector scores in one call (whole sequences): per-call costs are paid rarely
+
+
+def _sequence_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
     cols = [f.name for f in UDF_SCHEMA.fields]
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
@@ -74,20 +83,72 @@ def _detect_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return apply
 
 
+def _batch_udf(cfg: QualityConfig, chunk_rows: int = CHUNK_ROWS) -> Callable[[Iterator[pa.RecordBatch]],
+                                                                            Iterator[pa.RecordBatch]]:
+    cols = [f.name for f in UDF_SCHEMA.fields]
+    schema = BOX_METRICS.arrow_schema()
+
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for table in whole_sequences(batches, SEQUENCE_KEYS, chunk_rows):
+            out, _ = detect_boxes(table.to_pandas(), cfg)  # missing boxes travel as missing_before
+            yield from pa.Table.from_pandas(out.reindex(columns=cols), schema=schema,
+                                            preserve_index=False).to_batches()
+
+    return apply
+
+
+@contextmanager
+def whole_files(spark: SparkSession) -> Iterator[None]:
+    """Within the block, a Parquet scan never splits a file and gives each file its own task, in order: with the
+    clustered layout, each task sees whole sequences, one after another (Spark splits a file larger than
+    min(maxPartitionBytes, max(openCostInBytes, bytes per core)), and packs files into a task while they fit)."""
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    before = {k: spark.conf.get(k, None) for k in keys}
+    for k in keys:
+        spark.conf.set(k, str(WHOLE_FILE_BYTES))
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
+WHOLE_FILE_BYTES = 1 << 40  # larger than any file of a partition
+
+
 def attributes_text(attributes: Column) -> Column:
     """A box's label-category attributes as one JSON text, keys sorted (equal attributes, equal text), for the
     detector's attribute and occlusion checks."""
     return F.to_json(F.map_from_entries(F.array_sort(F.map_entries(attributes))))
 
 
-def box_metrics(cfg: QualityConfig) -> Callable[[DataFrame], DataFrame]:
-    """Metrics and flags per tracked box (one pandas group per sequence): `boxes.transform(box_metrics(cfg))`."""
+def _tracked(boxes: DataFrame) -> DataFrame:
+    return (boxes.where(F.col("object_id").isNotNull())
+            .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS))
+
+
+def box_metrics(cfg: QualityConfig, clustered: bool = True) -> Callable[[DataFrame], DataFrame]:
+    """Metrics and flags per tracked box: `boxes.transform(box_metrics(cfg))`. The detector scores whole
+    sequences, many at a time, over Arrow batches (`mapInArrow`): straight over the scan of clustered boxes read
+    within `whole_files` (each task a file of whole, sorted sequences: no shuffle), or, with `clustered=False`,
+    after shuffling the boxes into that order."""
     def transform(boxes: DataFrame) -> DataFrame:
-        return (boxes.where(F.col("object_id").isNotNull())
-                .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS)
-                .groupBy("job_name", "sequence_id").applyInPandas(_detect_udf(cfg), UDF_SCHEMA))
+        rows = _tracked(boxes)
+        if not clustered:
+            rows = rows.repartition(*SEQUENCE_KEYS).sortWithinPartitions(*SEQUENCE_KEYS, "object_id", "frame_no")
+        return rows.mapInArrow(_batch_udf(cfg), UDF_SCHEMA)
 
     return transform
+
+
+def box_metrics_per_sequence(cfg: QualityConfig) -> Callable[[DataFrame], DataFrame]:
+    """`box_metrics` one pandas group per sequence (`applyInPandas`): the reference the batch path is tested
+    equal to."""
+    return lambda boxes: (_tracked(boxes).groupBy(*SEQUENCE_KEYS)
+                          .applyInPandas(_sequence_udf(cfg), UDF_SCHEMA))
 
 
 def track_summary(cfg: QualityConfig) -> Callable[[DataFrame], DataFrame]:
@@ -223,7 +284,17 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
                            refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
         audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
         gate.enforce()
-        metrics = read_folder(spark, lake, run.stage(boxes.transform(box_metrics(cfg)), BOX_METRICS))
+        # Boxes ingest wrote clustered (its ledger says so, and integrity.require found the files as committed)
+        # are scored straight from the scan; others (a lake of an older gtlake) are shuffled into that order.
+        clustered = [j for j in scored if ingested[j].get("layout", {}).get("boxes") == list(BOXES.cluster_by)]
+        parts = [boxes.where(F.col("job_name").isin(js)).transform(box_metrics(cfg, clustered=c))
+                 for js, c in ((clustered, True), (sorted(set(scored) - set(clustered)), False)) if js]
+        if len(clustered) < len(scored):
+            run.say(f"{len(scored) - len(clustered)} jobs' boxes not clustered: shuffled into sequence order")
+        with whole_files(spark):
+            staged_metrics = run.stage(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]),
+                                       BOX_METRICS)
+        metrics = read_folder(spark, lake, staged_metrics)
         run.stage(metrics.transform(track_summary(cfg)), TRACK_SUMMARY)
         spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))

@@ -1,7 +1,7 @@
-"""Find suspect boxes in one sequence's tracks (pandas in, pandas out; no loop over frames or rows).
+"""Find suspect boxes in tracks (pandas in, pandas out; no loop over frames, rows or sequences).
 
-`detect_sequence(boxes, config)` returns one metrics row per box, with `flags` (named reasons) and a
-`score`, and one row per frame where a track is missing a box. A flag names the frame whose box is
+`detect_boxes(boxes, config)` returns, for the boxes of any number of sequences, one metrics row per box, with
+`flags` (named reasons) and a `score`, and one row per frame where a track is missing a box. A flag names the frame whose box is
 suspect, never a pair index. The checks, each relative to the track's own behaviour so that fast
 objects and noisy-but-consistent annotators do not raise alarms:
 
@@ -62,19 +62,19 @@ def _edge_residual(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray, last:
     return np.fmin.reduce(np.stack([np.abs(x - p) for p in _predictions(x, frame_no, first, last)]))
 
 
-def _pairs_on_frames(frame_no: np.ndarray, cls: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions (a, b) of pairs of masked boxes of one class on the same frame."""
+def _pairs_on_frames(frame_key: np.ndarray, cls: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions (a, b) of pairs of masked boxes of one class on the same frame (`kernels.frame_keys`)."""
     pos = np.flatnonzero(mask)
-    cls_code = np.unique(cls[mask], return_inverse=True)[1]
-    a, b = k.same_key_pairs(frame_no[mask].astype(np.int64) * (cls_code.max(initial=0) + 1) + cls_code)
+    cls_code = pd.factorize(cls[mask])[0]  # (only which boxes share a class matters, not the codes' order)
+    a, b = k.same_key_pairs(frame_key[mask].astype(np.int64) * (cls_code.max(initial=0) + 1) + cls_code)
     return pos[a], pos[b]
 
 
-def _stabilized(f: np.ndarray, first: np.ndarray, box: k.Box, min_tracks: int) -> k.Box:
-    """The boxes with the camera's jerks (shake, an abrupt pan) removed: `kernels.camera_offsets` of the centres.
-    (A camera's zoom is smooth in real footage, and smooth changes need no removal.)"""
+def _stabilized(f: np.ndarray, first: np.ndarray, box: k.Box, min_tracks: int, seq: np.ndarray) -> k.Box:
+    """The boxes with the camera's jerks (shake, an abrupt pan) removed: `kernels.camera_offsets` of the centres,
+    per sequence. (A camera's zoom is smooth in real footage, and smooth changes need no removal.)"""
     L, T, W, H = box
-    ox, oy = k.camera_offsets(f, first, (L + W / 2, T + H / 2), min_tracks)
+    ox, oy = k.camera_offsets(f, first, (L + W / 2, T + H / 2), min_tracks, seq)
     return L - ox, T - oy, W, H
 
 
@@ -91,7 +91,7 @@ def attribute_states(texts: pd.Series) -> list[np.ndarray]:
     Each distinct text is parsed once; text that is not a JSON object counts as one value of its own."""
     import json
 
-    codes, uniques = pd.factorize(texts.astype("string").fillna(""))
+    codes, uniques = pd.factorize(texts.where(texts.notna(), ""))
     parsed = []
     for text in uniques:
         try:
@@ -128,15 +128,27 @@ def attribute_flips(state: np.ndarray, segment: np.ndarray, cfg: QualityConfig) 
     return flip[run]
 
 
+def within_groups(group: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (l, r) of positions of `left` and `right` (both ascending) whose `group` is the same, ordered by
+    l then r; `group` is non-decreasing over the positions (boxes sorted by sequence)."""
+    gl, gr = group[left], group[right]
+    lo, hi = np.searchsorted(gr, gl, "left"), np.searchsorted(gr, gl, "right")
+    count = hi - lo
+    a = np.repeat(left, count)
+    b = right[np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
+    return a, b
+
+
 def broken_tracks(f: np.ndarray, track: np.ndarray, first: np.ndarray, last: np.ndarray, cls: np.ndarray,
-                  box: k.Box, tracked: np.ndarray, at_border: np.ndarray, right: float, bottom: float,
-                  cfg: QualityConfig) -> np.ndarray:
+                  box: k.Box, tracked: np.ndarray, at_border: np.ndarray, right: np.ndarray, bottom: np.ndarray,
+                  cfg: QualityConfig, seq: np.ndarray | None = None) -> np.ndarray:
     """The first box of each track that continues another track of its class under a new object id: it starts
     within `broken_gap_frames` of where the other ended, where that track's motion leads (IoU with the box carried
     on at its last velocity of at least `broken_iou`, a size within 1.5x); or, when the other left through the
     image border (moving out), it comes back in at that border where it left within `reentry_frames`, about its
-    size. Each ended track is continued at most once (its best match). `right`, `bottom`: the image's far edges
-    as far as the boxes tell (inf when unknown)."""
+    size. Each ended track is continued at most once (its best match). `right`, `bottom`: per box, its image's
+    far edges as far as the boxes tell (inf when unknown); `seq`: per box, its sequence (boxes sorted by it; None
+    for one sequence): tracks continue only tracks of their own sequence."""
     n = f.size
     out = np.zeros(n, dtype=bool)
     ends = np.flatnonzero(last & tracked)
@@ -147,7 +159,10 @@ def broken_tracks(f: np.ndarray, track: np.ndarray, first: np.ndarray, last: np.
     vx = L - k.prev(L, first)
     vy = T - k.prev(T, first)
     steps = f - k.prev(f.astype(float), first)
-    a, b = np.repeat(ends, starts.size), np.tile(starts, ends.size)
+    if seq is None:
+        a, b = np.repeat(ends, starts.size), np.tile(starts, ends.size)
+    else:
+        a, b = within_groups(seq, ends, starts)
     d = f[b] - f[a]
     ok = (track[a] != track[b]) & (cls[a] == cls[b]) & (d >= 1)
     a, b, d = a[ok], b[ok], d[ok]
@@ -161,8 +176,8 @@ def broken_tracks(f: np.ndarray, track: np.ndarray, first: np.ndarray, last: np.
     # Back through the border it left by: close to where it left (a quarter box), its size, moving out
     # of the picture there and back into it (the other way) on its return.
     vb = (np.nan_to_num((k.next_(L, last) - L)[b]), np.nan_to_num((k.next_(T, last) - T)[b]))
-    to_centre = (right / 2 - (L + W / 2) if np.isfinite(right) else -(L + W / 2),
-                 bottom / 2 - (T + H / 2) if np.isfinite(bottom) else -(T + H / 2))
+    to_centre = (np.where(np.isfinite(right), right / 2 - (L + W / 2), -(L + W / 2)),
+                 np.where(np.isfinite(bottom), bottom / 2 - (T + H / 2), -(T + H / 2)))
     outward = va[0] * to_centre[0][a] + va[1] * to_centre[1][a] < 0
     inward = vb[0] * to_centre[0][b] + vb[1] * to_centre[1][b] > 0
     near = np.hypot(L[b] + W[b] / 2 - L[a] - W[a] / 2, T[b] + H[b] / 2 - T[a] - H[a] / 2) \
@@ -232,7 +247,7 @@ COVERED = 0.8  # share of an object's box another box must cover for its missing
 def covered_gaps(f: np.ndarray, track: np.ndarray, box: k.Box, gaps_after: np.ndarray) -> np.ndarray:
     """Per box that ends a gap (`gaps_after`), whether on a frame of that gap another track's box covers most
     (COVERED) of where the object was (its box interpolated across the gap): it went behind that object. (An
-    object half covered is still there to be boxed.)"""
+    object half covered is still there to be boxed.) `f`: frame keys (`kernels.frame_keys`)."""
     out = np.zeros(f.size, dtype=bool)
     ends = np.flatnonzero(gaps_after)
     if ends.size == 0:
@@ -260,19 +275,37 @@ def covered_gaps(f: np.ndarray, track: np.ndarray, box: k.Box, gaps_after: np.nd
     return out
 
 
+SEQUENCE_KEYS = ("job_name", "sequence_id")  # what tells a batch's sequences apart, where present
+
+
 def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(metrics per box, missing boxes) for one sequence's boxes. A box's `missing_before` counts the
+    """`detect_boxes` of the boxes of one sequence (whatever their sequence_id says): the per-sequence path, kept
+    as the reference the batch path is tested equal to."""
+    return detect_boxes(boxes, cfg, by=())
+
+
+def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(),
+                 by: tuple[str, ...] = SEQUENCE_KEYS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics per box, missing boxes) for the boxes of any number of sequences, told apart by the columns `by`
+    (those present): every check looks only within a box's own sequence. A box's `missing_before` counts the
     missing frames just before it (the rows of the second frame).
 
-    `boxes` needs object_id, frame_no, class_id, left, top, width, height; other columns are carried.
-    Boxes without an object_id (detection jobs) get metrics NaN and no track checks.
+    `boxes` needs object_id, frame_no, class_id, left, top, width, height; other columns are carried. Boxes
+    without an object_id (detection jobs) get metrics NaN and no track checks.
     """
-    df = boxes.sort_values(["object_id", "frame_no"], kind="stable", na_position="last").reset_index(drop=True)
+    keys = [c for c in by if c in boxes.columns]
+    seq_of = (boxes.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
+              else np.zeros(len(boxes), dtype=np.int64))
+    df = boxes.assign(_seq=seq_of)
+    df = df.sort_values(["_seq", "object_id", "frame_no"], kind="stable", na_position="last").reset_index(drop=True)
+    seq = df.pop("_seq").to_numpy()
     n = len(df)
-    track = pd.factorize(df["object_id"].fillna("\0none"))[0]
+    obj = df["object_id"].fillna("\0none").to_numpy()
+    track = np.cumsum(np.r_[n > 0, (seq[1:] != seq[:-1]) | (obj[1:] != obj[:-1])][:n]) - 1
     tracked = df["object_id"].notna().to_numpy()
     first, last = k.track_bounds(track)
     f = df["frame_no"].to_numpy()
+    fkey = k.frame_keys(f, seq)  # a box's frame, told apart from the other sequences' frames
     L, T, W, H = (df[c].to_numpy(dtype=float) for c in ("left", "top", "width", "height"))
     box = (L, T, W, H)
     pbox = tuple(k.prev(x, first) for x in box)
@@ -281,7 +314,7 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     seg_first, seg_last = _segment_bounds(first, last, gap, cfg.max_missing_gap)
 
     # Judge each track against its own motion, in the picture with the camera's jerks taken out.
-    sbox = _stabilized(f, first, box, cfg.camera_min_tracks)
+    sbox = _stabilized(f, first, box, cfg.camera_min_tracks, seq)
     Ls, Ts, Ws, Hs = sbox
     segment = np.cumsum(seg_first)  # occlusion-free stretches of a track
     size = np.sqrt(Ws * Hs)
@@ -321,13 +354,12 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
                & (miss > cfg.iou_track_k * typical_miss) & ~entering)
 
     # The image size is not in the labels: its far edges are where boxes stop, trusted only when at least
-    # two tracks reach them (a single track's largest extent is not an edge). Near edges are 0.
-    def far_edge(right: np.ndarray) -> float:
-        if not n:
-            return np.inf
-        edge = np.nanmax(right)
-        reach = np.unique(track[right >= edge - cfg.border_px])
-        return edge if reach.size >= 2 else np.inf
+    # two tracks reach them (a single track's largest extent is not an edge). Near edges are 0. Per sequence.
+    def far_edge(right: np.ndarray) -> np.ndarray:
+        edge = pd.Series(right).groupby(seq).transform("max").to_numpy()
+        reaching = right >= edge - cfg.border_px
+        reach = pd.Series(track[reaching]).groupby(seq[reaching]).nunique()
+        return np.where(pd.Series(seq).map(reach).fillna(0).to_numpy() >= 2, edge, np.inf)
 
     right, bottom = far_edge(L + W), far_edge(T + H)
     at_border = ((L <= cfg.border_px) | (T <= cfg.border_px) | (L + W >= right - cfg.border_px)
@@ -359,7 +391,7 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     # overlap only briefly); the shorter track's boxes are the suspects.
     n_boxes = pd.Series(track).map(pd.Series(track).value_counts()).to_numpy()
     duplicate = np.zeros(n, dtype=bool)
-    a, b = _pairs_on_frames(f, cls, tracked)
+    a, b = _pairs_on_frames(fkey, cls, tracked)
     if a.size:
         heavy = k.iou(tuple(x[a] for x in box), tuple(x[b] for x in box)) >= cfg.duplicate_iou
         a, b = a[heavy], b[heavy]
@@ -375,7 +407,7 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     # (A swap is a change of motion, which `_edge_residual` forgives: what jumped is off the track's past motion.)
     jumped = tracked & (gap == 0) & ~first & (np.nan_to_num(k.iou(sbox, preds[1]), nan=1.0) < cfg.iou_min)
     id_swap = np.zeros(n, dtype=bool)
-    a, b = _pairs_on_frames(f, cls, jumped)
+    a, b = _pairs_on_frames(fkey, cls, jumped)
     if a.size:
         p1 = tuple(k.prev(x, first) for x in sbox)
         p2 = tuple(k.prev(x, first) for x in p1)
@@ -391,7 +423,7 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
         for state in attribute_states(df["attributes"]):
             attribute_flip |= attribute_flips(state, segment, cfg)
         attribute_flip &= tracked
-    broken = broken_tracks(f, track, first, last, cls, sbox, tracked, at_border, right, bottom, cfg)
+    broken = broken_tracks(f, track, first, last, cls, sbox, tracked, at_border, right, bottom, cfg, seq)
 
     flags_by_reason = {"off_path": off_path & tracked, "low_iou": low_iou & tracked, "size_jump": size_jump & tracked,
                        "class_flip": class_flip, "duplicate_box": duplicate, "id_swap": id_swap,
@@ -426,11 +458,12 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     short = tracked & (gap >= 1) & (gap <= cfg.max_missing_gap) & ~sliver & ~np.r_[False, sliver[:-1]]
     if short.any():
         short[np.flatnonzero(short)[occlusion_onset(df, track, np.flatnonzero(short), truncated)]] = False
-        short &= ~covered_gaps(f, track, box, short)
+        short &= ~covered_gaps(fkey, track, box, short)
     out["missing_before"] = np.where(short, gap, 0).astype("int32")
     idx = np.flatnonzero(short)
     reps = gap[idx]
     missing = pd.DataFrame({
+        **{c: np.repeat(df[c].to_numpy()[idx], reps) for c in keys},
         "object_id": np.repeat(df["object_id"].to_numpy()[idx], reps),
         "object_name": np.repeat(df["object_name"].to_numpy()[idx], reps) if "object_name" in df else None,
         "frame_no": np.repeat(f[idx] - reps, reps) + (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)),

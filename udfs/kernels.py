@@ -121,8 +121,10 @@ def track_mode(values: np.ndarray, track: np.ndarray) -> np.ndarray:
     """Per box, the most frequent value of its track (ties: the smallest)."""
     if values.size == 0:
         return values.copy()
-    uniq, code = np.unique(values, return_inverse=True)  # codes in sorted order: argmax takes the smallest
-    tcode = np.unique(track, return_inverse=True)[1]
+    import pandas as pd
+
+    code, uniq = pd.factorize(values, sort=True, use_na_sentinel=False)  # codes in sorted order: argmax takes the smallest
+    tcode = pd.factorize(track, sort=True)[0]
     counts = np.zeros((tcode.max() + 1, uniq.size), dtype=np.int64)
     np.add.at(counts, (tcode, code), 1)
     return uniq[counts.argmax(axis=1)][tcode]
@@ -145,19 +147,31 @@ def same_key_pairs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[a], order[b]
 
 
-def frame_median(values: np.ndarray, frame_no: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray:
-    """Per box, the median of `values` over the valid boxes of its frame (0 where fewer than `min_count`)."""
+def frame_median(values: np.ndarray, frame_key: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray:
+    """Per box, the median of `values` over the valid boxes of its frame (0 where fewer than `min_count`).
+    `frame_key` names a box's frame: its frame number, or a key of (sequence, frame) over many sequences."""
     import pandas as pd
 
     s = pd.Series(np.where(valid, values, np.nan))
-    grouped = s.groupby(frame_no)
+    grouped = s.groupby(frame_key)
     med = grouped.transform("median").to_numpy()
     n = grouped.transform("count").to_numpy()
     return np.where(n >= min_count, np.nan_to_num(med), 0.0)
 
 
+def frame_keys(frame_no: np.ndarray, sequence: np.ndarray | None) -> np.ndarray:
+    """One int64 key per (sequence, frame) of boxes of many sequences (`sequence`: a code per box; None for one
+    sequence): equal exactly for boxes on the same frame of the same sequence, and a key plus k is frame + k of
+    the same sequence."""
+    f = frame_no.astype(np.int64)
+    if sequence is None or f.size == 0:
+        return f
+    lo = f.min()
+    return sequence.astype(np.int64) * (f.max() - lo + 1) + (f - lo)
+
+
 def camera_offsets(frame_no: np.ndarray, first: np.ndarray, xs: tuple[np.ndarray, ...],
-                   min_tracks: int = 3) -> tuple[np.ndarray, ...]:
+                   min_tracks: int = 3, sequence: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Per box, the offset of each coordinate in `xs` that the camera's jerks (shake, an abrupt pan or zoom)
     added on its frame, to subtract before judging a track.
 
@@ -165,27 +179,35 @@ def camera_offsets(frame_no: np.ndarray, first: np.ndarray, xs: tuple[np.ndarray
     that shakes, or starts or stops a pan, adds the same second difference to every track of the frame. Per frame,
     the median over tracks (at least `min_tracks`) of that second difference is the camera's; integrated twice
     over frames it is the offset, less its centred 25-frame mean (the drift that integrating leaves is smooth,
-    and no check sees it). A steady pan needs no removal: it is smooth too.
+    and no check sees it). A steady pan needs no removal: it is smooth too. `sequence` (a code per box, boxes
+    grouped by it) holds many sequences' boxes apart: each has its own camera.
     """
     import pandas as pd
 
     f = frame_no.astype(np.int64)
+    seq = np.zeros(f.size, dtype=np.int64) if sequence is None else sequence.astype(np.int64)
     prev_f, prev2_f = prev(f.astype(float), first), prev(prev(f.astype(float), first), first)
     triple = (prev_f == f - 1) & (prev2_f == f - 2)  # three consecutive frames of one track
+    key = frame_keys(f, None if sequence is None else seq)
     out = []
-    frames = np.unique(f)
+    if f.size == 0:
+        return tuple(np.zeros(x.shape) for x in xs)
+    # one value per frame (the boxes of a frame share it), on every frame from each sequence's first to its last
+    codes, inverse = np.unique(seq, return_inverse=True)
+    lo = np.full(codes.size, np.iinfo(np.int64).max)
+    hi = np.full(codes.size, np.iinfo(np.int64).min)
+    np.minimum.at(lo, inverse, f)
+    np.maximum.at(hi, inverse, f)
+    length = hi - lo + 1
+    at = (np.cumsum(length) - length)[inverse] + f - lo[inverse]
+    span_seq = np.repeat(np.arange(codes.size), length)
     for x in xs:
         acc = x - 2 * prev(x, first) + prev(prev(x, first), first)
-        per_box = frame_median(np.nan_to_num(acc), f, triple, min_tracks)
-        if frames.size == 0:
-            out.append(np.zeros(x.shape))
-            continue
-        # one value per frame (the boxes of a frame share it), on every frame from the first to the last
-        span = np.zeros(frames.max() - frames.min() + 1)
-        span[f - frames.min()] = per_box
-        offset = np.cumsum(np.cumsum(span))
-        offset -= pd.Series(offset).rolling(25, center=True, min_periods=1).mean().to_numpy()
-        out.append(offset[f - frames.min()])
+        span = np.zeros(length.sum())
+        span[at] = frame_median(np.nan_to_num(acc), key, triple, min_tracks)
+        offset = np.concatenate([np.cumsum(np.cumsum(part)) for part in np.split(span, np.cumsum(length)[:-1])])
+        mean = pd.Series(offset).groupby(span_seq, sort=False).rolling(25, center=True, min_periods=1).mean()
+        out.append((offset - mean.to_numpy())[at])
     return tuple(out)
 
 
@@ -199,9 +221,8 @@ def detrended(xs: tuple[np.ndarray, ...], frame_no: np.ndarray, first: np.ndarra
     import pandas as pd
 
     step = frame_no - prev(frame_no.astype(float), first)
-    v = pd.DataFrame({i: np.where(first, np.nan, (x - prev(x, first)) / step) for i, x in enumerate(xs)})
-    # segments are contiguous runs in order: the grouped rolling median comes back in the boxes' order
-    velocity = v.groupby(segment, sort=False).rolling(window, center=True, min_periods=1).median().to_numpy()
+    velocity = np.stack([segment_rolling_median(np.where(first, np.nan, (x - prev(x, first)) / step), segment,
+                                                window) for x in xs], axis=1)
     travel = np.where(first[:, None], 0.0, np.nan_to_num(velocity * step[:, None]))
     travel[np.r_[True, segment[1:] != segment[:-1]]] = 0.0
     travelled = pd.DataFrame(travel).groupby(segment, sort=False).cumsum().to_numpy()
@@ -209,16 +230,57 @@ def detrended(xs: tuple[np.ndarray, ...], frame_no: np.ndarray, first: np.ndarra
 
 
 def rolling_median_deviations(xs: tuple[np.ndarray, ...], track: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
-    """`rolling_median_deviation(x, track, window, full=True)` of several arrays in one pass."""
-    import pandas as pd
-
+    """`rolling_median_deviation(x, track, window, full=True)` of several arrays (`centred_medians`)."""
     if window % 2 == 0:
         raise ValueError(f"window must be odd, got {window}")
-    med = pd.DataFrame({i: x for i, x in enumerate(xs)}).rolling(window, center=True, min_periods=window).median()
-    med = med.to_numpy()
     h, n = window // 2, track.size
     idx = np.arange(n)
     inside = (idx >= h) & (idx + h < n)
     inside[inside] = track[idx[inside] - h] == track[idx[inside] + h]
-    med[~inside] = np.nan
-    return tuple(np.abs(x - med[:, i]) for i, x in enumerate(xs))
+    out = []
+    for x in xs:
+        med = centred_medians(x, window)
+        med[~inside] = np.nan
+        out.append(np.abs(x - med))
+    return tuple(out)
+
+
+def centred_medians(x: np.ndarray, window: int) -> np.ndarray:
+    """The median of each full centred window of `window` (odd) values of x; NaN where the window is not full or
+    holds a NaN (pandas' `rolling(window, center=True, min_periods=window).median()`, exactly: the median of an
+    odd count is one of the values). A partial sort of each window (numpy), several times faster than a skip list
+    for the windows of a few frames the checks use."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    h, n = window // 2, x.size
+    out = np.full(n, np.nan)
+    if n < window:
+        return out
+    x = np.asarray(x, dtype=float)
+    nan = np.isnan(x)
+    out[h:n - h] = np.partition(sliding_window_view(x, window), h, axis=1)[:, h]
+    if nan.any():
+        holes = np.convolve(nan, np.ones(window), mode="valid") > 0
+        out[h:n - h][holes] = np.nan
+    return out
+
+
+def segment_rolling_median(x: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
+    """Per value, the median of the non-NaN values of x in its centred `window` that lie in its own segment (a
+    code per value, segments contiguous): pandas' `groupby(segment).rolling(window, center=True,
+    min_periods=1).median()` in the values' order, without a Python call per segment. NaN where the window holds
+    no value; an even count takes the mean of the middle two."""
+    n, h = x.size, window // 2
+    if n == 0:
+        return np.zeros(0)
+    starts = np.r_[True, segment[1:] != segment[:-1]]
+    lo = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    hi = np.minimum.accumulate(np.where(np.r_[segment[1:] != segment[:-1], True], np.arange(n), n - 1)[::-1])[::-1]
+    idx = np.arange(n)[:, None] + np.arange(-h, h + 1)[None, :]
+    values = np.where((idx >= lo[:, None]) & (idx <= hi[:, None]), x[np.clip(idx, 0, n - 1)], np.nan)
+    ordered = np.sort(values, axis=1)  # NaN last
+    count = (~np.isnan(values)).sum(axis=1)
+    rows = np.arange(n)
+    with np.errstate(invalid="ignore"):
+        med = (ordered[rows, np.maximum(count - 1, 0) // 2] + ordered[rows, count // 2]) / 2
+    return np.where(count > 0, med, np.nan)

@@ -1,0 +1,174 @@
+"""The clustered boxes layout and the batch detector over it: whole sequences per task without a shuffle, a
+sequence cut by a batch edge carried over, results equal to the per-sequence reference."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from chispa import assert_df_equality
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyspark.sql import functions as F
+
+from gtlake.jobs.common import read_partitions
+from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence, whole_files
+from gtlake.lake import Lake
+from gtlake.schemas import BOXES
+from gtlake.udfs.batches import NotClustered, whole_sequences
+from gtlake.udfs.config import QualityConfig
+from gtlake.udfs.detect import detect_boxes, detect_sequence
+
+KEYS = ["job_name", "sequence_id"]
+
+
+def _stream(sizes: list[int], cut: list[int]) -> tuple[pa.Table, list[pa.RecordBatch]]:
+    """Sequences of the given sizes (two jobs), as record batches cut at the positions `cut`."""
+    jobs = [("a" if i % 3 else "b") for i, n in enumerate(sizes) for _ in range(n)]
+    seqs = [f"s{i}" for i, n in enumerate(sizes) for _ in range(n)]
+    table = pa.table({"job_name": jobs, "sequence_id": seqs, "row": np.arange(len(seqs))})
+    edges = sorted({c for c in cut if 0 < c < table.num_rows})
+    bounds = [0, *edges, table.num_rows]
+    return table, [b for lo, hi in zip(bounds, bounds[1:]) for b in table.slice(lo, hi - lo).to_batches()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=12), st.lists(st.integers(0, 400), max_size=15),
+       st.integers(1, 60))
+def test_whole_sequences_regroups_any_cut_stream(sizes, cut, min_rows):
+    table, batches = _stream(sizes, cut)
+    out = list(whole_sequences(batches, KEYS, min_rows))
+    assert pa.concat_tables(out).column("row").to_pylist() == table.column("row").to_pylist()  # nothing lost
+    seen = [set(t.column("sequence_id").to_pylist()) for t in out]
+    assert all(not (x & y) for i, x in enumerate(seen) for y in seen[i + 1:])  # no sequence in two tables
+
+
+def test_whole_sequences_refuses_a_stream_that_is_not_clustered():
+    table = pa.table({"job_name": ["a"] * 6, "sequence_id": ["s1", "s1", "s2", "s2", "s1", "s1"]})
+    with pytest.raises(NotClustered, match="s1.*comes back"):
+        list(whole_sequences(table.to_batches(max_chunksize=2), KEYS, 2))
+    with pytest.raises(NotClustered):  # within one table too
+        list(whole_sequences(table.to_batches(), KEYS, 100))
+
+
+def _boxes(n_seq: int, seed: int = 0) -> pd.DataFrame:
+    """A few sequences of moving boxes, with a mistake here and there, in no particular order."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_seq):
+        for o in range(4):
+            x0, v = rng.uniform(0, 500), rng.uniform(-8, 8)
+            for f in range(40):
+                if rng.random() < 0.05:
+                    continue  # missing boxes and gaps
+                jump = 60.0 if rng.random() < 0.03 else 0.0
+                rows.append(("j", f"j:{s}", f, f"o{o}", f"car:{o}", "0", x0 + v * f + jump, 100.0 + 50 * o,
+                             40.0, 30.0, None))
+    df = pd.DataFrame(rows, columns=["job_name", "sequence_id", "frame_no", "object_id", "object_name",
+                                     "class_id", "left", "top", "width", "height", "attributes"])
+    return df.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    key = ["job_name", "sequence_id", "object_id", "frame_no"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    a["flags"], b["flags"] = a["flags"].map(tuple), b["flags"].map(tuple)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_batch_detector_equals_each_sequence_alone():
+    boxes = _boxes(6)
+    batch, missing = detect_boxes(boxes, QualityConfig())
+    alone = [detect_sequence(g, QualityConfig()) for _, g in boxes.groupby(KEYS)]
+    _same(batch, pd.concat([m for m, _ in alone]))
+    assert (batch["flags"].map(len) > 0).any() and len(missing) == sum(len(m) for _, m in alone) > 0
+
+
+def _metrics(df):
+    return df.withColumn("flags", F.array_sort("flags"))
+
+
+@pytest.mark.spark
+def test_ingest_writes_boxes_clustered_and_says_so(pipeline_lake):
+    lake = Lake(str(pipeline_lake["lake"]))
+    ingested = lake.ledger("ingest")
+    root = Path(pipeline_lake["lake"]) / "boxes"
+    files = sorted(root.glob("job_name=*/*.parquet"))
+    owner: dict[tuple, Path] = {}
+    for path in files:
+        job = path.parent.name.split("=", 1)[1]
+        assert ingested[job]["layout"]["boxes"] == list(BOXES.cluster_by)
+        rows = pq.read_table(path, columns=list(BOXES.cluster_by)).to_pandas()
+        keys = list(zip(rows["sequence_id"], rows["object_id"].fillna(""), rows["frame_no"]))
+        assert keys == sorted(keys), path  # sorted by sequence, object, frame
+        for seq in set(rows["sequence_id"]):
+            assert owner.setdefault((job, seq), path) == path  # a sequence lies in one file
+    assert len(owner) > 10
+
+
+@pytest.mark.spark
+def test_clustered_scan_equals_the_per_sequence_reference_even_with_tiny_splits(spark, pipeline_lake, tmp_path):
+    lake = Lake(str(pipeline_lake["lake"]))
+    jobs = sorted(j for j in lake.ledger("ingest") if not j.startswith("_"))
+    # The same files, in the same order, in row groups of 200 rows: a scan would cut them anywhere.
+    own = tmp_path / "boxes"
+    for path in (Path(pipeline_lake["lake"]) / "boxes").glob("job_name=*/*.parquet"):
+        target = own / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pq.read_table(path), target, row_group_size=200)
+    read = lambda: spark.read.option("basePath", str(own)).parquet(str(own))
+    cfg = QualityConfig()
+    reference = _metrics(read().transform(box_metrics_per_sequence(cfg)))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # a user's setting that splits files
+    cost = spark.conf.get("spark.sql.files.openCostInBytes")
+    try:
+        assert read().rdd.getNumPartitions() > len(list(own.glob("*/*.parquet")))  # it does split them
+        with whole_files(spark):
+            assert read().rdd.getNumPartitions() == len(list(own.glob("*/*.parquet")))
+            batch = _metrics(read().transform(box_metrics(cfg))).persist()
+            assert_df_equality(batch, reference, ignore_row_order=True, ignore_nullable=True)
+    finally:
+        assert spark.conf.get("spark.sql.files.maxPartitionBytes") == "4096"  # the settings are restored
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert spark.conf.get("spark.sql.files.openCostInBytes") == cost
+    assert batch.where(F.size("flags") > 0).count() > 0 and len(jobs) > 1
+
+
+@pytest.mark.spark
+def test_boxes_not_clustered_are_shuffled_first_or_refused(spark, pipeline_lake, tmp_path):
+    lake = Lake(str(pipeline_lake["lake"]))
+    boxes = read_partitions(spark, lake, "boxes", sorted(j for j in lake.ledger("ingest") if not j.startswith("_")))
+    scattered = tmp_path / "scattered"  # rows of each sequence spread over several files
+    boxes.repartition(3).write.parquet(str(scattered))
+    read = lambda: spark.read.parquet(str(scattered))
+    cfg = QualityConfig()
+    reference = _metrics(read().transform(box_metrics_per_sequence(cfg)))
+    with whole_files(spark):
+        shuffled = _metrics(read().transform(box_metrics(cfg, clustered=False)))
+        assert_df_equality(shuffled, reference, ignore_row_order=True, ignore_nullable=True)
+        with pytest.raises(Exception, match="NotClustered"):
+            read().transform(box_metrics(cfg, clustered=True)).count()
+
+
+@pytest.mark.spark
+def test_quality_falls_back_to_a_shuffle_for_a_lake_without_the_layout(spark, pipeline_lake, tmp_path):
+    from gtlake.jobs.quality import QualityJobConfig, run
+
+    lake_dir = tmp_path / "lake"
+    shutil.copytree(pipeline_lake["lake"], lake_dir)
+    for entry in (lake_dir / "_gtlake" / "ledger" / "ingest").glob("*.json"):
+        data = json.loads(entry.read_text())
+        data.pop("layout", None)  # as an older gtlake wrote it
+        entry.write_text(json.dumps(data))
+    shutil.rmtree(lake_dir / "_gtlake" / "ledger" / "quality")
+    said: list[str] = []
+    run(spark, QualityJobConfig(lake=str(lake_dir)), log=said.append)
+    assert any("not clustered: shuffled" in m for m in said)
+    read = lambda root: spark.read.parquet(str(root / "box_metrics"))
+    assert_df_equality(_metrics(read(lake_dir)), _metrics(read(Path(pipeline_lake["lake"]))),
+                       ignore_row_order=True, ignore_nullable=True)
