@@ -88,12 +88,12 @@ def time_arrow_floor(spark, lake: str, out: str) -> float:
     scan (Arrow to Python and back, nothing computed, no shuffle), written to Parquet."""
     from pyspark.sql import functions as F
 
-    from gtlake.jobs.quality import BOX_COLS, attributes_text, whole_files
+    from gtlake.jobs.quality import BOX_COLS, whole_files
 
     t0 = time.monotonic()
     with whole_files(spark):
         b = (spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
-             .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS))
+             .select(*BOX_COLS))
         b.mapInArrow(lambda batches: batches, b.schema).write.mode("overwrite").parquet("file://" + out)
     return time.monotonic() - t0
 

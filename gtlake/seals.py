@@ -42,10 +42,14 @@ def partition_digest(lake: Lake, path: str, staged: bool = False) -> str | None:
 
 @lru_cache(maxsize=None)
 def suite_digest(table: str) -> str:
-    """SHA-256 of `table`'s rules as Great Expectations sees them (a new or changed rule breaks every seal)."""
+    """SHA-256 of `table`'s rules (each its Great Expectations expectation and arguments) and of the version of
+    Great Expectations that judges them: a new or changed rule, or another version, breaks every seal. (Great
+    Expectations itself is not imported for this.)"""
+    from importlib.metadata import version
+
     from gtlake.validation import SUITES
 
-    rules = [(r.column, r.rule, list(r.refs), r.build().json()) for r in SUITES[table]()]
+    rules = [r.spec() for r in SUITES[table]()] + [{"great_expectations": version("great_expectations")}]
     return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -10,7 +10,7 @@ Great Expectations runs in an ephemeral context (nothing written to disk), with 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from gtlake.schemas import JOB_ROLES, TABLES
@@ -25,13 +25,25 @@ REF_PREFIX = "gtlake_ref_"
 
 @dataclass(frozen=True)
 class Rule:
-    """One expectation of a suite, in gtlake's words: the column it is about and a short rule name."""
+    """One expectation of a suite, in gtlake's words (the column it is about, a short rule name), and the Great
+    Expectations expectation it is: its class in `great_expectations.expectations` and its arguments."""
 
     column: str | None
     rule: str
-    build: Callable[[], object]  # the Great Expectations expectation
+    expectation: str  # the Great Expectations class, e.g. ExpectColumnValuesToNotBeNull
+    kwargs: dict = field(default_factory=dict)  # its arguments
     refs: tuple[str, ...] = ()  # the lake tables the rule reads beside the batch (a reference check)
     counts_rows: bool = True  # a row-level rule (its success means 0 rows break it), not a schema-level one
+    where: str | None = None  # for a rows query on the batch alone: the Spark SQL condition of a breaking row
+
+    def build(self) -> object:
+        """The Great Expectations expectation."""
+        return getattr(_gxe(), self.expectation)(**self.kwargs)
+
+    def spec(self) -> dict:
+        """What the rule is, as plain data (what a seal of the suite is a digest of)."""
+        return {"column": self.column, "rule": self.rule, "expectation": self.expectation, "kwargs": self.kwargs,
+                "refs": list(self.refs), "where": self.where}
 
 
 @dataclass(frozen=True)
@@ -58,39 +70,40 @@ def _gxe():  # noqa: ANN202 - the great_expectations.expectations module, import
 
 
 def _not_null(col: str) -> Rule:
-    return Rule(col, "not null", lambda: _gxe().ExpectColumnValuesToNotBeNull(column=col))
+    return Rule(col, "not null", "ExpectColumnValuesToNotBeNull", {"column": col})
 
 
 def _between(col: str, lo: float | None, hi: float | None = None, strict_lo: bool = False) -> Rule:
     text = " and ".join(t for t in ((f"> {lo}" if strict_lo else f">= {lo}") if lo is not None else "",
                                     f"<= {hi}" if hi is not None else "") if t)
-    return Rule(col, f"values {text}", lambda: _gxe().ExpectColumnValuesToBeBetween(
-        column=col, min_value=lo, max_value=hi, strict_min=strict_lo))
+    return Rule(col, f"values {text}", "ExpectColumnValuesToBeBetween",
+                {"column": col, "min_value": lo, "max_value": hi, "strict_min": strict_lo})
 
 
 def _unique(cols: list[str]) -> Rule:
     if len(cols) == 1:
-        return Rule(cols[0], "unique key", lambda: _gxe().ExpectColumnValuesToBeUnique(column=cols[0]))
-    return Rule(", ".join(cols), "unique key", lambda: _gxe().ExpectCompoundColumnsToBeUnique(column_list=cols))
+        return Rule(cols[0], "unique key", "ExpectColumnValuesToBeUnique", {"column": cols[0]})
+    return Rule(", ".join(cols), "unique key", "ExpectCompoundColumnsToBeUnique", {"column_list": cols})
 
 
 def _in_set(col: str, values: tuple[str, ...]) -> Rule:
-    return Rule(col, "allowed values", lambda: _gxe().ExpectColumnValuesToBeInSet(column=col, value_set=list(values)))
+    return Rule(col, "allowed values", "ExpectColumnValuesToBeInSet", {"column": col, "value_set": list(values)})
 
 
 def _array_in_set(col: str, values: tuple[str, ...]) -> Rule:
     allowed = ", ".join("'" + v + "'" for v in values)  # constants of this module, never input
-    return Rule(col, "allowed values", lambda: _gxe().UnexpectedRowsExpectation(
-        unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE exists({col}, x -> x IS NULL OR x NOT IN ({allowed}))",
-        description=f"every element of {col} is one of {allowed}"))
+    where = f"exists({col}, x -> x IS NULL OR x NOT IN ({allowed}))"
+    return Rule(col, "allowed values", "UnexpectedRowsExpectation", {
+        "unexpected_rows_query": f"SELECT * FROM {{batch}} WHERE {where}",
+        "description": f"every element of {col} is one of {allowed}"}, where=where)
 
 
 def _references(table: str, cols: list[str], as_: list[str] | None = None) -> Rule:
     """Every row's `cols` are a key of `table` (where they are named `as_`, default the same)."""
     on = " AND ".join(f"b.{c} = r.{r}" for c, r in zip(cols, as_ or cols))
-    return Rule(", ".join(cols), f"exists in {table}", lambda: _gxe().UnexpectedRowsExpectation(
-        unexpected_rows_query=f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {REF_PREFIX}{table} r ON {on}",
-        description=f"every row's ({', '.join(cols)}) is in {table}"), refs=(table,))
+    return Rule(", ".join(cols), f"exists in {table}", "UnexpectedRowsExpectation", {
+        "unexpected_rows_query": f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {REF_PREFIX}{table} r ON {on}",
+        "description": f"every row's ({', '.join(cols)}) is in {table}"}, refs=(table,))
 
 
 def _shape_count() -> Rule:
@@ -100,27 +113,26 @@ def _shape_count() -> Rule:
     on = " AND ".join(f"b.{c} = c.{c}" for c in key)
     query = (f"SELECT b.* FROM {{batch}} b LEFT JOIN (SELECT {', '.join(key)}, count(*) AS n FROM ({rows}) "
              f"GROUP BY {', '.join(key)}) c ON {on} WHERE b.shape_count != coalesce(c.n, 0)")
-    return Rule("shape_count", "equals the frame's rows in boxes and shapes", lambda: _gxe().UnexpectedRowsExpectation(
-        unexpected_rows_query=query, description="every frame's shape_count is its rows in boxes and shapes"),
+    return Rule("shape_count", "equals the frame's rows in boxes and shapes", "UnexpectedRowsExpectation", {
+        "unexpected_rows_query": query, "description": "every frame's shape_count is its rows in boxes and shapes"},
         refs=("boxes", "shapes"))
 
 
 def _at_most(col: str, other: str) -> Rule:
-    return Rule(f"{col}, {other}", f"{col} <= {other}", lambda: _gxe().ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A=other, column_B=col, or_equal=True, ignore_row_if="either_value_is_missing"))
+    return Rule(f"{col}, {other}", f"{col} <= {other}", "ExpectColumnPairValuesAToBeGreaterThanB", {
+        "column_A": other, "column_B": col, "or_equal": True, "ignore_row_if": "either_value_is_missing"})
 
 
 def _schema(table: str) -> Rule:
-    names = TABLES[table].names
-    return Rule(None, "schema", lambda: _gxe().ExpectTableColumnsToMatchSet(column_set=names, exact_match=True),
-                counts_rows=False)
+    return Rule(None, "schema", "ExpectTableColumnsToMatchSet", {"column_set": TABLES[table].names,
+                                                                 "exact_match": True}, counts_rows=False)
 
 
 def _types(table: str) -> list[Rule]:
     """The Spark type of each scalar column (maps and arrays are covered by the schema rule)."""
-    return [Rule(c.name, f"type {c.type.ddl}", lambda c=c: _gxe().ExpectColumnValuesToBeOfType(
-        column=c.name, type_=type(c.type.spark).__name__), counts_rows=False)
-        for c in TABLES[table].columns if "<" not in c.type.ddl]
+    return [Rule(c.name, f"type {c.type.ddl}", "ExpectColumnValuesToBeOfType",
+                 {"column": c.name, "type_": type(c.type.spark).__name__}, counts_rows=False)
+            for c in TABLES[table].columns if "<" not in c.type.ddl]
 
 
 FRAME_KEY = ["job_name", "sequence_id", "frame_no"]
@@ -227,20 +239,102 @@ def _run_suite(gx, batch, table: str, rules: list[Rule], result_format: str) -> 
     return [by_rule[i] for i in range(len(rules))]
 
 
+def _breaks(rule: Rule, columns: set[str]):  # noqa: ANN202 - a Spark Column, or None
+    """A Spark condition true on exactly the rows that break a row-level rule of the batch alone, as Great
+    Expectations counts them (a null is not checked by a value rule; Spark orders NaN above every number); None for
+    a rule this cannot say (references, uniqueness, schema, a column the batch lacks)."""
+    from pyspark.sql import functions as F
+
+    kw, kind = rule.kwargs, rule.expectation
+    named = [kw[k] for k in ("column", "column_A", "column_B") if k in kw] + list(kw.get("column_list", []))
+    if rule.refs or not set(named) <= columns:
+        return None
+    if kind == "ExpectColumnValuesToNotBeNull":
+        return F.col(kw["column"]).isNull()
+    if kind == "ExpectColumnValuesToBeBetween" and not kw.get("strict_max"):
+        c, lo, hi = F.col(kw["column"]), kw.get("min_value"), kw.get("max_value")
+        low = None if lo is None else (c <= lo if kw.get("strict_min") else c < lo)
+        high = None if hi is None else c > hi
+        parts = [p for p in (low, high) if p is not None]
+        return None if not parts else c.isNotNull() & (parts[0] if len(parts) == 1 else parts[0] | parts[1])
+    if kind == "ExpectColumnValuesToBeInSet":
+        c = F.col(kw["column"])
+        return c.isNotNull() & ~c.isin(list(kw["value_set"]))
+    if kind == "ExpectColumnPairValuesAToBeGreaterThanB" and kw.get("ignore_row_if") == "either_value_is_missing":
+        a, b = F.col(kw["column_A"]), F.col(kw["column_B"])
+        return a.isNotNull() & b.isNotNull() & ~(a >= b if kw.get("or_equal") else a > b)
+    if kind == "UnexpectedRowsExpectation" and rule.where:
+        return F.expr(rule.where)
+    return None
+
+
+def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spark DataFrame
+    """Per rule, True where it surely holds on `df`, found in one aggregation over the rows for every row-level
+    rule (and one grouping per unique key) instead of Great Expectations' several Spark jobs per rule; False
+    where it may not hold, or this cannot tell: those rules go to Great Expectations, which stays the judge of
+    every rule that does not plainly hold (and the record of what broke). Uniqueness is judged counting nulls
+    as equal values, stricter than Great Expectations (which skips them): a doubt goes to it."""
+    from pyspark.sql import functions as F
+
+    types = {f.name: f.dataType for f in df.schema.fields}
+    out = [False] * len(rules)
+    conditions: dict[int, object] = {}
+    for i, rule in enumerate(rules):
+        kw = rule.kwargs
+        if rule.expectation == "ExpectTableColumnsToMatchSet" and kw.get("exact_match"):
+            out[i] = set(types) == set(kw["column_set"]) and len(types) == len(df.columns)
+        elif rule.expectation == "ExpectColumnValuesToBeOfType":
+            out[i] = kw["column"] in types and type(types[kw["column"]]).__name__ == kw["type_"]
+        elif rule.expectation in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
+            cols = [kw["column"]] if "column" in kw else list(kw["column_list"])
+            if set(cols) <= set(types):
+                out[i] = not df.groupBy(*cols).count().where(F.col("count") > 1).limit(1).collect()
+        else:
+            condition = _breaks(rule, set(types))
+            if condition is not None:
+                conditions[i] = condition
+    if conditions:
+        row = df.agg(*[F.max(F.coalesce(c, F.lit(False)).cast("int")).alias(f"r{i}")
+                       for i, c in conditions.items()]).first()
+        for i in conditions:
+            out[i] = row[f"r{i}"] in (0, None)  # (None: no rows at all)
+    return out
+
+
 def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]:  # noqa: ANN001
     """Run `table`'s suite on the Spark DataFrame `df`; `refs` are the referenced tables (e.g. sequences).
 
-    Two passes: every rule with result format BOOLEAN_ONLY (a third of the Spark jobs of SUMMARY, which
-    matters when every job run validates what it reads and writes), then only the broken rules again with
-    SUMMARY, for their counts and example rows. A row-level rule that holds broke on 0 rows.
+    The rules that plainly hold are found in one pass over the rows (`fast_verdicts`); the others, and the rules
+    that need the referenced tables, go to Great Expectations in two passes: with result format BOOLEAN_ONLY (a
+    third of the Spark jobs of SUMMARY), then only the broken rules again with SUMMARY, for their counts and
+    example rows. A row-level rule that holds broke on 0 rows. A suite whose rules all plainly hold never starts
+    Great Expectations.
     """
-    import great_expectations as gx
-
     rules = SUITES[table]()
     for name, ref in (refs or {}).items():
         ref.createOrReplaceTempView(REF_PREFIX + name)
     missing = {t for r in rules for t in r.refs} - set(refs or {})
     rules = [r for r in rules if not set(r.refs) & missing]
+    holds = fast_verdicts(df, rules)
+    judged = [r for r, ok in zip(rules, holds) if not ok]
+    passed = dict(zip([id(r) for r in judged], _great_expectations(table, df, judged))) if judged else {}
+    findings = []
+    for rule, ok in zip(rules, holds):
+        res = None if ok else passed[id(rule)]
+        if ok or res is True:
+            findings.append(Finding(table, rule.column, rule.rule, True, 0 if rule.counts_rows else None, ""))
+        else:
+            findings.append(Finding(table, rule.column, rule.rule, False, _unexpected(res.result or {}),
+                                    _detail(res)))
+    for name in missing:
+        findings.append(Finding(table, None, f"exists in {name}", False, None, f"{name} is not in the lake"))
+    return findings
+
+
+def _great_expectations(table: str, df, rules: list[Rule]) -> list:  # noqa: ANN001 - a Spark DataFrame
+    """Per rule, True where Great Expectations finds it holds, else its SUMMARY result (counts, examples)."""
+    import great_expectations as gx
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     source = context.data_sources.add_spark(name="lake")
@@ -249,13 +343,4 @@ def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]: 
     passed = [bool(res.success) for res in _run_suite(gx, batch, table, rules, "BOOLEAN_ONLY")]
     broken = [r for r, ok in zip(rules, passed) if not ok]
     explained = iter(_run_suite(gx, batch, table, broken, "SUMMARY") if broken else [])
-    findings = []
-    for rule, ok in zip(rules, passed):
-        if ok:
-            findings.append(Finding(table, rule.column, rule.rule, True, 0 if rule.counts_rows else None, ""))
-            continue
-        res = next(explained)
-        findings.append(Finding(table, rule.column, rule.rule, False, _unexpected(res.result or {}), _detail(res)))
-    for name in missing:
-        findings.append(Finding(table, None, f"exists in {name}", False, None, f"{name} is not in the lake"))
-    return findings
+    return [True if ok else next(explained) for ok in passed]

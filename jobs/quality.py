@@ -37,7 +37,7 @@ from gtlake.records import Counts
 from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.batches import whole_sequences
-from gtlake.udfs.detect import SEQUENCE_KEYS, detect_boxes, detect_sequence
+from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
 from gtlake.vocabulary import REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
@@ -85,14 +85,11 @@ def _sequence_udf(cfg: QualityConfig) -> Callable[[pd.DataFrame], pd.DataFrame]:
 
 def _batch_udf(cfg: QualityConfig, chunk_rows: int = CHUNK_ROWS) -> Callable[[Iterator[pa.RecordBatch]],
                                                                             Iterator[pa.RecordBatch]]:
-    cols = [f.name for f in UDF_SCHEMA.fields]
     schema = BOX_METRICS.arrow_schema()
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for table in whole_sequences(batches, SEQUENCE_KEYS, chunk_rows):
-            out, _ = detect_boxes(table.to_pandas(), cfg)  # missing boxes travel as missing_before
-            yield from pa.Table.from_pandas(out.reindex(columns=cols), schema=schema,
-                                            preserve_index=False).to_batches()
+            yield from detect_table(table, cfg, schema).to_batches()  # missing boxes travel as missing_before
 
     return apply
 
@@ -125,9 +122,11 @@ def attributes_text(attributes: Column) -> Column:
     return F.to_json(F.map_from_entries(F.array_sort(F.map_entries(attributes))))
 
 
-def _tracked(boxes: DataFrame) -> DataFrame:
-    return (boxes.where(F.col("object_id").isNotNull())
-            .withColumn("attributes", attributes_text(F.col("attributes"))).select(*BOX_COLS))
+def _tracked(boxes: DataFrame, text: bool = True) -> DataFrame:
+    """The tracked boxes, the columns the detector reads; attributes as JSON text (`text`, for pandas) or as
+    they are (a map, decoded in Arrow by the batch path)."""
+    rows = boxes.where(F.col("object_id").isNotNull())
+    return (rows.withColumn("attributes", attributes_text(F.col("attributes"))) if text else rows).select(*BOX_COLS)
 
 
 def box_metrics(cfg: QualityConfig, clustered: bool = True) -> Callable[[DataFrame], DataFrame]:
@@ -136,7 +135,7 @@ def box_metrics(cfg: QualityConfig, clustered: bool = True) -> Callable[[DataFra
     within `whole_files` (each task a file of whole, sorted sequences: no shuffle), or, with `clustered=False`,
     after shuffling the boxes into that order."""
     def transform(boxes: DataFrame) -> DataFrame:
-        rows = _tracked(boxes)
+        rows = _tracked(boxes, text=False)
         if not clustered:
             rows = rows.repartition(*SEQUENCE_KEYS).sortWithinPartitions(*SEQUENCE_KEYS, "object_id", "frame_no")
         return rows.mapInArrow(_batch_udf(cfg), UDF_SCHEMA)
@@ -167,7 +166,8 @@ def _track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
         F.percentile_approx("iou_prev", 0.1).alias("iou_p10"),
         F.percentile_approx("iou_pred", 0.1).alias("iou_pred_p10"),
         F.sum((F.size("flags") > 0).cast("int")).cast("int").alias("flagged_boxes"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("flags")))).alias("box_flags"),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.when(F.size("flags") > 0, F.col("flags"))))))
+        .alias("box_flags"),  # (only the flagged boxes' lists are collected: most are empty)
     ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int"))
     tracks = tracks.persist()  # small (one row per track), used three times below
     # Peers: tracks of the same class in the same job, long enough to have a distribution. A track is compared on how
@@ -293,7 +293,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             run.say(f"{len(scored) - len(clustered)} jobs' boxes not clustered: shuffled into sequence order")
         with whole_files(spark):
             staged_metrics = run.stage(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]),
-                                       BOX_METRICS)
+                                       BOX_METRICS, in_order=True)  # each task's rows: sequence by sequence
         metrics = read_folder(spark, lake, staged_metrics)
         run.stage(metrics.transform(track_summary(cfg)), TRACK_SUMMARY)
         spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now

@@ -128,9 +128,9 @@ class Run:
         """Log one line, prefixed with the run's name."""
         self.log(f"{self.name}: {message}")
 
-    def stage(self, df: DataFrame, table: Table) -> str:
+    def stage(self, df: DataFrame, table: Table, in_order: bool = False) -> str:
         """Write `df` as the run's staged `table` (`jobs.common.stage`); its folder."""
-        self.staged[table.name] = stage(df, table, self.lake, self.run_id, self.log)
+        self.staged[table.name] = stage(df, table, self.lake, self.run_id, self.log, in_order)
         return self.staged[table.name]
 
     def staged_rows(self, table: str, by: tuple[str, ...] = ("job_name",), partition: str = "job_name") -> dict:

@@ -150,8 +150,8 @@ def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
 def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
     real = quality.box_metrics
 
-    def buggy(cfg):  # a transform bug: one IoU out of [0, 1]
-        return lambda boxes: real(cfg)(boxes).withColumn(
+    def buggy(cfg, **how):  # a transform bug: one IoU out of [0, 1]
+        return lambda boxes: real(cfg, **how)(boxes).withColumn(
             "iou_prev", F.when(F.col("frame_no") == 7, F.lit(1.5)).otherwise(F.col("iou_prev")))
 
     monkeypatch.setattr(quality, "box_metrics", buggy)

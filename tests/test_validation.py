@@ -191,3 +191,20 @@ def test_cli_offers_the_validated_tables():
     from gtlake.cli import VALIDATED_TABLES
 
     assert VALIDATED_TABLES == VALIDATED
+
+
+@pytest.mark.parametrize("table", sorted(FAULTS))
+def test_fast_verdicts_agree_with_great_expectations(spark, pipeline_lake, table):
+    """The one-pass verdicts decide every rule of the batch alone on a clean table (Great Expectations is not
+    needed), and on a broken one never pass a rule Great Expectations fails, nor fail one it passes."""
+    from gtlake.validation import SUITES, _great_expectations, fast_verdicts
+
+    clean = _table(spark, pipeline_lake["lake"], table)
+    rules = [r for r in SUITES[table]() if not r.refs]
+    assert all(fast_verdicts(clean, rules)), table
+    broken = FAULTS[table][0](clean)
+    fast = fast_verdicts(broken, rules)
+    judged = _great_expectations(table, broken, rules)
+    assert [(r.column, r.rule, ok) for r, ok in zip(rules, fast)] == \
+        [(r.column, r.rule, res is True) for r, res in zip(rules, judged)]
+    assert not all(fast)

@@ -21,9 +21,13 @@ objects and noisy-but-consistent annotators do not raise alarms:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gtlake.udfs import kernels as k
 from gtlake.udfs.config import QualityConfig
@@ -199,33 +203,86 @@ _NOT_OCCLUDED = {"", "none", "no", "false", "0", "0%", "n", "not occluded", "uno
                  "not_occluded", "fully_visible", "null"}
 
 
+def says_hidden(text: object) -> bool:
+    """Whether attributes as JSON text say the object is partly hidden (a key such as Occlusion, occluded,
+    truncated with a value other than none/no/false/0, or a visibility key saying no or partly)."""
+    if not isinstance(text, str):
+        return False
+    for key, value in _OCCLUSION.findall(text):
+        value = value.strip().lower()
+        if "visib" in key.lower():
+            if value in ("no", "false", "0", "partial", "partly", "partially"):
+                return True
+        elif value not in _NOT_OCCLUDED:
+            return True
+    return False
+
+
 def occlusion_marked(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """Whether the boxes at `rows` carry an attribute saying the object is partly hidden (a key such as Occlusion,
-    occluded, truncated with a value other than none/no/false/0); all False without an `attributes` column (the
-    boxes' label-category attributes as JSON text). Looked at only for the few rows that need it."""
+    """Whether the boxes at `rows` carry an attribute saying the object is partly hidden (`says_hidden`); all
+    False without an `attributes` column (the boxes' label-category attributes as JSON text). Looked at only for
+    the few rows that need it."""
     if "attributes" not in df.columns or rows.size == 0:
         return np.zeros(rows.size, dtype=bool)
     texts = df["attributes"].to_numpy()[rows]
-
-    def marked(text: object) -> bool:
-        if not isinstance(text, str):
-            return False
-        for key, value in _OCCLUSION.findall(text):
-            value = value.strip().lower()
-            if "visib" in key.lower():
-                if value in ("no", "false", "0", "partial", "partly", "partially"):
-                    return True
-            elif value not in _NOT_OCCLUDED:
-                return True
-        return False
-
-    return np.fromiter((marked(t) for t in texts), dtype=bool, count=rows.size)
+    return np.fromiter((says_hidden(t) for t in texts), dtype=bool, count=rows.size)
 
 
-def occlusion_onset(df: pd.DataFrame, track: np.ndarray, ends: np.ndarray, truncated: np.ndarray,
-                    context: int = 6) -> np.ndarray:
+@dataclass(frozen=True)
+class Attributes:
+    """The boxes' label-category attributes, decoded once: per attribute key, a code of each box's value
+    (`attribute_states`), and whether each box is marked partly hidden (`says_hidden`). Rows as the boxes'."""
+
+    states: list[np.ndarray]
+    hidden: np.ndarray
+
+    def take(self, order: np.ndarray) -> "Attributes":
+        """The same for the boxes in `order`."""
+        return Attributes([s[order] for s in self.states], self.hidden[order])
+
+
+def map_attributes(column: pa.Array | pa.ChunkedArray) -> Attributes:
+    """`Attributes` straight from an Arrow map<string, string> column (what Spark hands a UDF): keys and values
+    dictionary-encoded in Arrow, no JSON text and no Python object per box. The same codes and marks as the JSON
+    text of each map gives (`attribute_states`, `says_hidden`): equal values, equal codes; a missing key is a
+    value of its own; a box is marked where one of its (key, value) pairs says hidden."""
+    import json
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    arr = pa.concat_arrays([arr]) if arr.offset else arr  # offsets from 0 into the children
+    n = len(arr)
+    lengths = np.diff(arr.offsets.to_numpy()) * arr.is_valid().to_numpy(zero_copy_only=False)
+    start = arr.offsets.to_numpy()[:-1]
+    entry = np.repeat(start, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    row = np.repeat(np.arange(n), lengths)
+    keys = pc.dictionary_encode(arr.keys.take(pa.array(entry, pa.int64()))) if entry.size else None
+    if keys is None:
+        return Attributes([], np.zeros(n, dtype=bool))
+    items = pc.dictionary_encode(pc.fill_null(arr.items.take(pa.array(entry, pa.int64())), "\0null"))
+    key_code, key_names = keys.indices.to_numpy(), keys.dictionary.to_pylist()
+    value_code, values = items.indices.to_numpy(), items.dictionary.to_pylist()
+    states = []
+    for key in np.argsort(np.array(key_names, dtype=object), kind="stable"):
+        state = np.full(n, -1, dtype=np.int64)  # (the key missing: a value of its own)
+        mine = key_code == key
+        state[row[mine]] = value_code[mine]
+        states.append(state)
+    pairs = np.unique(key_code * len(values) + value_code)
+    hidden_pair = {int(p): says_hidden(json.dumps({key_names[p // len(values)]: None if values[p % len(values)]
+                                                   == "\0null" else values[p % len(values)]},
+                                                  ensure_ascii=False, separators=(",", ":")))
+                   for p in pairs}
+    says = np.zeros(int(pairs.max()) + 1, dtype=bool)
+    says[pairs] = [hidden_pair[int(p)] for p in pairs]
+    hidden = np.zeros(n, dtype=bool)
+    hidden[row[says[key_code * len(values) + value_code]]] = True
+    return Attributes(states, hidden)
+
+
+def occlusion_onset(marked_at: Callable[[np.ndarray], np.ndarray], track: np.ndarray, ends: np.ndarray,
+                    truncated: np.ndarray, context: int = 6) -> np.ndarray:
     """For each box ending a gap (`ends`), whether the track says it was hidden there: the box before the gap or
-    this one is marked partly hidden (`occlusion_marked`) while, within `context` boxes on that side, the track has
+    this one is marked partly hidden (`marked_at` of row positions) while, within `context` boxes on that side, the track has
     an unmarked one (the marking begins or ends at the gap, as an object goes behind something and comes out). A
     track marked throughout (always half hidden) is still there to be boxed, and so is one cut by the image border
     (marked boxes at the border do not count: that is truncation, not occlusion)."""
@@ -236,7 +293,7 @@ def occlusion_onset(df: pd.DataFrame, track: np.ndarray, ends: np.ndarray, trunc
     for anchor, direction in ((ends - 1, -1), (ends, 1)):
         rows = np.clip(anchor[:, None] + direction * np.arange(context + 1)[None, :], 0, n - 1)
         same = track[rows] == track[anchor][:, None]
-        marked = occlusion_marked(df, rows.ravel()).reshape(rows.shape) & ~truncated[rows]
+        marked = marked_at(rows.ravel()).reshape(rows.shape) & ~truncated[rows]
         out |= marked[:, 0] & (~marked & same).any(axis=1)
     return out
 
@@ -284,22 +341,31 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     return detect_boxes(boxes, cfg, by=())
 
 
-def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(),
-                 by: tuple[str, ...] = SEQUENCE_KEYS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(), by: tuple[str, ...] = SEQUENCE_KEYS,
+                 attributes: Attributes | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(metrics per box, missing boxes) for the boxes of any number of sequences, told apart by the columns `by`
     (those present): every check looks only within a box's own sequence. A box's `missing_before` counts the
     missing frames just before it (the rows of the second frame).
 
-    `boxes` needs object_id, frame_no, class_id, left, top, width, height; other columns are carried. Boxes
-    without an object_id (detection jobs) get metrics NaN and no track checks.
+    `boxes` needs object_id, frame_no, class_id, left, top, width, height; other columns are carried. The
+    attribute and occlusion checks read `attributes` (JSON text), or, when given, `attributes` decoded already
+    (`map_attributes`, rows as `boxes`'). Boxes without an object_id (detection jobs) get metrics NaN and no
+    track checks.
     """
     keys = [c for c in by if c in boxes.columns]
     seq_of = (boxes.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
               else np.zeros(len(boxes), dtype=np.int64))
-    df = boxes.assign(_seq=seq_of)
-    df = df.sort_values(["_seq", "object_id", "frame_no"], kind="stable", na_position="last").reset_index(drop=True)
-    seq = df.pop("_seq").to_numpy()
+    df = boxes.reset_index(drop=True).assign(__seq=seq_of)
+    df = df.sort_values(["__seq", "object_id", "frame_no"], kind="stable", na_position="last")
+    if attributes is not None:
+        attributes = attributes.take(df.index.to_numpy())
+    df = df.reset_index(drop=True)
+    seq = df.pop("__seq").to_numpy()
     n = len(df)
+
+    def marked_at(rows: np.ndarray) -> np.ndarray:  # boxes marked partly hidden, at row positions
+        return attributes.hidden[rows] if attributes is not None else occlusion_marked(df, rows)
+
     obj = df["object_id"].fillna("\0none").to_numpy()
     track = np.cumsum(np.r_[n > 0, (seq[1:] != seq[:-1]) | (obj[1:] != obj[:-1])][:n]) - 1
     tracked = df["object_id"].notna().to_numpy()
@@ -381,7 +447,7 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(),
     cand = np.flatnonzero(size_jump)
     if cand.size:
         near = np.clip(cand[:, None] + np.arange(-2, 3)[None, :], 0, n - 1)
-        hidden = occlusion_marked(df, near.ravel()).reshape(near.shape) & (track[near] == track[cand][:, None])
+        hidden = marked_at(near.ravel()).reshape(near.shape) & (track[near] == track[cand][:, None])
         size_jump[cand[hidden.any(axis=1)]] = False
 
     cls = df["class_id"].astype("string").fillna("").to_numpy()
@@ -419,10 +485,11 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(),
         id_swap[a[swapped]] = id_swap[b[swapped]] = True
 
     attribute_flip = np.zeros(n, dtype=bool)
-    if "attributes" in df.columns:
-        for state in attribute_states(df["attributes"]):
-            attribute_flip |= attribute_flips(state, segment, cfg)
-        attribute_flip &= tracked
+    states = attributes.states if attributes is not None else \
+        attribute_states(df["attributes"]) if "attributes" in df.columns else []
+    for state in states:
+        attribute_flip |= attribute_flips(state, segment, cfg)
+    attribute_flip &= tracked
     broken = broken_tracks(f, track, first, last, cls, sbox, tracked, at_border, right, bottom, cfg, seq)
 
     flags_by_reason = {"off_path": off_path & tracked, "low_iou": low_iou & tracked, "size_jump": size_jump & tracked,
@@ -457,7 +524,7 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(),
     sliver = at_border & ((W < 0.35 * med_w) | (H < 0.35 * med_h))
     short = tracked & (gap >= 1) & (gap <= cfg.max_missing_gap) & ~sliver & ~np.r_[False, sliver[:-1]]
     if short.any():
-        short[np.flatnonzero(short)[occlusion_onset(df, track, np.flatnonzero(short), truncated)]] = False
+        short[np.flatnonzero(short)[occlusion_onset(marked_at, track, np.flatnonzero(short), truncated)]] = False
         short &= ~covered_gaps(fkey, track, box, short)
     out["missing_before"] = np.where(short, gap, 0).astype("int32")
     idx = np.flatnonzero(short)
@@ -471,3 +538,36 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(),
     missing["flags"] = [["missing_box"]] * len(missing)
     missing["score"] = REASON_WEIGHTS["missing_box"]
     return out, missing
+
+
+DETECTOR_READS = ("object_id", "frame_no", "class_id", "left", "top", "width", "height")  # besides attributes
+
+
+def detect_table(table: pa.Table, cfg: QualityConfig, schema: pa.Schema,
+                 keys: tuple[str, ...] = SEQUENCE_KEYS) -> pa.Table:
+    """`detect_boxes` over an Arrow table of whole sequences, each one contiguous run of `keys` (as
+    `udfs.batches.whole_sequences` yields them), as a table of `schema`: only the columns the checks read become
+    pandas; `attributes` (map<string, string>) is decoded in Arrow (`map_attributes`); every other column of
+    `schema` that the table has is carried through in Arrow, never made Python objects."""
+    n = table.num_rows
+    start = np.zeros(n, dtype=bool)
+    if n:
+        start[0] = True
+        for key in keys:
+            col = pc.fill_null(table.column(key).cast(pa.string()), "\0missing")
+            start[1:] |= pc.not_equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    pdf = table.select(list(DETECTOR_READS)).to_pandas()
+    pdf["_seq"] = np.cumsum(start) - 1
+    pdf["_row"] = np.arange(n)
+    attributes = None
+    if "attributes" in table.column_names:
+        if pa.types.is_map(table.schema.field("attributes").type):
+            attributes = map_attributes(table.column("attributes"))
+        else:
+            pdf["attributes"] = table.column("attributes").to_pandas()
+    out, _ = detect_boxes(pdf, cfg, by=("_seq",), attributes=attributes)
+    carried = table.take(pa.array(out["_row"].to_numpy()))
+    computed = set(out.columns) - set(table.column_names)
+    return pa.Table.from_arrays(
+        [pa.array(out[f.name], type=f.type) if f.name in computed else carried.column(f.name).cast(f.type)
+         for f in schema], schema=schema)
