@@ -33,14 +33,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def time_quality(spark, lake: str) -> tuple[float, float]:
-    """(seconds, seconds of them in the data-quality checks) of a quality run scoring every job."""
+def time_quality(spark, lake: str) -> tuple[float, float, object]:
+    """(seconds, seconds of them in the data-quality checks, peak memory of the driver and the JVM) of a quality
+    run scoring every job."""
+    from bench.bench_ingest import PeakRSS
     from gtlake.jobs.quality import QualityJobConfig, run
 
     shutil.rmtree(os.path.join(lake, "_gtlake", "ledger", "quality"), ignore_errors=True)
-    t0 = time.monotonic()
-    result = run(spark, QualityJobConfig(lake=lake), log=lambda m: None)
-    return time.monotonic() - t0, result.check_seconds
+    with PeakRSS() as mem:
+        t0 = time.monotonic()
+        result = run(spark, QualityJobConfig(lake=lake), log=lambda m: None)
+        seconds = time.monotonic() - t0
+    return seconds, result.check_seconds, mem
 
 
 def time_spark_window(spark, lake: str, out: str) -> float:
@@ -65,6 +69,11 @@ def time_spark_window(spark, lake: str, out: str) -> float:
     return time.monotonic() - t0
 
 
+def _sizes(folder: str) -> list[int]:
+    return [os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(folder) for f in names
+            if f.endswith(".parquet")]
+
+
 def time_metrics_step(spark, lake: str, out: str, shape: str = "batch") -> float:
     """The job's per-box metrics alone (every check of udfs/detect.py), read from and written to Parquet like the
     window references: no gate, no track or queue table. `batch`: the job's shape (mapInArrow straight over the
@@ -76,7 +85,7 @@ def time_metrics_step(spark, lake: str, out: str, shape: str = "batch") -> float
     from gtlake.udfs.config import QualityConfig
 
     t0 = time.monotonic()
-    with whole_files(spark):
+    with whole_files(spark, _sizes(os.path.join(lake, "boxes"))):
         b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
         transform = box_metrics(QualityConfig()) if shape == "batch" else box_metrics_per_sequence(QualityConfig())
         b.transform(transform).write.mode("overwrite").parquet("file://" + out)
@@ -91,7 +100,7 @@ def time_arrow_floor(spark, lake: str, out: str) -> float:
     from gtlake.jobs.quality import BOX_COLS, whole_files
 
     t0 = time.monotonic()
-    with whole_files(spark):
+    with whole_files(spark, _sizes(os.path.join(lake, "boxes"))):
         b = (spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
              .select(*BOX_COLS))
         b.mapInArrow(lambda batches: batches, b.schema).write.mode("overwrite").parquet("file://" + out)
@@ -201,7 +210,7 @@ def main() -> int:
         print(f"[{size}] {n:,} tracked boxes", flush=True)
         if not results:
             time_quality(spark, lake)  # warm the JVM and the Python workers once
-        q, checks = time_quality(spark, lake)
+        q, checks, mem = time_quality(spark, lake)
         sw = time_spark_window(spark, lake, os.path.join(args.data, f"spark-window-{size}"))
         ms = time_metrics_step(spark, lake, os.path.join(args.data, f"metrics-step-{size}"))
         ps = time_metrics_step(spark, lake, os.path.join(args.data, f"metrics-step-{size}"), "per-sequence")
@@ -210,7 +219,8 @@ def main() -> int:
         dw = time_duckdb(lake, os.path.join(args.data, f"duckdb-window-{size}.parquet"))
         nv_s, nv_n = time_naive(lake)
         r = {"size": size, "tracked_boxes": n, "quality_s": round(q, 2), "quality_checks_s": round(checks, 2),
-             "quality_boxes_per_s": round(n / q),
+             "quality_boxes_per_s": round(n / q), "quality_driver_peak_mb": round(mem.python / 2**20),
+             "quality_jvm_peak_mb": round(mem.jvm / 2**20),
              "spark_window_s": round(sw, 2), "duckdb_window_s": round(dw, 2),
              "metrics_step_s": round(ms, 2), "per_sequence_step_s": round(ps, 2), "udf_floor_s": round(uf, 2),
              "arrow_floor_s": round(af, 2), "arrow_floor_vs_spark_window": round(sw / af, 2),
@@ -220,7 +230,8 @@ def main() -> int:
              "quality_vs_spark_window": round(sw / q, 2), "quality_vs_duckdb": round(dw / q, 3),
              "quality_vs_naive": round((n / q) / (nv_n / nv_s))}
         results.append(r)
-        print(f"  quality {r['quality_boxes_per_s']:,} boxes/s ({q:.1f}s, of which checks {checks:.1f}s) | "
+        print(f"  quality {r['quality_boxes_per_s']:,} boxes/s ({q:.1f}s, of which checks {checks:.1f}s; peak "
+              f"memory driver {r['quality_driver_peak_mb']} MB, JVM {r['quality_jvm_peak_mb']} MB) | "
               f"spark window {sw:.1f}s "
               f"(quality/spark speed {r['quality_vs_spark_window']}) | duckdb window {dw:.1f}s "
               f"(quality/duckdb speed {r['quality_vs_duckdb']}) | naive {r['naive_boxes_per_s']} boxes/s "

@@ -5,7 +5,9 @@ ranges (sizes > 0, IoU in [0, 1], frame numbers >= 0, durations >= 0), allowed v
 and references (every box's sequence exists). A result is one `Finding` per expectation, naming the table,
 column and rule; `findings_table_rows` turns them into `validations` rows.
 
-Great Expectations runs in an ephemeral context (nothing written to disk), with its usage statistics off.
+Every rule that plainly holds is found in one pass over the rows (`fast_verdicts`); only the others (and the
+reference rules) go to Great Expectations, which stays the judge and the record of what broke. Great
+Expectations runs in an ephemeral context (nothing written to disk), with its usage statistics off.
 """
 from __future__ import annotations
 
@@ -270,7 +272,8 @@ def _breaks(rule: Rule, columns: set[str]):  # noqa: ANN202 - a Spark Column, or
 
 def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spark DataFrame
     """Per rule, True where it surely holds on `df`, found in one aggregation over the rows for every row-level
-    rule (and one grouping per unique key) instead of Great Expectations' several Spark jobs per rule; False
+    rule (and one grouping per unique key, one query per reference rule, as Great Expectations would run it)
+    instead of Great Expectations' several Spark jobs per rule; False
     where it may not hold, or this cannot tell: those rules go to Great Expectations, which stays the judge of
     every rule that does not plainly hold (and the record of what broke). Uniqueness is judged counting nulls
     as equal values, stricter than Great Expectations (which skips them): a doubt goes to it."""
@@ -289,6 +292,16 @@ def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spar
             cols = [kw["column"]] if "column" in kw else list(kw["column_list"])
             if set(cols) <= set(types):
                 out[i] = not df.groupBy(*cols).count().where(F.col("count") > 1).limit(1).collect()
+        elif rule.expectation == "UnexpectedRowsExpectation" and not rule.where:
+            # a rows query (a reference check): the rows it finds, as Great Expectations runs it; the tables it
+            # references are the temporary views `validate` registered
+            view = f"{REF_PREFIX}batch"
+            df.createOrReplaceTempView(view)
+            try:
+                query = kw["unexpected_rows_query"].replace("{batch}", view)
+                out[i] = not df.sparkSession.sql(query).limit(1).collect()
+            except Exception:  # noqa: BLE001 - a view it needs is missing, a column lacks: Great Expectations says
+                out[i] = False
         else:
             condition = _breaks(rule, set(types))
             if condition is not None:
@@ -304,8 +317,8 @@ def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spar
 def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]:  # noqa: ANN001
     """Run `table`'s suite on the Spark DataFrame `df`; `refs` are the referenced tables (e.g. sequences).
 
-    The rules that plainly hold are found in one pass over the rows (`fast_verdicts`); the others, and the rules
-    that need the referenced tables, go to Great Expectations in two passes: with result format BOOLEAN_ONLY (a
+    The rules that plainly hold are found in one pass over the rows (`fast_verdicts`); the others go to Great
+    Expectations in two passes: with result format BOOLEAN_ONLY (a
     third of the Spark jobs of SUMMARY), then only the broken rules again with SUMMARY, for their counts and
     example rows. A row-level rule that holds broke on 0 rows. A suite whose rules all plainly hold never starts
     Great Expectations.

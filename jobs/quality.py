@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from contextlib import contextmanager
@@ -95,14 +96,21 @@ def _batch_udf(cfg: QualityConfig, chunk_rows: int = CHUNK_ROWS) -> Callable[[It
 
 
 @contextmanager
-def whole_files(spark: SparkSession) -> Iterator[None]:
-    """Within the block, a Parquet scan never splits a file and gives each file its own task, in order: with the
-    clustered layout, each task sees whole sequences, one after another (Spark splits a file larger than
-    min(maxPartitionBytes, max(openCostInBytes, bytes per core)), and packs files into a task while they fit)."""
-    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
-    before = {k: spark.conf.get(k, None) for k in keys}
-    for k in keys:
-        spark.conf.set(k, str(WHOLE_FILE_BYTES))
+def whole_files(spark: SparkSession, sizes: list[int]) -> Iterator[None]:
+    """Within the block, a Parquet scan of files of `sizes` (bytes) never splits a file, and packs them into about
+    one task per core, each reading its files one after another: with the clustered layout each task sees whole
+    sequences, one after another. Spark splits a file longer than min(maxPartitionBytes, max(openCostInBytes,
+    total / minPartitionNum)): with minPartitionNum 1, openCostInBytes 0 and maxPartitionBytes at least the largest
+    file, none is (a test proves it under a user's setting that would split them). `sizes`: every file the block
+    reads. Fewer, fuller tasks also pay
+    the Python worker's start less often than one task per file."""
+    cores = max(1, spark.sparkContext.defaultParallelism)
+    settings = {"spark.sql.files.maxPartitionBytes": str(max(MIN_TASK_BYTES, max(sizes, default=0),
+                                                             -(-sum(sizes) // cores))),
+                "spark.sql.files.openCostInBytes": "0", "spark.sql.files.minPartitionNum": "1"}
+    before = {k: spark.conf.get(k, None) for k in settings}
+    for k, v in settings.items():
+        spark.conf.set(k, v)
     try:
         yield
     finally:
@@ -113,7 +121,19 @@ def whole_files(spark: SparkSession) -> Iterator[None]:
                 spark.conf.set(k, v)
 
 
-WHOLE_FILE_BYTES = 1 << 40  # larger than any file of a partition
+MIN_TASK_BYTES = 4 << 20  # (Spark's openCostInBytes): a small lake is one task, not one per few kilobytes
+
+
+def file_sizes(lake: Lake, folders: list[str]) -> list[int]:
+    """The sizes of the data files under `folders` of the lake (local or S3)."""
+    from pyarrow import fs as pafs
+
+    out = []
+    for folder in folders:
+        if lake.isdir(folder):
+            out += [f.size for f in lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+                    if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_"))]
+    return out
 
 
 def attributes_text(attributes: Column) -> Column:
@@ -291,7 +311,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
                  for js, c in ((clustered, True), (sorted(set(scored) - set(clustered)), False)) if js]
         if len(clustered) < len(scored):
             run.say(f"{len(scored) - len(clustered)} jobs' boxes not clustered: shuffled into sequence order")
-        with whole_files(spark):
+        with whole_files(spark, file_sizes(lake, [lake.path("boxes", f"job_name={j}") for j in scored])):
             staged_metrics = run.stage(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]),
                                        BOX_METRICS, in_order=True)  # each task's rows: sequence by sequence
         metrics = read_folder(spark, lake, staged_metrics)

@@ -124,12 +124,19 @@ def test_clustered_scan_equals_the_per_sequence_reference_even_with_tiny_splits(
     read = lambda: spark.read.option("basePath", str(own)).parquet(str(own))
     cfg = QualityConfig()
     reference = _metrics(read().transform(box_metrics_per_sequence(cfg)))
+    files = list(own.glob("*/*.parquet"))
     spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # a user's setting that splits files
     cost = spark.conf.get("spark.sql.files.openCostInBytes")
+
+    def tasks_per_file() -> set[int]:
+        return {r["n"] for r in read().select(F.input_file_name().alias("f"), F.spark_partition_id().alias("p"))
+                .groupBy("f").agg(F.countDistinct("p").alias("n")).collect()}
+
     try:
-        assert read().rdd.getNumPartitions() > len(list(own.glob("*/*.parquet")))  # it does split them
-        with whole_files(spark):
-            assert read().rdd.getNumPartitions() == len(list(own.glob("*/*.parquet")))
+        assert tasks_per_file() != {1}  # it does split them
+        with whole_files(spark, [f.stat().st_size for f in files]):
+            assert tasks_per_file() == {1}  # each file read whole by one task...
+            assert read().rdd.getNumPartitions() <= spark.sparkContext.defaultParallelism + 1 < len(files)  # packed
             batch = _metrics(read().transform(box_metrics(cfg))).persist()
             assert_df_equality(batch, reference, ignore_row_order=True, ignore_nullable=True)
     finally:
@@ -148,7 +155,7 @@ def test_boxes_not_clustered_are_shuffled_first_or_refused(spark, pipeline_lake,
     read = lambda: spark.read.parquet(str(scattered))
     cfg = QualityConfig()
     reference = _metrics(read().transform(box_metrics_per_sequence(cfg)))
-    with whole_files(spark):
+    with whole_files(spark, [f.stat().st_size for f in scattered.glob("*.parquet")]):
         shuffled = _metrics(read().transform(box_metrics(cfg, clustered=False)))
         assert_df_equality(shuffled, reference, ignore_row_order=True, ignore_nullable=True)
         with pytest.raises(Exception, match="NotClustered"):

@@ -229,3 +229,25 @@ def test_a_gap_behind_another_object_or_marked_occluded_is_no_missing_box():
     marked.loc[marked.frame_no.between(16, 25), "attributes"] = '{"occluded":"partially"}'
     _, missing = detect_sequence(marked)
     assert missing.empty
+
+
+def test_map_attributes_decode_like_the_json_text():
+    import pyarrow as pa
+
+    from gtlake.udfs.detect import attribute_states, map_attributes, occlusion_marked
+
+    maps = [[("Occlusion", "none"), ("color", "red")], [("Occlusion", "partial")], None, [],
+            [("color", "red"), ("Occlusion", "none")], [("color", None)], [("Truncated", "yes"), ("color", "blue")],
+            [("visibility", "partly")], [("color", "null")]]
+    column = pa.array([None] + maps, type=pa.map_(pa.string(), pa.string())).slice(1)  # sliced: offsets not at 0
+    texts = pd.Series([None if m is None else json.dumps(dict(sorted(m)), separators=(",", ":")) for m in maps])
+    decoded = map_attributes(column)
+
+    def partition(states):  # which boxes share a value, per attribute (codes themselves may differ)
+        return sorted(tuple(pd.factorize(s)[0]) for s in states)
+
+    assert partition(decoded.states) == partition(attribute_states(texts))
+    marked = occlusion_marked(pd.DataFrame({"attributes": texts}), np.arange(len(maps)))
+    assert decoded.hidden.tolist() == marked.tolist() == [False, True, False, False, False, False, True, True, False]
+    empty = map_attributes(pa.array([None, []], type=pa.map_(pa.string(), pa.string())))
+    assert empty.states == [] and not empty.hidden.any()

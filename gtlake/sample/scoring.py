@@ -68,14 +68,12 @@ def detector_queue(boxes: pd.DataFrame, cfg=None) -> pd.DataFrame:  # noqa: ANN0
     """(sequence_id, object_id, frame_no) of every queue entry `udfs.detect` raises on the boxes, per sequence
     (the quality job's per-sequence checks, without the job-level track_outlier)."""
     from gtlake.udfs.config import QualityConfig
-    from gtlake.udfs.detect import detect_sequence
+    from gtlake.udfs.detect import detect_boxes
 
-    parts = []
-    for sid, g in boxes.groupby("sequence_id"):
-        out, missing = detect_sequence(g, cfg or QualityConfig())
-        parts.append(pd.concat([out[out["flags"].map(len) > 0], missing])[["object_id", "frame_no"]]
-                     .assign(sequence_id=sid))
-    return pd.concat(parts) if parts else pd.DataFrame(columns=["object_id", "frame_no", "sequence_id"])
+    if boxes.empty:
+        return pd.DataFrame(columns=["object_id", "frame_no", "sequence_id"])
+    out, missing = detect_boxes(boxes, cfg or QualityConfig(), by=("sequence_id",))  # every sequence at once
+    return pd.concat([out[out["flags"].map(len) > 0], missing])[["object_id", "frame_no", "sequence_id"]]
 
 
 def by_regime(queue: pd.DataFrame, planted: list[dict], boxes: pd.DataFrame, regimes: dict[str, str]) -> dict:
