@@ -20,16 +20,18 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
           in_order: bool = False) -> str:
     """Write exactly the table's columns to the run's staging area, partitioned as the table is; its path.
 
-    A clustered table (`Table.cluster_by`) is shuffled so that all rows of a group of its first clustering column
-    (a sequence) meet in one task, sorted by the clustering columns and written without a row limit per file:
-    each file holds whole groups, in order (adaptive execution may merge small tasks, never split one). Other
+    A clustered table (`Table.cluster_by`) is range-partitioned by its first clustering column (a sequence), so
+    that all rows of a group meet in one task and each task holds a range of groups, then sorted by the clustering
+    columns and written without a row limit per file: each file holds whole groups, in order, and the files of a
+    partition hold disjoint ranges of them, which their footers show (adaptive execution may merge neighbouring
+    tasks, never split one). Other
     tables are sorted within each task by sequence and frame, unless `in_order` (rows that come grouped by
     sequence already, such as the detector's over a clustered scan: written as they come)."""
     t0 = time.monotonic()
     path = lake.staging(run_id, table.name)
     rows = df.select(*table.names)
     if table.cluster_by and not in_order:
-        rows = (rows.repartition(*table.partition_by, table.cluster_by[0])
+        rows = (rows.repartitionByRange(*table.partition_by, table.cluster_by[0])
                 .sortWithinPartitions(*table.partition_by, *table.cluster_by))
     elif not in_order:
         rows = rows.sortWithinPartitions(*table.partition_by,

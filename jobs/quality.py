@@ -121,6 +121,34 @@ def whole_files(spark: SparkSession, sizes: list[int]) -> Iterator[None]:
                 spark.conf.set(k, v)
 
 
+def clustered_files(lake: Lake, folder: str, column: str = "sequence_id") -> bool:
+    """Whether the Parquet files of a partition folder hold disjoint ranges of `column` (their footers' min and
+    max): no value, so no sequence, lies in two files, and each file's row groups come in order. Read from the
+    footers only (one small read per file, local or S3); False where a file has no statistics to tell."""
+    import pyarrow.parquet as pq
+    from pyarrow import fs as pafs
+
+    ranges = []
+    for info in lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True)):
+        if info.type != pafs.FileType.File or posixpath.basename(info.path).startswith((".", "_")):
+            continue
+        with lake.fs.open_input_file(info.path) as f:
+            meta = pq.ParquetFile(f).metadata
+        index = meta.schema.to_arrow_schema().get_field_index(column)
+        groups = []
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                return False
+            groups.append((stats.min, stats.max))
+        if any(groups[i][1] > groups[i + 1][0] for i in range(len(groups) - 1)):
+            return False  # row groups out of order
+        if groups:
+            ranges.append((groups[0][0], groups[-1][1]))
+    ranges.sort()
+    return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
 MIN_TASK_BYTES = 4 << 20  # (Spark's openCostInBytes): a small lake is one task, not one per few kilobytes
 
 
@@ -304,9 +332,11 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
                            refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
         audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
         gate.enforce()
-        # Boxes ingest wrote clustered (its ledger says so, and integrity.require found the files as committed)
-        # are scored straight from the scan; others (a lake of an older gtlake) are shuffled into that order.
-        clustered = [j for j in scored if ingested[j].get("layout", {}).get("boxes") == list(BOXES.cluster_by)]
+        # Boxes ingest wrote clustered (its ledger says so, integrity.require found the files as committed, and
+        # their footers show no sequence in two files) are scored straight from the scan; others (a lake of an
+        # older gtlake) are shuffled into that order.
+        clustered = [j for j in scored if ingested[j].get("layout", {}).get("boxes") == list(BOXES.cluster_by)
+                     and clustered_files(lake, lake.path("boxes", f"job_name={j}"))]
         parts = [boxes.where(F.col("job_name").isin(js)).transform(box_metrics(cfg, clustered=c))
                  for js, c in ((clustered, True), (sorted(set(scored) - set(clustered)), False)) if js]
         if len(clustered) < len(scored):

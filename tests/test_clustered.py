@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import read_partitions
-from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence, whole_files
+from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence, clustered_files, whole_files
 from gtlake.lake import Lake
 from gtlake.schemas import BOXES
 from gtlake.udfs.batches import NotClustered, whole_sequences
@@ -109,6 +109,7 @@ def test_ingest_writes_boxes_clustered_and_says_so(pipeline_lake):
         for seq in set(rows["sequence_id"]):
             assert owner.setdefault((job, seq), path) == path  # a sequence lies in one file
     assert len(owner) > 10
+    assert all(clustered_files(lake, lake.path("boxes", f"job_name={j}")) for j in ingested if not j.startswith("_"))
 
 
 @pytest.mark.spark
@@ -155,6 +156,7 @@ def test_boxes_not_clustered_are_shuffled_first_or_refused(spark, pipeline_lake,
     read = lambda: spark.read.parquet(str(scattered))
     cfg = QualityConfig()
     reference = _metrics(read().transform(box_metrics_per_sequence(cfg)))
+    assert not clustered_files(Lake(str(tmp_path)), str(scattered))  # the footers tell: sequences in several files
     with whole_files(spark, [f.stat().st_size for f in scattered.glob("*.parquet")]):
         shuffled = _metrics(read().transform(box_metrics(cfg, clustered=False)))
         assert_df_equality(shuffled, reference, ignore_row_order=True, ignore_nullable=True)
@@ -179,3 +181,16 @@ def test_quality_falls_back_to_a_shuffle_for_a_lake_without_the_layout(spark, pi
     read = lambda root: spark.read.parquet(str(root / "box_metrics"))
     assert_df_equality(_metrics(read(lake_dir)), _metrics(read(Path(pipeline_lake["lake"]))),
                        ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.spark
+def test_clustered_boxes_reach_the_detector_without_a_shuffle(spark, pipeline_lake):
+    root = str(Path(pipeline_lake["lake"]) / "boxes")
+    boxes = spark.read.option("basePath", root).parquet(root)
+
+    def plan(df) -> str:
+        return df._jdf.queryExecution().executedPlan().toString()
+
+    clustered = plan(boxes.transform(box_metrics(QualityConfig())))
+    assert "MapInArrow" in clustered and "Exchange" not in clustered and "Sort" not in clustered
+    assert "Exchange" in plan(boxes.transform(box_metrics(QualityConfig(), clustered=False)))
