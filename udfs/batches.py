@@ -18,20 +18,16 @@ class NotClustered(ValueError):
     """A sequence came back in a stream after another one: the rows were not stored (or not read) clustered."""
 
 
-def _keys(table: pa.Table, keys: Sequence[str]) -> list[np.ndarray]:
-    """The key columns as numpy object arrays, a missing value as a text no key holds (missing values equal)."""
-    return [pc.fill_null(table.column(k).cast(pa.string()), "\0missing").to_numpy(zero_copy_only=False)
-            for k in keys]
-
-
-def _runs(columns: list[np.ndarray]) -> np.ndarray:
-    """Positions where a new run of equal keys starts (the first row is one)."""
-    n = columns[0].size
+def run_starts(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """Per row, whether it starts a new run of equal `keys` values (the first row does; missing values are equal),
+    compared in Arrow: no Python object per row."""
+    n = table.num_rows
     start = np.zeros(n, dtype=bool)
     if n:
         start[0] = True
-        for c in columns:
-            start[1:] |= c[1:] != c[:-1]
+        for key in keys:
+            col = pc.fill_null(table.column(key).cast(pa.string()), "\0missing")
+            start[1:] |= pc.not_equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     return start
 
 
@@ -45,9 +41,8 @@ def whole_sequences(batches: Iterable[pa.RecordBatch], keys: Sequence[str], min_
     seen: set[tuple] = set()
 
     def checked(table: pa.Table) -> pa.Table:
-        columns = _keys(table, keys)
-        start = np.flatnonzero(_runs(columns))
-        found = [tuple(c[i] for c in columns) for i in start]
+        firsts = table.select(list(keys)).take(pa.array(np.flatnonzero(run_starts(table, keys)))).to_pylist()
+        found = [tuple(row[k] for k in keys) for row in firsts]
         again = (set(found) & seen) if len(set(found)) == len(found) else set(found)
         if again:
             raise NotClustered(f"sequence {sorted(map(str, again))[0]} comes back after another one: the rows are "
@@ -63,11 +58,7 @@ def whole_sequences(batches: Iterable[pa.RecordBatch], keys: Sequence[str], min_
         if rows < min_rows:
             continue
         table = pa.concat_tables(pending)
-        columns = _keys(table, keys)
-        other = np.zeros(table.num_rows, dtype=bool)  # rows of another sequence than the last row's
-        for c in columns:
-            other |= c != c[-1]
-        cut = int(np.flatnonzero(other)[-1]) + 1 if other.any() else 0
+        cut = int(np.flatnonzero(run_starts(table, keys))[-1])  # where the last row's sequence starts
         if cut:  # (else one sequence so far: read on)
             yield checked(table.slice(0, cut))
         pending = [table.slice(cut)]

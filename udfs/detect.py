@@ -549,16 +549,11 @@ def detect_table(table: pa.Table, cfg: QualityConfig, schema: pa.Schema,
     `udfs.batches.whole_sequences` yields them), as a table of `schema`: only the columns the checks read become
     pandas; `attributes` (map<string, string>) is decoded in Arrow (`map_attributes`); every other column of
     `schema` that the table has is carried through in Arrow, never made Python objects."""
-    n = table.num_rows
-    start = np.zeros(n, dtype=bool)
-    if n:
-        start[0] = True
-        for key in keys:
-            col = pc.fill_null(table.column(key).cast(pa.string()), "\0missing")
-            start[1:] |= pc.not_equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    from gtlake.udfs.batches import run_starts
+
     pdf = table.select(list(DETECTOR_READS)).to_pandas()
-    pdf["_seq"] = np.cumsum(start) - 1
-    pdf["_row"] = np.arange(n)
+    pdf["_seq"] = np.cumsum(run_starts(table, keys)) - 1
+    pdf["_row"] = np.arange(table.num_rows)
     attributes = None
     if "attributes" in table.column_names:
         if pa.types.is_map(table.schema.field("attributes").type):
