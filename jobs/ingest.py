@@ -33,7 +33,7 @@ from gtlake.jobs.roles import job_rows
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
-from gtlake.schemas import BOXES, FRAMES, JOBS, REJECTED, SEQUENCES, SHAPES, TABLES, WORKER_RESPONSES
+from gtlake.schemas import BOXES, FRAMES, JOBS, REJECTED, SEQUENCES, SHAPES, TABLES, WORKER_RESPONSES, Table
 
 WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, JOBS, REJECTED)
 # What ingest writes for the same input: raised whenever that changes (a column, a reason, a rule of identity),
@@ -254,6 +254,18 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
     return rows, refused, seen
 
 
+def checked_once(run: Run, parsed: ParsedLabels, rows: Callable[[DataFrame, bool], DataFrame], table: Table,
+                 path: str) -> DataFrame:
+    """Every listed record of one kind (`rows`: `seqlabel.with_boxes` or `with_shapes`), exploded and checked once
+    and written to the work folder `path` (`seqlabel.checked`: the table's columns and the verdict); read back, the
+    table's rows and its refusals are both split from these files, so no record is exploded or checked twice (and
+    the clustered write's range sampling reads flat files, not the labels)."""
+    t0 = time.monotonic()
+    parsed.union(lambda fr, typed: seqlabel.checked(rows(fr, typed), table.names)).write.parquet(run.lake.uri(path))
+    run.say(f"checked every listed {table.name} row in {time.monotonic() - t0:.1f}s")
+    return run.spark.read.parquet(run.lake.uri(path))
+
+
 def _stored_shapes(spark: SparkSession, lake: Lake, staged: dict[str, str]) -> DataFrame:
     """(job_name, sequence_id, frame_no, shape_count): each frame's rows in the staged boxes and shapes."""
     key = ["job_name", "sequence_id", "frame_no"]
@@ -334,16 +346,19 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
         t_parse = time.monotonic()
         parsed = labels_frames(spark, refs, run_id, lake.uri(lake.staging(run_id, "_work", "labels")))
         run.say(f"parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s")
-        run.stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_boxes(fr, t), BOXES.names)), BOXES)
-        run.stage(parsed.union(lambda fr, t: seqlabel.accepted(seqlabel.with_shapes(fr, t), SHAPES.names)), SHAPES)
+        work = lake.staging(run_id, "_work")
+        boxes = checked_once(run, parsed, seqlabel.with_boxes, BOXES, f"{work}/boxes")
+        shapes = checked_once(run, parsed, seqlabel.with_shapes, SHAPES, f"{work}/shapes")
+        run.stage(seqlabel.accepted(boxes, BOXES.names), BOXES)
+        run.stage(seqlabel.accepted(shapes, SHAPES.names), SHAPES)
         stored = _stored_shapes(spark, lake, staged)
         run.stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored)), FRAMES)
         refused_parts += [
             parsed.missing,
             parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
             parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t)),
-            parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_boxes(fr, t), "box", run_id)),
-            parsed.union(lambda fr, t: seqlabel.refused(seqlabel.with_shapes(fr, t), "shape", run_id)),
+            seqlabel.refused(boxes, "box", run_id),
+            seqlabel.refused(shapes, "shape", run_id),
         ]
         listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
             seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),

@@ -176,18 +176,20 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
         .when(F.col("_frame_dups") & (F.expr("array_position(_nos, CAST(f.`frame-no` AS DOUBLE))")
                                       != F.col("frame_idx") + 1), F.lit("duplicate_frame"))
     )
+    judged = exploded.select("*", reason.alias("frame_reason"))  # kept apart from the texts, as in `with_boxes`
+    r = F.col("frame_reason")
     detail = (
         F.when(mark.isNotNull(), _mark(f, repair.DETAIL, typed))
-        .when(reason == "oversized_value", F.lit(f"the frame's file name or attributes are longer than "
-                                                  f"{MAX_STRING_CHARS:,} characters"))
-        .when(reason == "missing_frame_no", F.lit("the frame has no frame-no"))
-        .when(reason == "invalid_frame_no",
+        .when(r == "oversized_value", F.lit(f"the frame's file name or attributes are longer than "
+                                             f"{MAX_STRING_CHARS:,} characters"))
+        .when(r == "missing_frame_no", F.lit("the frame has no frame-no"))
+        .when(r == "invalid_frame_no",
               F.concat(F.lit("frame-no must be an integer >= 0, found "), F.col("f")["frame-no"]))
-        .when(reason == "invalid_frame_attributes",
+        .when(r == "invalid_frame_attributes",
               F.concat(F.lit("frame-attributes must be an object, found "), _cut(attrs_raw.cast("string"))))
-        .when(reason == "duplicate_frame", F.lit("frame-no already listed earlier in the file; the first is kept"))
+        .when(r == "duplicate_frame", F.lit("frame-no already listed earlier in the file; the first is kept"))
     )
-    return exploded.select(
+    return judged.select(
         *SEQ_COLS, "_path", "file_reason", "file_detail", "file_record", "frame_idx", "f",
         fno.cast("int").alias("frame_no"),
         F.col("f")["frame"].alias("frame_file"),
@@ -195,7 +197,7 @@ def with_frames(df: DataFrame, typed: bool = True) -> DataFrame:
         listed_count(f, ["annotations", *[k for k, _ in SHAPE_LISTS]]).alias("listed_shapes"),
         _mark(f, repair.IMAGE_WIDTH, typed).cast("int").alias("image_width"),
         _mark(f, repair.IMAGE_HEIGHT, typed).cast("int").alias("image_height"),
-        reason.alias("frame_reason"), detail.alias("frame_detail"),
+        "frame_reason", detail.alias("frame_detail"),
         F.concat(F.lit("frame-no="), F.coalesce(F.col("f")["frame-no"], F.lit("null")),
                  F.lit(" (frames["), F.col("frame_idx"), F.lit("])")).alias("frame_locator"),
     )
@@ -229,23 +231,38 @@ def _class_reason(class_id: Column) -> Column:
     return has_map & (class_id.isNull() | ~F.array_contains(F.map_keys("class_map"), F.coalesce(class_id, F.lit(""))))
 
 
+def _if_refused(reason: Column, value: Column) -> Column:
+    """`value` where the record is refused, else null: what only `rejected` keeps (the record's text, where it
+    was) is not built for the records that pass."""
+    return F.when(reason.isNotNull(), value)
+
+
 def with_boxes(fr: DataFrame, typed: bool = True) -> DataFrame:
-    """One row per listed box, typed, with `reason` (null if the box is fine) and `detail`."""
+    """One row per listed box, typed, with `reason` (null if the box is fine), and `detail`, `locator` and
+    `record` where it is refused.
+
+    Built in three projections that Spark keeps apart (each result is read many times by the next, so the
+    optimizer does not inline it): the box's typed values, then its reason, then the texts from the reason. One
+    projection inlined the reason's whole CASE into every comparison of the detail (5x the time of the explode)."""
     ids = F.col("f")["annotations"]["object-id"]
     exploded = listed_frames(fr).select(
         "*", ids.alias("_ids"), (F.size(F.array_distinct(ids)) < F.size(ids)).alias("_id_dups"),
         F.posexplode(F.col("f")["annotations"]).alias("box_index", "b"),
     )
     b = F.col("b")
-    left, top, width, height = (b[k].cast("double") for k in ("left", "top", "width", "height"))
-    attrs_raw = b["label-category-attributes"]
-    attrs, attrs_bad = _attributes(attrs_raw, typed)
+    attrs, attrs_bad = _attributes(b["label-category-attributes"], typed)
+    flat = exploded.select(
+        *SEQ_COLS, "frame_no", "frame_file", "frame_locator", "frame_reason", "_ids", "_id_dups", "b",
+        F.col("box_index").cast("int").alias("box_index"),
+        *[b[k].cast("double").alias(k) for k in ("left", "top", "width", "height")],
+        attrs.alias("attributes"), attrs_bad.alias("_attrs_bad"))
+    left, top, width, height = (F.col(k) for k in ("left", "top", "width", "height"))
     tracking = F.col("task_type") == "groundtruth/video-object-tracking"
     mark = _mark(b, repair.REASON, typed)
     reason = (
         F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
         .when(mark.isNotNull(), mark)
-        .when(_text_too_long(b["object-id"], b["object-name"], b["class-id"]) | _map_too_long(attrs)
+        .when(_text_too_long(b["object-id"], b["object-name"], b["class-id"]) | _map_too_long(F.col("attributes"))
               | _number_too_long(b["left"], b["top"], b["width"], b["height"]), F.lit("oversized_value"))
         .when(_bad_number(width) | _bad_number(height) | (width <= 0) | (height <= 0), F.lit("invalid_box_size"))
         .when(_bad_number(left) | _bad_number(top), F.lit("invalid_box_position"))
@@ -253,41 +270,44 @@ def with_boxes(fr: DataFrame, typed: bool = True) -> DataFrame:
         .when(F.col("_id_dups") & b["object-id"].isNotNull()
               & (F.expr("array_position(_ids, b.`object-id`)") != F.col("box_index") + 1), F.lit("duplicate_object_id"))
         .when(_class_reason(b["class-id"]), F.lit("unknown_class_id"))
-        .when(attrs_bad, F.lit("invalid_attributes"))
+        .when(F.col("_attrs_bad"), F.lit("invalid_attributes"))
     )
+    judged = flat.select("*", reason.alias("reason"))
+    r = F.col("reason")
     detail = (
-        F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
+        F.when(r == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
         .when(mark.isNotNull(), _mark(b, repair.DETAIL, typed))
-        .when(reason == "oversized_value", F.lit(OVERSIZED))
-        .when(reason == "invalid_box_size", F.concat_ws("", F.lit("width and height must be numbers > 0, found width="),
-                                                        F.coalesce(b["width"], F.lit("null")), F.lit(", height="),
-                                                        F.coalesce(b["height"], F.lit("null"))))
-        .when(reason == "invalid_box_position", F.concat_ws("", F.lit("left and top must be numbers, found left="),
-                                                            F.coalesce(b["left"], F.lit("null")), F.lit(", top="),
-                                                            F.coalesce(b["top"], F.lit("null"))))
-        .when(reason == "missing_object_id", F.lit("a tracking box needs an object-id"))
-        .when(reason == "duplicate_object_id", F.lit("object-id already used by an earlier box on this frame; "
-                                                     "the first is kept"))
-        .when(reason == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(b["class-id"], F.lit("null")),
-                                                     F.lit(" is not in the class map")))
-        .when(reason == "invalid_attributes", F.concat(F.lit("label-category-attributes must be an object, found "),
-                                                       _cut(attrs_raw.cast("string"))))
+        .when(r == "oversized_value", F.lit(OVERSIZED))
+        .when(r == "invalid_box_size", F.concat_ws("", F.lit("width and height must be numbers > 0, found width="),
+                                                   F.coalesce(b["width"], F.lit("null")), F.lit(", height="),
+                                                   F.coalesce(b["height"], F.lit("null"))))
+        .when(r == "invalid_box_position", F.concat_ws("", F.lit("left and top must be numbers, found left="),
+                                                       F.coalesce(b["left"], F.lit("null")), F.lit(", top="),
+                                                       F.coalesce(b["top"], F.lit("null"))))
+        .when(r == "missing_object_id", F.lit("a tracking box needs an object-id"))
+        .when(r == "duplicate_object_id", F.lit("object-id already used by an earlier box on this frame; "
+                                                "the first is kept"))
+        .when(r == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(b["class-id"], F.lit("null")),
+                                                F.lit(" is not in the class map")))
+        .when(r == "invalid_attributes", F.concat(F.lit("label-category-attributes must be an object, found "),
+                                                  _cut(b["label-category-attributes"].cast("string"))))
     )
-    return exploded.select(
+    return judged.select(
         *SEQ_COLS, "frame_no", "frame_file",
         b["object-id"].alias("object_id"), b["object-name"].alias("object_name"), b["class-id"].alias("class_id"),
         F.element_at("class_map", F.coalesce(b["class-id"], F.lit(""))).alias("label"),
-        left.alias("left"), top.alias("top"), width.alias("width"), height.alias("height"),
-        attrs.alias("attributes"), F.col("box_index").cast("int").alias("box_index"),
-        reason.alias("reason"), detail.alias("detail"),
-        F.concat(F.col("frame_locator"), F.lit(", annotations["), F.col("box_index"), F.lit("], object-id="),
-                 F.coalesce(_cut(b["object-id"], 200), F.lit("null"))).alias("locator"),
-        F.coalesce(_mark(b, repair.RECORD, typed), _cut(F.to_json(_without_marks(b, typed)))).alias("record"),
+        "left", "top", "width", "height", "attributes", "box_index", "reason", detail.alias("detail"),
+        _if_refused(r, F.concat(F.col("frame_locator"), F.lit(", annotations["), F.col("box_index"),
+                                F.lit("], object-id="), F.coalesce(_cut(b["object-id"], 200), F.lit("null"))))
+        .alias("locator"),
+        _if_refused(r, F.coalesce(_mark(b, repair.RECORD, typed), _cut(F.to_json(_without_marks(b, typed)))))
+        .alias("record"),
     )
 
 
 def with_shapes(fr: DataFrame, typed: bool = True) -> DataFrame:
-    """One row per listed polyline, polygon or keypoint, with `reason` and `detail`."""
+    """One row per listed polyline, polygon or keypoint, with `reason` (null if the shape is fine), and `detail`,
+    `locator` and `record` where it is refused."""
     parts = []
     for key, kind in SHAPE_LISTS:
         parts.append(listed_frames(fr).select("*", F.lit(kind).alias("shape_type"), F.lit(key).alias("_list"),
@@ -298,37 +318,54 @@ def with_shapes(fr: DataFrame, typed: bool = True) -> DataFrame:
     raw_vertices = F.when(F.col("shape_type") == "keypoint", point).otherwise(s["vertices"])
     vertices = F.transform(raw_vertices, lambda v: F.struct(v["x"].cast("double").alias("x"),
                                                             v["y"].cast("double").alias("y")))
-    bad_vertex = F.exists(vertices, lambda v: _bad_number(v["x"]) | _bad_number(v["y"]))
     attrs, attrs_bad = _attributes(s["label-category-attributes"], typed)
+    flat = exploded.select(  # the projections kept apart as in `with_boxes`
+        *SEQ_COLS, "frame_no", "frame_file", "frame_locator", "frame_reason", "shape_type", "_list", "s",
+        F.col("shape_index").cast("int").alias("shape_index"), vertices.alias("vertices"),
+        attrs.alias("attributes"), attrs_bad.alias("_attrs_bad"))
+    vertices = F.col("vertices")
+    bad_vertex = F.exists(vertices, lambda v: _bad_number(v["x"]) | _bad_number(v["y"]))
     mark = _mark(s, repair.REASON, typed)
     reason = (
         F.when(F.col("frame_reason").isNotNull(), F.lit("parent_rejected"))
         .when(mark.isNotNull(), mark)
-        .when(_text_too_long(s["object-id"], s["object-name"], s["class-id"]) | _map_too_long(attrs),
+        .when(_text_too_long(s["object-id"], s["object-name"], s["class-id"]) | _map_too_long(F.col("attributes")),
               F.lit("oversized_value"))
         .when(vertices.isNull() | (F.size(vertices) == 0) | bad_vertex, F.lit("invalid_vertices"))
         .when(_class_reason(s["class-id"]), F.lit("unknown_class_id"))
-        .when(attrs_bad, F.lit("invalid_attributes"))
+        .when(F.col("_attrs_bad"), F.lit("invalid_attributes"))
     )
+    judged = flat.select("*", reason.alias("reason"))
+    r = F.col("reason")
     detail = (
-        F.when(reason == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
+        F.when(r == "parent_rejected", F.concat(F.lit("its frame was refused: "), F.col("frame_reason")))
         .when(mark.isNotNull(), _mark(s, repair.DETAIL, typed))
-        .when(reason == "oversized_value", F.lit(OVERSIZED))
-        .when(reason == "invalid_vertices", F.lit("points must have numeric x and y (and a polyline/polygon at "
-                                                  "least one point)"))
-        .when(reason == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(s["class-id"], F.lit("null")),
-                                                     F.lit(" is not in the class map")))
-        .when(reason == "invalid_attributes", F.lit("label-category-attributes must be an object"))
+        .when(r == "oversized_value", F.lit(OVERSIZED))
+        .when(r == "invalid_vertices", F.lit("points must have numeric x and y (and a polyline/polygon at "
+                                             "least one point)"))
+        .when(r == "unknown_class_id", F.concat(F.lit("class-id "), F.coalesce(s["class-id"], F.lit("null")),
+                                                F.lit(" is not in the class map")))
+        .when(r == "invalid_attributes", F.lit("label-category-attributes must be an object"))
     )
-    return exploded.select(
-        *SEQ_COLS, "frame_no", "frame_file", "shape_type", F.col("shape_index").cast("int").alias("shape_index"),
+    return judged.select(
+        *SEQ_COLS, "frame_no", "frame_file", "shape_type", "shape_index",
         s["object-id"].alias("object_id"), s["object-name"].alias("object_name"), s["class-id"].alias("class_id"),
         F.element_at("class_map", F.coalesce(s["class-id"], F.lit(""))).alias("label"),
-        vertices.alias("vertices"), attrs.alias("attributes"), reason.alias("reason"), detail.alias("detail"),
-        F.concat(F.col("frame_locator"), F.lit(", "), F.col("_list"), F.lit("["), F.col("shape_index"),
-                 F.lit("]")).alias("locator"),
-        F.coalesce(_mark(s, repair.RECORD, typed), _cut(F.to_json(_without_marks(s, typed)))).alias("record"),
+        "vertices", "attributes", "reason", detail.alias("detail"),
+        _if_refused(r, F.concat(F.col("frame_locator"), F.lit(", "), F.col("_list"), F.lit("["),
+                                F.col("shape_index"), F.lit("]"))).alias("locator"),
+        _if_refused(r, F.coalesce(_mark(s, repair.RECORD, typed), _cut(F.to_json(_without_marks(s, typed)))))
+        .alias("record"),
     )
+
+
+CHECKED_COLS = ["reason", "detail", "locator", "record"]
+
+
+def checked(rows: DataFrame, table_cols: list[str]) -> DataFrame:
+    """What a record kind's checked rows (`with_boxes`, `with_shapes`) keep: the table's columns and the verdict,
+    from which `accepted` and `refused` split the table's rows and the refusals."""
+    return rows.select(*table_cols, *[c for c in CHECKED_COLS if c not in table_cols])
 
 
 def accepted(rows: DataFrame, table_cols: list[str]) -> DataFrame:
