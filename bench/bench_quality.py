@@ -81,7 +81,8 @@ def time_metrics_step(spark, lake: str, out: str, shape: str = "batch") -> float
     before, kept as the reference)."""
     from pyspark.sql import functions as F
 
-    from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence, whole_files
+    from gtlake.jobs.files import whole_files
+    from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence
     from gtlake.udfs.config import QualityConfig
 
     t0 = time.monotonic()
@@ -97,7 +98,8 @@ def time_arrow_floor(spark, lake: str, out: str) -> float:
     scan (Arrow to Python and back, nothing computed, no shuffle), written to Parquet."""
     from pyspark.sql import functions as F
 
-    from gtlake.jobs.quality import BOX_COLS, whole_files
+    from gtlake.jobs.files import whole_files
+    from gtlake.jobs.quality import BOX_COLS
 
     t0 = time.monotonic()
     with whole_files(spark, _sizes(os.path.join(lake, "boxes"))):

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import pandas as pd
@@ -31,6 +29,7 @@ from pyspark.sql import functions as F
 
 from gtlake import integrity
 from gtlake.jobs.common import read_folder, read_partitions, sequence_refs
+from gtlake.jobs.files import clustered_files, data_files, whole_files
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
@@ -93,75 +92,6 @@ def _batch_udf(cfg: QualityConfig, chunk_rows: int = CHUNK_ROWS) -> Callable[[It
             yield from detect_table(table, cfg, schema).to_batches()  # missing boxes travel as missing_before
 
     return apply
-
-
-@contextmanager
-def whole_files(spark: SparkSession, sizes: list[int]) -> Iterator[None]:
-    """Within the block, a Parquet scan of files of `sizes` (bytes) never splits a file, and packs them into about
-    one task per core, each reading its files one after another: with the clustered layout each task sees whole
-    sequences, one after another. Spark splits a file longer than min(maxPartitionBytes, max(openCostInBytes,
-    total / minPartitionNum)): with minPartitionNum 1, openCostInBytes 0 and maxPartitionBytes at least the largest
-    file, none is (a test proves it under a user's setting that would split them). `sizes`: every file the block
-    reads. Fewer, fuller tasks also pay
-    the Python worker's start less often than one task per file."""
-    cores = max(1, spark.sparkContext.defaultParallelism)
-    settings = {"spark.sql.files.maxPartitionBytes": str(max(MIN_TASK_BYTES, max(sizes, default=0),
-                                                             -(-sum(sizes) // cores))),
-                "spark.sql.files.openCostInBytes": "0", "spark.sql.files.minPartitionNum": "1"}
-    before = {k: spark.conf.get(k, None) for k in settings}
-    for k, v in settings.items():
-        spark.conf.set(k, v)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                spark.conf.unset(k)
-            else:
-                spark.conf.set(k, v)
-
-
-def clustered_files(lake: Lake, folder: str, column: str = "sequence_id") -> bool:
-    """Whether the Parquet files of a partition folder hold disjoint ranges of `column` (their footers' min and
-    max): no value, so no sequence, lies in two files, and each file's row groups come in order. Read from the
-    footers only (one small read per file, local or S3); False where a file has no statistics to tell."""
-    import pyarrow.parquet as pq
-    from pyarrow import fs as pafs
-
-    ranges = []
-    for info in lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True)):
-        if info.type != pafs.FileType.File or posixpath.basename(info.path).startswith((".", "_")):
-            continue
-        with lake.fs.open_input_file(info.path) as f:
-            meta = pq.ParquetFile(f).metadata
-        index = meta.schema.to_arrow_schema().get_field_index(column)
-        groups = []
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(index).statistics
-            if stats is None or not stats.has_min_max:
-                return False
-            groups.append((stats.min, stats.max))
-        if any(groups[i][1] > groups[i + 1][0] for i in range(len(groups) - 1)):
-            return False  # row groups out of order
-        if groups:
-            ranges.append((groups[0][0], groups[-1][1]))
-    ranges.sort()
-    return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
-
-
-MIN_TASK_BYTES = 4 << 20  # (Spark's openCostInBytes): a small lake is one task, not one per few kilobytes
-
-
-def file_sizes(lake: Lake, folders: list[str]) -> list[int]:
-    """The sizes of the data files under `folders` of the lake (local or S3)."""
-    from pyarrow import fs as pafs
-
-    out = []
-    for folder in folders:
-        if lake.isdir(folder):
-            out += [f.size for f in lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True))
-                    if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_"))]
-    return out
 
 
 def attributes_text(attributes: Column) -> Column:
@@ -335,13 +265,14 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         # Boxes ingest wrote clustered (its ledger says so, integrity.require found the files as committed, and
         # their footers show no sequence in two files) are scored straight from the scan; others (a lake of an
         # older gtlake) are shuffled into that order.
+        files = {j: data_files(lake, lake.path("boxes", f"job_name={j}")) for j in scored}
         clustered = [j for j in scored if ingested[j].get("layout", {}).get("boxes") == list(BOXES.cluster_by)
-                     and clustered_files(lake, lake.path("boxes", f"job_name={j}"))]
+                     and clustered_files(lake, files[j])]
         parts = [boxes.where(F.col("job_name").isin(js)).transform(box_metrics(cfg, clustered=c))
                  for js, c in ((clustered, True), (sorted(set(scored) - set(clustered)), False)) if js]
         if len(clustered) < len(scored):
             run.say(f"{len(scored) - len(clustered)} jobs' boxes not clustered: shuffled into sequence order")
-        with whole_files(spark, file_sizes(lake, [lake.path("boxes", f"job_name={j}") for j in scored])):
+        with whole_files(spark, [f.size for j in scored for f in files[j]]):
             staged_metrics = run.stage(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]),
                                        BOX_METRICS, in_order=True)  # each task's rows: sequence by sequence
         metrics = read_folder(spark, lake, staged_metrics)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import read_partitions
-from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence, clustered_files, whole_files
+from gtlake.jobs.files import clustered_files, data_files, whole_files
+from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence
 from gtlake.lake import Lake
 from gtlake.schemas import BOXES
 from gtlake.udfs.batches import NotClustered, whole_sequences
@@ -109,7 +110,7 @@ def test_ingest_writes_boxes_clustered_and_says_so(pipeline_lake):
         for seq in set(rows["sequence_id"]):
             assert owner.setdefault((job, seq), path) == path  # a sequence lies in one file
     assert len(owner) > 10
-    assert all(clustered_files(lake, lake.path("boxes", f"job_name={j}")) for j in ingested if not j.startswith("_"))
+    assert all(clustered_files(lake, data_files(lake, lake.path("boxes", f"job_name={j}"))) for j in ingested if not j.startswith("_"))
 
 
 @pytest.mark.spark
@@ -156,7 +157,8 @@ def test_boxes_not_clustered_are_shuffled_first_or_refused(spark, pipeline_lake,
     read = lambda: spark.read.parquet(str(scattered))
     cfg = QualityConfig()
     reference = _metrics(read().transform(box_metrics_per_sequence(cfg)))
-    assert not clustered_files(Lake(str(tmp_path)), str(scattered))  # the footers tell: sequences in several files
+    here = Lake(str(tmp_path))
+    assert not clustered_files(here, data_files(here, str(scattered)))  # the footers tell: sequences in several files
     with whole_files(spark, [f.stat().st_size for f in scattered.glob("*.parquet")]):
         shuffled = _metrics(read().transform(box_metrics(cfg, clustered=False)))
         assert_df_equality(shuffled, reference, ignore_row_order=True, ignore_nullable=True)

@@ -1,0 +1,73 @@
+"""A table's Parquet files as they lie in the lake (local or S3): listed once, checked for the clustered layout from
+their footers, and read with no file split (`whole_files`), so that a task sees each file whole and in order."""
+from __future__ import annotations
+
+import posixpath
+from contextlib import contextmanager
+from typing import Iterator
+
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+from pyspark.sql import SparkSession
+
+from gtlake.lake import Lake
+
+MIN_TASK_BYTES = 4 << 20  # (Spark's openCostInBytes): a small lake is one task, not one per few kilobytes
+
+
+def data_files(lake: Lake, folder: str) -> list[pafs.FileInfo]:
+    """The data files under a table folder of the lake, sorted by path (none when the folder does not exist);
+    names starting with '.' or '_' (checksums, markers) are not data."""
+    if not lake.isdir(folder):
+        return []
+    return sorted((f for f in lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+                   if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_"))),
+                  key=lambda f: f.path)
+
+
+def clustered_files(lake: Lake, files: list[pafs.FileInfo], column: str = "sequence_id") -> bool:
+    """Whether the Parquet `files` (`data_files` of one partition) hold disjoint ranges of `column` (their footers'
+    min and max): no value, so no sequence, lies in two files, and each file's row groups come in order. Read from
+    the footers only (one small read per file, local or S3); False where a file has no statistics to tell."""
+    ranges = []
+    for info in files:
+        with lake.fs.open_input_file(info.path) as f:
+            meta = pq.ParquetFile(f).metadata
+        index = meta.schema.to_arrow_schema().get_field_index(column)
+        groups = []
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                return False
+            groups.append((stats.min, stats.max))
+        if any(groups[i][1] > groups[i + 1][0] for i in range(len(groups) - 1)):
+            return False  # row groups out of order
+        if groups:
+            ranges.append((groups[0][0], groups[-1][1]))
+    ranges.sort()
+    return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+@contextmanager
+def whole_files(spark: SparkSession, sizes: list[int]) -> Iterator[None]:
+    """Within the block, a Parquet scan of files of `sizes` (bytes) never splits a file, and packs them into about
+    one task per core, each reading its files one after another: with the clustered layout each task sees whole
+    sequences, one after another. Spark splits a file longer than min(maxPartitionBytes, max(openCostInBytes,
+    total / minPartitionNum)): with minPartitionNum 1, openCostInBytes 0 and maxPartitionBytes at least the largest
+    file, none is (a test proves it under a user's setting that would split them). `sizes`: every file the block
+    reads. Fewer, fuller tasks also pay the Python worker's start less often than one task per file."""
+    cores = max(1, spark.sparkContext.defaultParallelism)
+    settings = {"spark.sql.files.maxPartitionBytes": str(max(MIN_TASK_BYTES, max(sizes, default=0),
+                                                             -(-sum(sizes) // cores))),
+                "spark.sql.files.openCostInBytes": "0", "spark.sql.files.minPartitionNum": "1"}
+    before = {k: spark.conf.get(k, None) for k in settings}
+    for k, v in settings.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
