@@ -106,13 +106,31 @@ def ensure_sample(data: str, size: str) -> tuple[str, int]:
     return folder, summary["boxes"]
 
 
+def _as_ingest_writes_it(lake: str) -> bool:
+    """Whether every job of a bench lake is laid out as this version's ingest writes it: its ledger entry of this
+    ingest format, and `boxes` clustered as the quality job checks it (a lake kept from an older version would
+    have the job fall back to shuffling, and the figures would measure that)."""
+    from gtlake.jobs.files import clustered_files, data_files
+    from gtlake.jobs.ingest import INGEST_FORMAT
+    from gtlake.lake import Lake
+
+    lk = Lake(lake)
+    jobs = {j: e for j, e in lk.ledger("ingest").items() if not j.startswith("_")}
+    return bool(jobs) and all(
+        e.get("format") == INGEST_FORMAT and e.get("layout") and (
+            not lk.isdir(lk.path("boxes", f"job_name={j}"))
+            or clustered_files(lk, data_files(lk, lk.path("boxes", f"job_name={j}"))))
+        for j, e in jobs.items())
+
+
 def ensure_lake(spark, data: str, size: str) -> str:
-    """The lake of a size's sample, ingested and scored; rebuilt when the sample was regenerated."""
+    """The lake of a size's sample, ingested and scored; rebuilt when the sample was regenerated or when the lake
+    is not laid out as this version's ingest writes it."""
     folder, _ = ensure_sample(data, size)
     lake = os.path.join(data, f"lake-{size}")
     marker = os.path.join(lake, "_bench_sample.json")
     sample = open(os.path.join(folder, "sample.json")).read()
-    if not os.path.exists(marker) or open(marker).read() != sample:
+    if not os.path.exists(marker) or open(marker).read() != sample or not _as_ingest_writes_it(lake):
         from gtlake.jobs.quality import QualityJobConfig, run
 
         print(f"  ingesting and scoring the {size} sample first", flush=True)

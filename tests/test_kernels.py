@@ -4,7 +4,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gtlake.udfs import kernels as k
 
@@ -70,6 +73,28 @@ def test_rolling_median_deviation_per_track():
     assert dev == pytest.approx([0.5, 0, 96, 1, 0.5, 1, 1])
     full = k.rolling_median_deviation(arr(1, 2, 100, 4, 5, 7, 9), track, window=3, full=True)
     assert np.array_equal(full, arr(np.nan, 0, 96, 1, np.nan, np.nan, np.nan), equal_nan=True)
+
+
+# Small integers (with NaN holes) make ties and repeated values common, where a median's choice shows.
+_values = st.lists(st.one_of(st.integers(-5, 5).map(float), st.just(float("nan"))), min_size=0, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values, st.sampled_from([1, 3, 5, 11]))
+def test_centred_medians_are_pandas_rolling_medians_exactly(values, window):
+    x = np.array(values, dtype=float)
+    expected = pd.Series(x, dtype=float).rolling(window, center=True, min_periods=window).median().to_numpy()
+    assert np.array_equal(k.centred_medians(x, window), expected, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values, st.sampled_from([1, 3, 5, 7]), st.integers(0, 2**31 - 1))
+def test_segment_rolling_median_is_pandas_per_segment(values, window, seed):
+    x = np.array(values, dtype=float)
+    segment = np.sort(np.random.default_rng(seed).integers(0, 4, x.size))  # contiguous segments
+    expected = (pd.Series(x, dtype=float).groupby(segment, sort=False)
+                .rolling(window, center=True, min_periods=1).median().to_numpy())
+    assert np.allclose(k.segment_rolling_median(x, segment, window), expected, equal_nan=True, rtol=0, atol=1e-12)
 
 
 def test_robust_scale_and_mode():

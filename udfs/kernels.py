@@ -93,17 +93,7 @@ def rolling_median_deviation(x: np.ndarray, track: np.ndarray, window: int = 5, 
     import pandas as pd
 
     if full:
-        # Tracks are contiguous runs: a window lies inside one track when both its ends do, so one
-        # rolling median over the whole array (pandas' C loop) is right wherever it is kept.
-        if window % 2 == 0:
-            raise ValueError(f"window must be odd, got {window}")
-        med = pd.Series(x).rolling(window, center=True, min_periods=window).median().to_numpy()
-        h, n = window // 2, x.size
-        idx = np.arange(n)
-        inside = (idx >= h) & (idx + h < n)
-        inside[inside] = track[idx[inside] - h] == track[idx[inside] + h]
-        med[~inside] = np.nan
-        return np.abs(x - med)
+        return rolling_median_deviations((x,), track, window)[0]
     med = pd.Series(x).groupby(track, sort=False).transform(
         lambda s: s.rolling(window, center=True, min_periods=1).median())
     return np.abs(x - med.to_numpy())
@@ -230,7 +220,9 @@ def detrended(xs: tuple[np.ndarray, ...], frame_no: np.ndarray, first: np.ndarra
 
 
 def rolling_median_deviations(xs: tuple[np.ndarray, ...], track: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
-    """`rolling_median_deviation(x, track, window, full=True)` of several arrays (`centred_medians`)."""
+    """`rolling_median_deviation(x, track, window, full=True)` of several arrays: NaN where the centred window
+    reaches past the track's ends. Tracks are contiguous runs, so a window lies inside one track when both its ends
+    do, and one pass of `centred_medians` over the whole array is right wherever it is kept."""
     if window % 2 == 0:
         raise ValueError(f"window must be odd, got {window}")
     h, n = window // 2, track.size
