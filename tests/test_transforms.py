@@ -9,6 +9,7 @@ from gtlake.jobs import seqlabel
 from gtlake.jobs.audit import worker_quality
 from gtlake.jobs.common import sequence_refs
 from gtlake.jobs.quality import attributes_text, review_queue, track_summary
+from gtlake.safejson import MAX_STRING_CHARS
 from gtlake.schemas import REJECTED, REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 
@@ -123,3 +124,28 @@ def test_track_summary_describes_each_track_and_needs_peers_to_call_an_outlier(s
     ], TRACK_SUMMARY.spark_schema())
     out = metrics.transform(track_summary(QualityConfig())).orderBy("object_id")
     assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def _frame_rows(spark, fixtures_dir):
+    raw = seqlabel.read_labels(spark, [str(fixtures_dir / "seed-notebook" / "SeqLabel.json")])
+    return seqlabel.with_frames(raw.select(
+        "*", F.lit("j").alias("job_name"), F.lit("j:0").alias("sequence_id"),
+        F.lit("groundtruth/video-object-tracking").alias("task_type"),
+        F.create_map(F.lit("0"), F.lit("Car")).alias("class_map"), F.col("_path").alias("source_uri")))
+
+
+@pytest.mark.parametrize("rows, reason, texts", [
+    (seqlabel.with_boxes, "reason", ["detail", "locator", "record"]),
+    (seqlabel.with_shapes, "reason", ["detail", "locator", "record"]),
+    (lambda fr: fr, "frame_reason", ["frame_detail"]),
+])
+def test_a_reason_is_computed_once_not_inlined_into_its_texts(spark, fixtures_dir, rows, reason, texts):
+    # Spark's optimizer inlines a projected CASE into every expression that reads it when both sit in one
+    # projection: each of the detail's comparisons with the reason became the whole reason again (checking 1M
+    # boxes took 5x the explode). With the reason its own projection, the texts built from it add no copy of its
+    # conditions to the plan (the size limit, 65536, is one of them).
+    df = rows(_frame_rows(spark, fixtures_dir))
+    plan = lambda cols: df.select(*cols)._jdf.queryExecution().optimizedPlan().toString()
+    alone = plan([reason]).count(str(MAX_STRING_CHARS))
+    assert alone > 0
+    assert plan([reason, *texts]).count(str(MAX_STRING_CHARS)) == alone
