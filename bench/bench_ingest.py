@@ -108,18 +108,18 @@ def ensure_sample(data: str, size: str) -> tuple[str, int]:
 
 def _as_ingest_writes_it(lake: str) -> bool:
     """Whether every job of a bench lake is laid out as this version's ingest writes it: its ledger entry of this
-    ingest format, and `boxes` clustered as the quality job checks it (a lake kept from an older version would
-    have the job fall back to shuffling, and the figures would measure that)."""
-    from gtlake.jobs.files import clustered_files, data_files
+    ingest format, and `boxes` clustered as the quality job checks it (`jobs.files.clustered_partition`; a lake
+    kept from an older version would have the job fall back to shuffling, and the figures would measure that)."""
+    from gtlake.jobs.files import clustered_partition, data_files
     from gtlake.jobs.ingest import INGEST_FORMAT
     from gtlake.lake import Lake
+    from gtlake.schemas import BOXES
 
     lk = Lake(lake)
     jobs = {j: e for j, e in lk.ledger("ingest").items() if not j.startswith("_")}
     return bool(jobs) and all(
-        e.get("format") == INGEST_FORMAT and e.get("layout") and (
-            not lk.isdir(lk.path("boxes", f"job_name={j}"))
-            or clustered_files(lk, data_files(lk, lk.path("boxes", f"job_name={j}"))))
+        e.get("format") == INGEST_FORMAT
+        and clustered_partition(lk, e, BOXES, data_files(lk, lk.path("boxes", f"job_name={j}")))
         for j, e in jobs.items())
 
 

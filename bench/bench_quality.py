@@ -69,9 +69,13 @@ def time_spark_window(spark, lake: str, out: str) -> float:
     return time.monotonic() - t0
 
 
-def _sizes(folder: str) -> list[int]:
-    return [os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(folder) for f in names
-            if f.endswith(".parquet")]
+def _sizes(lake: str) -> list[int]:
+    """The sizes of every `boxes` data file of the lake (what `whole_files` packs)."""
+    from gtlake.jobs.files import data_files
+    from gtlake.lake import Lake
+
+    lk = Lake(lake)
+    return [f.size for f in data_files(lk, lk.table_path("boxes"))]
 
 
 def time_metrics_step(spark, lake: str, out: str, shape: str = "batch") -> float:
@@ -86,7 +90,7 @@ def time_metrics_step(spark, lake: str, out: str, shape: str = "batch") -> float
     from gtlake.udfs.config import QualityConfig
 
     t0 = time.monotonic()
-    with whole_files(spark, _sizes(os.path.join(lake, "boxes"))):
+    with whole_files(spark, _sizes(lake)):
         b = spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
         transform = box_metrics(QualityConfig()) if shape == "batch" else box_metrics_per_sequence(QualityConfig())
         b.transform(transform).write.mode("overwrite").parquet("file://" + out)
@@ -102,7 +106,7 @@ def time_arrow_floor(spark, lake: str, out: str) -> float:
     from gtlake.jobs.quality import BOX_COLS
 
     t0 = time.monotonic()
-    with whole_files(spark, _sizes(os.path.join(lake, "boxes"))):
+    with whole_files(spark, _sizes(lake)):
         b = (spark.read.parquet("file://" + os.path.join(lake, "boxes")).where(F.col("object_id").isNotNull())
              .select(*BOX_COLS))
         b.mapInArrow(lambda batches: batches, b.schema).write.mode("overwrite").parquet("file://" + out)

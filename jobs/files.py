@@ -11,6 +11,7 @@ from pyarrow import fs as pafs
 from pyspark.sql import SparkSession
 
 from gtlake.lake import Lake
+from gtlake.schemas import Table
 
 MIN_TASK_BYTES = 4 << 20  # (Spark's openCostInBytes): a small lake is one task, not one per few kilobytes
 
@@ -46,6 +47,13 @@ def clustered_files(lake: Lake, files: list[pafs.FileInfo], column: str = "seque
             ranges.append((groups[0][0], groups[-1][1]))
     ranges.sort()
     return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def clustered_partition(lake: Lake, entry: dict, table: Table, files: list[pafs.FileInfo]) -> bool:
+    """Whether one job's partition of the clustered `table`, made of `files` (`data_files`), may be read as
+    clustered: the job's ingest ledger `entry` records the table's layout and the files' footers show it
+    (`clustered_files`). A reader relies on nothing else (README *Lake layout*)."""
+    return entry.get("layout", {}).get(table.name) == list(table.cluster_by) and clustered_files(lake, files)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from gtlake import integrity
 from gtlake.jobs.common import read_folder, read_partitions, sequence_refs
-from gtlake.jobs.files import clustered_files, data_files, whole_files
+from gtlake.jobs.files import clustered_partition, data_files, whole_files
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
@@ -266,8 +266,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         # their footers show no sequence in two files) are scored straight from the scan; others (a lake of an
         # older gtlake) are shuffled into that order.
         files = {j: data_files(lake, lake.path("boxes", f"job_name={j}")) for j in scored}
-        clustered = [j for j in scored if ingested[j].get("layout", {}).get("boxes") == list(BOXES.cluster_by)
-                     and clustered_files(lake, files[j])]
+        clustered = [j for j in scored if clustered_partition(lake, ingested[j], BOXES, files[j])]
         parts = [boxes.where(F.col("job_name").isin(js)).transform(box_metrics(cfg, clustered=c))
                  for js, c in ((clustered, True), (sorted(set(scored) - set(clustered)), False)) if js]
         if len(clustered) < len(scored):
