@@ -33,19 +33,27 @@ browser:
 
 demo: setup
 	rm -rf $(DEMO)
-	$(BIN)/gtlake sample --out $(DEMO)/sample
+	$(BIN)/gtlake sample --out $(DEMO)/sample --frames-images
 	$(BIN)/gtlake run --input $(DEMO)/sample/output --activity $(DEMO)/sample/worker-activity --lake $(DEMO)/lake
 	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job vehicles-day-2026-10 --out $(DEMO)/audit-request
+	$(BIN)/gtlake review --lake $(DEMO)/lake --job street-tracking-b2 --frames-root $(DEMO)/sample/input \
+		--out $(DEMO)/review.html
+	$(BIN)/python -m gtlake.sample.reviewer --lake $(DEMO)/lake --sample $(DEMO)/sample --job street-tracking-b2 \
+		--out $(DEMO)/verdicts-street-tracking-b2.json
+	$(BIN)/gtlake verdicts --lake $(DEMO)/lake $(DEMO)/verdicts-street-tracking-b2.json
 	$(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard
 	$(BIN)/gtlake dashboard --lake $(DEMO)/lake --out $(DEMO)/report.html
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
-	@echo "      worker_events worker_tasks box_metrics track_summary review_queue audit_changes worker_quality validations;"
+	@echo "      worker_events worker_tasks box_metrics track_summary review_queue review_verdicts audit_changes"
+	@echo "      worker_quality validations;"
 	@echo "      embedding_metrics comes from gtlake embed --weights, see README: appearance check)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 	@echo "demo: query it, e.g. $(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard"
 	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"
+	@echo "demo: review page of a job's queue, frames drawn: $(abspath $(DEMO))/review.html (verdicts saved from it:"
+	@echo "      gtlake verdicts --lake $(DEMO)/lake FILE; a simulated reviewer's are in already)"
 
 # ruff, configured in ruff.toml: every noqa marker names a rule it runs (RUF100 fails on one that suppresses nothing).
 lint: setup
@@ -71,6 +79,7 @@ bench: setup
 	$(BIN)/python bench/bench_udf_shape.py
 	$(BIN)/python bench/bench_audit.py
 	$(BIN)/python bench/bench_embed.py
+	$(BIN)/python bench/bench_review.py
 
 clean:
 	rm -rf $(VENV) $(JARS) $(DEMO) bench-data .pytest_cache

@@ -44,6 +44,7 @@ DEV = LOCAL + EMBED + [
     "wheel>=0.42",  # `gtlake deploy` builds the wheel offline (--no-build-isolation)
     "ruff==0.17.6",  # the linter `make test` runs (ruff.toml)
     "pytest-random-order==1.2.0",  # `make test-shuffled`: the tests pass in any order (off unless asked for)
+    "playwright==1.65.2",  # the pages tested with clicks, driving Debian's chromium (never downloads a browser)
 ]
 
 setup(

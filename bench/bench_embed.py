@@ -46,7 +46,8 @@ def main() -> None:
     from gtlake.sample.generate import SampleParams, generate
     from gtlake.spark import get_spark
     from gtlake.udfs.appearance import AppearanceConfig
-    from gtlake.udfs.crops import crop_boxes, decode_image
+    from gtlake.frames import decode_image
+    from gtlake.udfs.crops import crop_boxes
     from gtlake.udfs.embeddings import Embedder, load_resnet18, pick_device, seeded_state_dict
 
     root = os.path.join(args.data, f"embed-{args.sequences}x{args.frames}")

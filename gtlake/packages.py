@@ -15,7 +15,7 @@ PACKAGE_DIR = {
     "gtlake.glue": "glue",  # the Glue entry scripts and the CloudFormation template (data)
 }
 PACKAGE_DATA = {
-    "gtlake": ["log4j2.properties"],
+    "gtlake": ["log4j2.properties", "static/*"],
     "gtlake.sql": ["views/*.sql", "tables/*.sql"],
     "gtlake.glue": ["*.yaml"],
 }

@@ -1,5 +1,7 @@
 """QuickSight as code: the Athena data source, one dataset per view used, and the analysis and dashboard
-(`Definition`) with the Label quality and Worker performance sheets of the HTML page.
+(`Definition`) with the sheets of the HTML page (Label quality, Worker performance, Audits, Refused records, Data
+quality) and its filters: job, date range, worker and class, one control on each sheet, applied to every dataset
+that has the column (QuickSight's cross-dataset filters match columns by name).
 
     python -m gtlake.quicksight        # rewrite dashboards/quicksight/*.json (placeholders for account and region)
 
@@ -22,7 +24,14 @@ _QS_TYPES = {"VARCHAR": "STRING", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "HU
              "DATE": "DATETIME", "TIMESTAMP WITH TIME ZONE": "DATETIME", "BOOLEAN": "BOOLEAN"}
 DATASETS = ("label_quality_kpis", "label_quality_by_class", "flags_over_time", "review_queue_for_audit", "box_metrics",
             "worker_kpis", "worker_daily_tasks", "worker_task_times", "worker_quality_summary", "worker_leaderboard",
-            "worker_outcomes", "validation_status", "validation_findings", "post_audit_check", "rubric_scores")
+            "worker_outcomes", "validation_status", "validation_findings", "post_audit_check", "rubric_scores",
+            "check_precision", "audit_change_kinds", "audit_adjustment_by_class", "track_quality", "refused_records")
+SHEETS = ("label-quality", "worker-performance", "audits", "refused", "data-quality")
+# The page's filters: (id, title, dataset and column the filter is declared on). Cross-dataset, they apply to every
+# dataset with a column of that name and type; the date range is the job's creation date.
+FILTERS = (("job", "Job", "review_queue_for_audit", "job_name"), ("worker", "Worker", "worker_leaderboard", "worker_id"),
+           ("class", "Class", "label_quality_by_class", "label"))
+DATE_FILTER = ("date", "Job created", "flags_over_time", "job_created")
 READ_ACTIONS = {
     "data_source": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions",
                     "quicksight:PassDataSource"],
@@ -83,7 +92,8 @@ def _bar(vid: str, title: str, ds: str, category: str, values: list[tuple[str, s
 
 
 def definition(database: str) -> dict:
-    """The analysis/dashboard Definition: three sheets, every visual on a dataset of the views."""
+    """The analysis/dashboard Definition: five sheets (SHEETS), every visual on a dataset of the views, and the
+    page's filters (FILTERS, DATE_FILTER) with a control on every sheet."""
     decl = [{"Identifier": d, "DataSetArn": f"arn:aws:quicksight:${{region}}:${{account}}:dataset/{PREFIX}-{d}"}
             for d in DATASETS]
     quality = [
@@ -93,22 +103,15 @@ def definition(database: str) -> dict:
         _kpi("kpi-iou", "label_quality_kpis", "iou_median", "Median frame-to-frame IoU", "MAX"),
         _bar("iou-by-class", "Frame-to-frame IoU by class: median and 10th percentile", "label_quality_by_class", "label",
              [("iou_median", "AVERAGE"), ("iou_p10", "AVERAGE")]),
-        {"LineChartVisual": {"VisualId": "flagged-over-time", "Title": _title("Share of boxes flagged, by job date"),
-                             "ChartConfiguration": {"FieldWells": {"LineChartAggregatedFieldWells": {
-                                 "Category": [_dim("flags_over_time", "job_created", "fot-c", date=True)],
-                                 "Values": [_measure("flags_over_time", "flagged_share", "fot-v", "AVERAGE")],
-                                 "Colors": [_dim("flags_over_time", "job_name", "fot-color")]}}}}},
+        _bar("flagged-per-job", "Share of boxes flagged, per job (by role; sort by job date)", "flags_over_time",
+             "job_name", [("flagged_share", "MAX")], color="job_role"),
+        _bar("check-precision", "Checks as reviewers judged them: mistakes per judged entry, per reason",
+             "check_precision", "reason", [("mistakes", "SUM"), ("fine", "SUM"), ("unsure", "SUM")], stacked=True),
         {"TableVisual": {"VisualId": "review-queue", "Title": _title("Review queue, most suspect first"),
                          "ChartConfiguration": {"FieldWells": {"TableUnaggregatedFieldWells": {"Values": [
                              {"FieldId": f"rq-{c}", "Column": _col("review_queue_for_audit", c)}
                              for c in ("job_name", "rank", "score", "reasons", "sequence_id", "frame_no", "frame_file",
                                        "object_name", "label")]}}}}},
-        {"TableVisual": {"VisualId": "post-audit-check",
-                         "Title": _title("Post-audit check: audit jobs' corrected labels still flagged"),
-                         "ChartConfiguration": {"FieldWells": {"TableUnaggregatedFieldWells": {"Values": [
-                             {"FieldId": f"pa-{c}", "Column": _col("post_audit_check", c)}
-                             for c in ("audit_job", "audited_job", "boxes", "flagged_share",
-                                       "audited_flagged_share")]}}}}},
         {"HeatMapVisual": {"VisualId": "iou-heatmap", "Title": _title("IoU over frames, per object (pick a sequence)"),
                            "ChartConfiguration": {"FieldWells": {"HeatMapAggregatedFieldWells": {
                                "Rows": [_dim("box_metrics", "object_name", "hm-r")],
@@ -142,6 +145,25 @@ def definition(database: str) -> dict:
             "TableUnaggregatedFieldWells": {"Values": [{"FieldId": f"{vid}-{c}", "Column": _col(ds, c)}
                                                        for c in cols]}}}}}
 
+    audits = [
+        _bar("audit-change-kinds", "What auditors did to the boxes, per audit job", "audit_change_kinds", "audit_job",
+             [("boxes", "SUM")], color="change", stacked=True),
+        _bar("audit-adjustment-by-class", "Share of worker boxes auditors touched, per class",
+             "audit_adjustment_by_class", "label", [("adjustment_rate", "AVERAGE")]),
+        table("post-audit-check", "Post-audit check: audit jobs' corrected labels still flagged", "post_audit_check",
+              ("audit_job", "audited_job", "boxes", "flagged_share", "audited_flagged_share")),
+        table("track-quality", "Tracks, worst first within a job", "track_quality",
+              ("job_name", "sequence_id", "object_name", "label", "n_boxes", "missing_frames", "iou_median", "peer_z",
+               "flagged_boxes")),
+    ]
+    refused = [
+        _kpi("kpi-refused", "refused_records", "records", "Records refused"),
+        _bar("refused-by-reason", "Records refused, by step and reason", "refused_records", "reason_code",
+             [("records", "SUM")], color="step", stacked=True),
+        table("refused-records", "Refused records per step, kind, reason and job, with an example", "refused_records",
+              ("step", "record_kind", "reason_code", "job_name", "records", "files", "example_file",
+               "example_locator")),
+    ]
     checks = [
         table("validation-status", "Last data-quality check of each step (gate: passed, failed, warned)",
               "validation_status", ("step", "gate", "validated_at", "tables", "rules", "broken", "run_status", "run_id")),
@@ -173,16 +195,42 @@ def definition(database: str) -> dict:
                      "ScopeConfiguration": {"SelectedSheets": {"SheetVisualScopingConfigurations": [
                          {"SheetId": "worker-performance", "Scope": "SELECTED_VISUALS",
                           "VisualIds": ["rubric-per-worker"]}]}}}
+    page_filters = [{"FilterGroupId": f"fg-{fid}", "CrossDataset": "ALL_DATASETS", "Status": "ENABLED",
+                     "ScopeConfiguration": {"AllSheets": {}}, "Filters": [{"CategoryFilter": {
+                         "FilterId": f"f-{fid}", "Column": _col(ds, col),
+                         "Configuration": {"FilterListConfiguration": {"MatchOperator": "CONTAINS",
+                                                                       "SelectAllOptions": "FILTER_ALL_VALUES"}}}}]}
+                    for fid, _, ds, col in FILTERS]
+    fid, _, ds, col = DATE_FILTER
+    page_filters.append({"FilterGroupId": f"fg-{fid}", "CrossDataset": "ALL_DATASETS", "Status": "ENABLED",
+                         "ScopeConfiguration": {"AllSheets": {}}, "Filters": [{"TimeRangeFilter": {
+                             "FilterId": f"f-{fid}", "Column": _col(ds, col), "NullOption": "NON_NULLS_ONLY",
+                             "IncludeMinimum": True, "IncludeMaximum": True, "TimeGranularity": "DAY"}}]})
+    # Each filter has its control on the first sheet and a cross-sheet control on the others.
+    def controls(sheet: str) -> list[dict]:
+        if sheet != SHEETS[0]:
+            return [{"CrossSheet": {"FilterControlId": f"fc-{fid}-{sheet}", "SourceFilterId": f"f-{fid}"}}
+                    for fid, *_ in (*FILTERS, DATE_FILTER)]
+        return ([{"Dropdown": {"FilterControlId": f"fc-{fid}", "Title": title, "SourceFilterId": f"f-{fid}",
+                               "Type": "MULTI_SELECT"}} for fid, title, *_ in FILTERS]
+                + [{"DateTimePicker": {"FilterControlId": f"fc-{DATE_FILTER[0]}", "Title": DATE_FILTER[1],
+                                       "SourceFilterId": f"f-{DATE_FILTER[0]}", "Type": "DATE_RANGE"}}])
+
     return {
         "DataSetIdentifierDeclarations": decl,
         "Sheets": [
             {"SheetId": "label-quality", "Name": "Label quality", "Visuals": quality,
-             "FilterControls": [{"Dropdown": {"FilterControlId": "fc-sequence", "Title": "Sequence (heat map)",
+             "FilterControls": [*controls("label-quality"),
+                                {"Dropdown": {"FilterControlId": "fc-sequence", "Title": "Sequence (heat map)",
                                               "SourceFilterId": "f-sequence", "Type": "SINGLE_SELECT"}}]},
-            {"SheetId": "worker-performance", "Name": "Worker performance", "Visuals": workers},
-            {"SheetId": "data-quality", "Name": "Data quality", "Visuals": checks},
+            {"SheetId": "worker-performance", "Name": "Worker performance", "Visuals": workers,
+             "FilterControls": controls("worker-performance")},
+            {"SheetId": "audits", "Name": "Audits", "Visuals": audits, "FilterControls": controls("audits")},
+            {"SheetId": "refused", "Name": "Refused records", "Visuals": refused, "FilterControls": controls("refused")},
+            {"SheetId": "data-quality", "Name": "Data quality", "Visuals": checks,
+             "FilterControls": controls("data-quality")},
         ],
-        "FilterGroups": [seq_filter, role_filter, rubric_filter],
+        "FilterGroups": [seq_filter, role_filter, rubric_filter, *page_filters],
     }
 
 

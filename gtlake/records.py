@@ -35,6 +35,12 @@ REASONS: dict[str, tuple[str, ...]] = {
                      "nesting_too_deep", "missing_worker", "invalid_job_arn", "invalid_timestamp",
                      "missing_event_type", "parse_error"),
     "audit_sequence": ("source_not_in_lake",),
+    "verdicts_file": ("unreadable", "empty_file", "oversized_value", "invalid_json", "nesting_too_deep",
+                      "not_an_object", "unsupported_format", "unknown_job", "invalid_reviewer",
+                      "invalid_queue_run_id", "invalid_verdict_list"),
+    "verdict": ("not_an_object", *VALUE_REASONS, "unknown_sequence", "invalid_frame_no", "missing_object_id",
+                "invalid_verdict", "invalid_timestamp", "invalid_reasons", "invalid_score", "invalid_rank",
+                "duplicate_verdict", "parse_error"),
 }
 
 

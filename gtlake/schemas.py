@@ -180,12 +180,12 @@ REJECTED = Table("rejected", "input record refused, with the reason", (
     SOURCE,
     _c("locator", STRING, "Where in the file: line, frame, object"),
     _c("record_kind", STRING, "job_folder / sequence / labels_file / frame / box / shape / worker_response_file / "
-                              "worker_answer / activity_file / worker_event / audit_sequence"),
+                              "worker_answer / activity_file / worker_event / audit_sequence / verdicts_file / verdict"),
     _c("reason_code", STRING, "Why it was refused (see README: reason codes)"),
     _c("detail", STRING, "What was expected and what was found"),
     _c("record", STRING, "The refused record, raw (cut at 2000 characters)"),
     _c("job_name", STRING, "Labeling job the record belongs to; _input / _activity when it names none"),
-    _c("step", STRING, "Step that refused it: ingest, workers or audit (each step owns its partitions)"),
+    _c("step", STRING, "Step that refused it: ingest, workers, audit or verdicts (each step owns its partitions)"),
 ), ("job_name", "step"))
 
 RUNS = Table("runs", "run of a gtlake job", (
@@ -255,6 +255,20 @@ REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect fir
     _c("source_ref", STRING, "The sequence file of the video"),
     _c("labels_ref", STRING, "The labels file as written in the output manifest"),
     JOB,
+), ("job_name",))
+
+REVIEW_VERDICTS = Table("review_verdicts", "reviewer's verdict on a review-queue entry (gtlake verdicts)", (
+    SEQ, FRAME_NO, OBJ,
+    _c("reasons", STRING_ARRAY, "The entry's reasons on the page the reviewer judged"),
+    _c("score", DOUBLE, "The entry's score on that page"),
+    _c("queue_rank", INT, "The entry's rank on that page"),
+    _c("verdict", STRING, "mistake (the labels are wrong here), fine (they are right), unsure"),
+    _c("reviewer", STRING, "Who judged it: the name entered on the review page"),
+    _c("decided_at", TIMESTAMP, "When the verdict was given (UTC); a later verdict of the same reviewer replaces it"),
+    _c("queue_run_id", STRING, "The quality run whose queue the page showed"),
+    _c("verdicts_file", STRING, "sha256 (16 hex) of the verdicts file it came from"),
+    _c("imported_run_id", STRING, "The gtlake verdicts run that stored it"),
+    SOURCE, JOB,
 ), ("job_name",))
 
 EMBEDDING_METRICS = Table("embedding_metrics", "tracked box whose crop was embedded (gtlake embed)", (
@@ -376,7 +390,7 @@ WORKER_QUALITY = Table("worker_quality", "worker x labeling job: how much audito
 
 VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by a run (Great Expectations)", (
     _c("run_id", STRING, "Run that checked it"),
-    _c("step", STRING, "Which command checked it: validate, ingest, workers, quality or audit"),
+    _c("step", STRING, "Which command checked it: validate, ingest, workers, quality, audit or verdicts"),
     _c("scope", STRING, "Which rows: lake (committed, by validate), input (read by the run), output (staged by the run, "
                         "before its commit)"),
     _c("table_name", STRING, "Lake table checked"),
@@ -390,7 +404,8 @@ VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by
 ))
 
 TABLES: dict[str, Table] = {t.name: t for t in (JOBS, SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
-                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, EMBEDDING_METRICS,
+                                                BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, REVIEW_VERDICTS,
+                                                EMBEDDING_METRICS,
                                                 WORKER_EVENTS, WORKER_TASKS,
                                                 AUDIT_CHANGES, WORKER_QUALITY, VALIDATIONS)}
 

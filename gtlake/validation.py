@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from gtlake.schemas import JOB_ROLES, TABLES
-from gtlake.vocabulary import CHANGES, CROP_STATUSES, QUEUE_REASONS
+from gtlake.vocabulary import CHANGES, CROP_STATUSES, QUEUE_REASONS, VERDICTS
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
 
-VALIDATED = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue", "embedding_metrics",
-             "audit_changes")
+VALIDATED = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue", "review_verdicts",
+             "embedding_metrics", "audit_changes")
 REF_PREFIX = "gtlake_ref_"
 
 
@@ -189,6 +189,14 @@ SUITES: dict[str, Callable[[], list[Rule]]] = {
         _unique(TRACK_KEY), _unique(["job_name", "rank"]),
         _between("frame_no", 0), _between("score", 0, strict_lo=True), _between("rank", 1),
         _array_in_set("reasons", QUEUE_REASONS),
+    ],
+    "review_verdicts": lambda: [
+        _schema("review_verdicts"), *_types("review_verdicts"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id", "verdict", "reviewer",
+                                 "decided_at", "verdicts_file")],
+        _unique([*TRACK_KEY, "reviewer"]),
+        _between("frame_no", 0), _in_set("verdict", VERDICTS), _array_in_set("reasons", QUEUE_REASONS),
+        _references("sequences", ["job_name", "sequence_id"]),
     ],
     "embedding_metrics": lambda: [
         _schema("embedding_metrics"), *_types("embedding_metrics"),

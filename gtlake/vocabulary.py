@@ -19,6 +19,9 @@ APPEARANCE_REASON = "appearance_change"
 # audit_changes.change: what an auditor did to a worker's box.
 CHANGES = ("unchanged", "moved", "resized", "relabeled", "reidentified", "added", "deleted")
 
+# review_verdicts.verdict: what a reviewer said of a queue entry (`gtlake review`, `gtlake verdicts`).
+VERDICTS = ("mistake", "fine", "unsure")
+
 # embedding_metrics.crop_status: what became of a box's crop.
 CROP_STATUSES = ("ok", "image_missing", "image_unreadable", "outside_image")
 

@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gtlake import integrity, storage
+from gtlake.frames import read_image, sequence_prefix
 from gtlake.jobs.common import read_partitions, sequence_refs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.records import Counts
@@ -80,30 +81,6 @@ class EmbedResult:
     check_seconds: float = 0.0
 
 
-def frame_location(uri: str, frames_root: str | None) -> str:
-    """Where to read `uri` (a sequence file, an image, a prefix): `<frames_root>/<key>` for `s3://<bucket>/<key>`
-    when a frames root is given, else `uri` itself."""
-    if not frames_root or not storage.is_s3(uri):
-        return uri
-    _, key = storage.split_s3(uri)
-    if storage.is_s3(frames_root):
-        return frames_root.rstrip("/") + "/" + key
-    return os.path.join(frames_root, *key.split("/")) + ("/" if key.endswith("/") else "")
-
-
-def sequence_prefix(source_ref: str, frames_root: str | None) -> tuple[str, str | None]:
-    """(prefix of the frame images, problem) of one sequence file: its `prefix` field, else its own folder."""
-    folder = source_ref.rsplit("/", 1)[0] + "/"
-    try:
-        seq = json.loads(storage.read_bytes(frame_location(source_ref, frames_root)))
-    except Exception as e:  # noqa: BLE001 - missing or broken: the folder is the best guess, and it is said
-        return frame_location(folder, frames_root), f"{source_ref}: {type(e).__name__}"
-    prefix = seq.get("prefix") if isinstance(seq, dict) else None
-    if not isinstance(prefix, str) or not prefix:
-        return frame_location(folder, frames_root), f"{source_ref}: no prefix"
-    return frame_location(prefix if prefix.endswith("/") else prefix + "/", frames_root), None
-
-
 def _prefixes(spark: SparkSession, sequences: DataFrame, frames_root: str | None,
               log: Callable[[str], None]) -> DataFrame:
     """(job_name, sequence_id, prefix) of every labeled sequence; sequence files read in parallel."""
@@ -118,22 +95,6 @@ def _prefixes(spark: SparkSession, sequences: DataFrame, frames_root: str | None
     refs["prefix"] = [found[r][0] if isinstance(r, str) else None for r in refs["source_ref"]]
     schema = T.StructType([T.StructField(c, T.StringType(), True) for c in ("job_name", "sequence_id", "prefix")])
     return spark.createDataFrame(refs[["job_name", "sequence_id", "prefix"]], schema)
-
-
-def _read_image(uri: str):  # noqa: ANN202 - PIL image or a crop_status string
-    from botocore.exceptions import ClientError
-
-    from gtlake.udfs.crops import decode_image
-
-    try:
-        return decode_image(storage.read_bytes(uri))
-    except FileNotFoundError:
-        return "image_missing"
-    except ClientError as e:
-        code = str(e.response.get("Error", {}).get("Code", ""))
-        return "image_missing" if code in ("NoSuchKey", "404", "NotFound") else "image_unreadable"
-    except (OSError, ValueError):
-        return "image_unreadable"
 
 
 def embed_rows(pdf: pd.DataFrame, embedder, crop_size: int) -> pd.DataFrame:  # noqa: ANN001 - udfs.embeddings.Embedder
@@ -163,7 +124,7 @@ def embed_rows(pdf: pd.DataFrame, embedder, crop_size: int) -> pd.DataFrame:  # 
     for s, e in zip(starts, np.r_[starts[1:], n]):
         rows = order[s:e]
         uri = sorted_uris[s]
-        image = _read_image(uri) if isinstance(uri, str) and uri else "image_missing"
+        image = read_image(uri) if isinstance(uri, str) and uri else "image_missing"
         if isinstance(image, str):
             status[rows] = image
             continue

@@ -161,9 +161,10 @@ def s3_endpoint():
 
 @pytest.fixture(scope="session")
 def pipeline_lake(spark, tmp_path_factory):
-    """A sample (every tracking job audited) ingested, embedded, scored, with its activity export read and audits
-    compared. The sample has no frame images (rendering them is test_embed's job), so every embedding_metrics row
-    here says image_missing: the tables, gates and views still see the table.
+    """A sample (every tracking job audited) ingested, embedded, scored, with its activity export read, audits
+    compared and a simulated reviewer's verdicts on every queue entry imported. The sample has no frame images
+    (rendering them is test_embed's job), so every embedding_metrics row here says image_missing: the tables, gates
+    and views still see the table.
 
     Shared by the worker/audit, validation, dashboard and SQL tests, which only read it (a test that writes works
     on a copy): they pass in any order.
@@ -202,8 +203,23 @@ def pipeline_lake(spark, tmp_path_factory):
     shutil.copytree(tmp / "sample" / "worker-activity", activity)
     workers = workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **quiet)
     audit = audit_run(spark, AuditJobConfig(lake=str(lake)), **quiet)
+    # A (simulated) reviewer judged every queue entry on review pages and their verdicts were imported.
+    import json
+    from datetime import datetime, timezone
+
+    from gtlake.jobs.verdicts import VerdictsConfig
+    from gtlake.jobs.verdicts import run as verdicts_run
+    from gtlake.lakesql import connect
+    from gtlake.sample.reviewer import for_lake
+
+    files = []
+    for (job,) in connect(str(lake)).execute("SELECT DISTINCT job_name FROM review_queue ORDER BY 1").fetchall():
+        files.append(tmp / f"verdicts-{job}.json")
+        files[-1].write_text(json.dumps(for_lake(str(lake), str(tmp / "sample"), job,
+                                                 at=datetime(2026, 11, 20, 9, tzinfo=timezone.utc))))
+    verdicts = verdicts_run(spark, VerdictsConfig(lake=str(lake), files=[str(f) for f in files]), **quiet)
     return {"tmp": tmp, "lake": lake, "sample": tmp / "sample", "activity": activity, "summary": summary,
-            "workers": workers, "audit": audit}
+            "workers": workers, "audit": audit, "verdicts": verdicts}
 
 
 RUBRIC_PENALTY = {"omissions": 1.0, "inaccurate": 1.0, "wrong_labels": 0.2, "tracking_errors": 0.2,

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from gtlake.udfs.appearance import AppearanceConfig, appearance_flags, cosine_distance
-from gtlake.udfs.crops import clip_boxes, crop_boxes, decode_image
+from gtlake.frames import decode_image
+from gtlake.udfs.crops import clip_boxes, crop_boxes
 from gtlake.udfs.embeddings import (IMAGENET_MEAN, IMAGENET_STD, Embedder, ResNet18, WeightsError, load_resnet18,
                                     seeded_state_dict, weights_digest)
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gtlake.cli import main
-from gtlake.jobs.embed import EmbedJobConfig, frame_location, run as embed
+from gtlake.frames import frame_location
+from gtlake.jobs.embed import EmbedJobConfig, run as embed
 from gtlake.jobs.ingest import IngestConfig, run as ingest
 from gtlake.jobs.quality import QualityJobConfig, run as quality
 from gtlake.sample.generate import SampleParams, generate
@@ -119,6 +120,7 @@ def test_quality_merges_the_flags_into_the_review_queue(spark, embedded):
 def test_frames_root_maps_s3_keys():
     assert frame_location("s3://in/videos/d-1/seq.json", "/data/mirror") == "/data/mirror/videos/d-1/seq.json"
     assert frame_location("s3://in/videos/d-1/", "s3://other/copy/") == "s3://other/copy/videos/d-1/"
+    assert frame_location("s3://in/videos/d-1/", "/data/mirror") == "/data/mirror/videos/d-1/"  # one slash
     assert frame_location("/local/x.jpg", "/data") == "/local/x.jpg"
     assert frame_location("s3://in/a.jpg", None) == "s3://in/a.jpg"
 

@@ -67,9 +67,33 @@ def test_visuals_use_declared_datasets_and_existing_columns():
     for ds, col in used:
         assert ds in declared and col in cols[ds], (ds, col)
     sheets = [s["Name"] for s in defn["Sheets"]]
-    assert sheets == ["Label quality", "Worker performance", "Data quality"]
+    assert sheets == ["Label quality", "Worker performance", "Audits", "Refused records", "Data quality"]
     kinds = {next(iter(v)) for s in defn["Sheets"] for v in s["Visuals"]}
-    assert {"KPIVisual", "BarChartVisual", "LineChartVisual", "TableVisual", "HeatMapVisual", "ScatterPlotVisual"} <= kinds
+    assert {"KPIVisual", "BarChartVisual", "TableVisual", "HeatMapVisual", "ScatterPlotVisual"} <= kinds
+    assert "LineChartVisual" not in kinds  # jobs are not a series: flagged share is one bar per job
+
+
+def test_every_sheet_has_the_job_date_worker_and_class_filters():
+    defn = quicksight.definition("gtlake")
+    cols = {d: {c["Name"]: c["Type"] for c in quicksight.columns(d)} for d in quicksight.DATASETS}
+    groups = {f["FilterGroupId"]: f for f in defn["FilterGroups"]}
+    filters = {}
+    for g in groups.values():
+        for f in g["Filters"]:
+            (kind, body), = f.items()
+            filters[body["FilterId"]] = (g, kind, body)
+    for fid, _, ds, col in (*quicksight.FILTERS, quicksight.DATE_FILTER):
+        g, kind, body = filters[f"f-{fid}"]
+        assert g["CrossDataset"] == "ALL_DATASETS" and g["ScopeConfiguration"] == {"AllSheets": {}}
+        assert body["Column"] == {"DataSetIdentifier": ds, "ColumnName": col}
+        # cross-dataset: it reaches every dataset with a column of that name and type, more than the one it names
+        assert sum(cols[d].get(col) == cols[ds][col] for d in cols) >= 2, col
+        for sheet in defn["Sheets"]:
+            sources = [next(iter(c.values()))["SourceFilterId"] for c in sheet["FilterControls"]]
+            assert f"f-{fid}" in sources, (sheet["Name"], fid)
+    assert filters["f-date"][1] == "TimeRangeFilter"
+    ids = [next(iter(c.values()))["FilterControlId"] for s in defn["Sheets"] for c in s["FilterControls"]]
+    assert len(ids) == len(set(ids))
 
 
 def test_deploy_creates_what_is_missing_and_updates_what_exists():

@@ -206,7 +206,7 @@ def test_validation_views(db):
     ).reset_index().merge(runs[["run_id", "status"]].rename(columns={"status": "run_status"}), on="run_id", how="left")
     want["gate"] = np.where(want.broken == 0, "passed", np.where(want.run_status == "failed", "failed", "warned"))
     got = view(con, "validation_status", ["step"])
-    assert set(got.step) == {"ingest", "workers", "embed", "quality", "audit"} and set(got.gate) == {"passed"}
+    assert set(got.step) == {"ingest", "workers", "embed", "quality", "audit", "verdicts"} and set(got.gate) == {"passed"}
     same(got, want, ["step"])
     assert con.execute("SELECT count(*) FROM validation_findings").fetchone()[0] == int((~last.success).sum()) == 0
 
@@ -228,8 +228,8 @@ def test_cli_sql(pipeline_lake, tmp_path):
     cmd = [sys.executable, "-m", "gtlake.cli", "sql", "--lake", str(pipeline_lake["lake"])]
     for name in views():
         r = subprocess.run(cmd + ["--view", name, "--format", "csv"], capture_output=True, text=True, env=env, timeout=120)
-        # a clean lake breaks no rule, and the sample boxes no object twice: the header only
-        rows = 1 if name in ("validation_findings", "untracked_duplicates") else 2
+        # a clean lake breaks no rule, the sample boxes no object twice and nothing of it is refused: the header only
+        rows = 1 if name in ("validation_findings", "untracked_duplicates", "refused_records") else 2
         assert r.returncode == 0 and r.stdout.count("\n") >= rows, (name, r.stderr)
     r = subprocess.run(cmd + ["--query", "SELECT count(*) AS n FROM boxes", "--format", "json"], capture_output=True,
                        text=True, env=env, timeout=120)
@@ -334,3 +334,46 @@ def test_rubric_scores(db):
     assert np.allclose(jobs.loc[per_job.index, "rubric_score"], (1 - per_job.penalty / per_job.boxes).clip(lower=0))
     workers = con.execute("SELECT * FROM rubric_scores WHERE level = 'worker'").df()
     assert len(workers) and workers.worker_id.notna().all() and workers.rubric_score.between(0, 1).all()
+
+
+def test_check_precision(db):
+    con, t = db
+    v = t["review_verdicts"]
+    assert len(v)  # the pipeline lake holds a simulated reviewer's verdicts
+    rows = v.explode("reasons").rename(columns={"reasons": "reason"})
+    rows["decided_day"] = pd.to_datetime(rows["decided_at"], utc=True).dt.date
+    want = rows.groupby(["job_name", "reason", "decided_day"]).agg(
+        judged=("verdict", "size"), mistakes=("verdict", lambda s: int((s == "mistake").sum())),
+        fine=("verdict", lambda s: int((s == "fine").sum())), unsure=("verdict", lambda s: int((s == "unsure").sum())),
+    ).reset_index()
+    want["measured_precision"] = want.mistakes / (want.mistakes + want.fine).replace(0, np.nan)
+    got = con.execute("SELECT * FROM check_precision").df()
+    assert got[["job_name", "reason", "decided_day"]].values.tolist() == sorted(
+        got[["job_name", "reason", "decided_day"]].values.tolist())  # ordered
+    same(got.sort_values(["job_name", "reason", "decided_day"]).reset_index(drop=True), want,
+         ["job_name", "reason", "decided_day"])
+
+
+def test_refused_records(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gtlake.schemas import REJECTED
+
+    rows = [("ingest", "box", "invalid_box_size", "job-a", "s3://b/a1.json", "frame 3 box 0"),
+            ("ingest", "box", "invalid_box_size", "job-a", "s3://b/a2.json", "frame 1 box 2"),
+            ("ingest", "box", "invalid_box_size", "job-a", "s3://b/a1.json", "frame 9 box 1"),
+            ("ingest", "job_folder", "empty_manifest", "_input", "s3://b/x/", "manifest"),
+            ("verdicts", "verdict", "invalid_verdict", "job-a", "/v.json", "verdicts[2]")]
+    schema = pa.schema([f for f in REJECTED.arrow_schema() if f.name not in ("job_name", "step")])
+    for step, kind, reason, job, uri, loc in rows:
+        folder = tmp_path / "rejected" / f"job_name={job}" / f"step={step}"
+        folder.mkdir(parents=True, exist_ok=True)
+        n = len(list(folder.iterdir()))
+        pq.write_table(pa.Table.from_pylist([{"run_id": "r", "source_uri": uri, "locator": loc, "record_kind": kind,
+                                              "reason_code": reason, "detail": "d", "record": None}], schema=schema),
+                       folder / f"part-{n}.parquet")
+    got = connect(str(tmp_path)).execute("SELECT * FROM refused_records").fetchall()
+    assert got == [("ingest", "box", "invalid_box_size", "job-a", 3, 2, "s3://b/a1.json", "frame 3 box 0"),
+                   ("ingest", "job_folder", "empty_manifest", "_input", 1, 1, "s3://b/x/", "manifest"),
+                   ("verdicts", "verdict", "invalid_verdict", "job-a", 1, 1, "/v.json", "verdicts[2]")]

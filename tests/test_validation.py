@@ -82,6 +82,11 @@ FAULTS = {
         df, TRACK_ORDER, 0, reasons=F.array(F.lit("<script>"))), TRACK_ORDER, 1, score=-2.0), TRACK_ORDER, 2),
         {("reasons", "allowed values"), ("score", "values > 0"), ("job_name, sequence_id, frame_no, object_id",
                                                                   "unique key"), ("job_name, rank", "unique key")}),
+    "review_verdicts": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(
+        df, TRACK_ORDER, 0, verdict="maybe"), TRACK_ORDER, 1, frame_no=-1), TRACK_ORDER, 2,
+        sequence_id="no-such-job:9"), TRACK_ORDER, 3, reasons=F.array(F.lit("bogus"))), TRACK_ORDER, 4),
+        {("verdict", "allowed values"), ("frame_no", "values >= 0"), ("job_name, sequence_id", "exists in sequences"),
+         ("reasons", "allowed values"), ("job_name, sequence_id, frame_no, object_id, reviewer", "unique key")}),
     "embedding_metrics": (lambda df: _break_row(_break_row(_break_row(
         df, TRACK_ORDER, 0, appearance_distance=2.5), TRACK_ORDER, 1, crop_status="guessed"), TRACK_ORDER, 2,
         flags=F.array(F.lit("bogus"))),
@@ -173,7 +178,8 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
         ("quality", "input", "embedding_metrics"),
         ("workers", "output", "worker_tasks"),
         ("audit", "input", "sequences"), ("audit", "input", "boxes"), ("audit", "input", "review_queue"),
-        ("audit", "input", "box_metrics"), ("audit", "output", "audit_changes")}
+        ("audit", "input", "box_metrics"), ("audit", "output", "audit_changes"),
+        ("verdicts", "output", "review_verdicts")}
     assert not found[found.scope != "lake"].success.eq(False).any()
     found = found[found.step == "validate"]
     assert found.run_id.nunique() == 3 and set(found.scope) == {"lake"}

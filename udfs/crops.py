@@ -10,22 +10,10 @@ has ok=False and a zero crop.
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
 MIN_INSIDE_PX = 1.0
-
-
-def decode_image(data: bytes) -> Image.Image:
-    """An RGB PIL image from JPEG/PNG bytes; raises ValueError for bytes that are not an image."""
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except Exception as e:  # noqa: BLE001 - PIL raises several kinds for a broken file
-        raise ValueError(f"not a readable image: {type(e).__name__}: {e}") from None
-    return img.convert("RGB") if img.mode != "RGB" else img
 
 
 def clip_boxes(left: np.ndarray, top: np.ndarray, width: np.ndarray, height: np.ndarray, image_w: int,

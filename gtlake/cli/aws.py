@@ -27,7 +27,8 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
     qs = sub.add_parser("quicksight", help="deploy the dashboards to Amazon QuickSight (data source, datasets, "
                                            "analysis, dashboard)",
                         description="Create or update the Athena data source, one dataset per view, and the analysis "
-                                    "and dashboard with the Label quality and Worker performance sheets.")
+                                    "and dashboard with the Label quality, Worker performance, Audits, Refused records and Data "
+                                    "quality sheets and the job, date, worker and class filters.")
     qs_sub = qs.add_subparsers(dest="quicksight_command", metavar="ACTION", parser_class=Parser)
     qs_sub.required = True
     qd = qs_sub.add_parser("deploy", help="create or update every QuickSight resource")

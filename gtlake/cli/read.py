@@ -1,10 +1,12 @@
-"""The commands that read a local lake: sql (DuckDB over the lake and its views) and dashboard (one HTML page)."""
+"""The commands that read a local lake: sql (DuckDB over the lake and its views), dashboard (one HTML page) and
+review (a job's queue with its frames drawn)."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
+from gtlake import storage
 from gtlake.cli.common import out_file, positive, reader_lake, say_problems
 
 
@@ -24,13 +26,31 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
     sq.set_defaults(handler=_sql)
     commands["sql"] = sq
 
-    db = sub.add_parser("dashboard", help="write the Label quality and Worker performance sheets as one HTML page",
+    db = sub.add_parser("dashboard", help="write the dashboards (label quality, workers, audits, refused, data quality) as one HTML page",
                         description="Write one self-contained HTML page (plotly inlined, no network needed to view "
-                                    "it) with the Label quality and Worker performance sheets, from the lake's SQL views.")
+                                    "it) with the Label quality, Worker performance, Audits, Refused records and Data "
+                                    "quality sheets, from the lake's SQL views, and filters by job, date, worker and class.")
     db.add_argument("--lake", required=True, help="lake folder")
     db.add_argument("--out", required=True, help="HTML file to write")
     db.set_defaults(handler=_dashboard)
     commands["dashboard"] = db
+
+    from gtlake.review import TOP
+
+    rv = sub.add_parser("review", help="write a job's review queue as one HTML page with the frames drawn",
+                        description="Write one self-contained, offline HTML page for a job's review queue (the first "
+                                    "--top entries by rank): each entry's frame cropped around the object with the "
+                                    "suspect box drawn, the frames just before and after, the reasons in words. "
+                                    "Reviewers mark each entry mistake / fine / unsure and save the verdicts as a "
+                                    "file for `gtlake verdicts`.")
+    rv.add_argument("--lake", required=True, help="lake folder")
+    rv.add_argument("--job", required=True, help="labeling job whose queue to review")
+    rv.add_argument("--out", required=True, help="HTML file to write")
+    rv.add_argument("--top", type=positive, default=TOP, help=f"queue entries on the page, by rank (default {TOP})")
+    rv.add_argument("--frames-root", help="read s3://<bucket>/<key> sequence files and frame images as "
+                                          "FRAMES_ROOT/<key> (a local mirror of the input bucket, or another prefix)")
+    rv.set_defaults(handler=_review)
+    commands["review"] = rv
 
 
 def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -98,4 +118,32 @@ def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         if os.path.exists(tmp):
             os.unlink(tmp)
     print(f"dashboard: {out} ({len(text) / 1e6:.1f} MB, opens offline)")
+    return 0
+
+
+def _review(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import time
+
+    from gtlake import review
+
+    out = out_file(parser, args.out)
+    if args.frames_root is not None and not storage.is_s3(args.frames_root) and not os.path.isdir(args.frames_root):
+        parser.error(f"--frames-root {args.frames_root}: no such folder")
+    lake = reader_lake(parser, args.lake, "review")
+    jobs = sorted(lake.ledger("quality"))
+    if args.job not in jobs:
+        parser.error(f"--job {args.job}: no review queue for this job in {args.lake} (scored jobs: "
+                     f"{', '.join(j for j in jobs if not j.startswith('_')) or 'none; run gtlake quality'})")
+    t0 = time.monotonic()
+    problems: list[str] = []
+    text, stats = review.build(args.lake, args.job, args.top, args.frames_root, problems)
+    say_problems("review", problems)
+    try:
+        review.write(out, text)
+    except OSError as e:
+        print(f"gtlake review: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"review: {out}: {stats['entries']} of {stats['queued']} queue entries, {stats['drawn']} of "
+          f"{stats['panels']} frames drawn from {stats['read']} images ({len(text) / 1e6:.1f} MB, "
+          f"{time.monotonic() - t0:.1f}s, opens offline)")
     return 0

@@ -75,6 +75,19 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
     au.set_defaults(handler=_audit_command)
     commands["audit"] = au
 
+    vd = sub.add_parser("verdicts", help="store reviewers' verdict files (saved from gtlake review) in review_verdicts",
+                        description="Read verdict files saved from a `gtlake review` page (mistake / fine / unsure per "
+                                    "queue entry, who and when) into the review_verdicts table: each checked, bad "
+                                    "ones refused into rejected, merged with the job's earlier verdicts (a "
+                                    "reviewer's latest verdict on an entry stands). A file imported before is "
+                                    "skipped. The check_precision view says how often each reason was right.")
+    vd.add_argument("--lake", required=True, help="lake folder (or s3:// prefix) with the reviewed jobs")
+    vd.add_argument("files", nargs="+", metavar="FILE", help="verdicts file (local or s3://)")
+    on_failure_arg(vd)
+    catalog_arg(vd)
+    vd.set_defaults(handler=_verdicts_command)
+    commands["verdicts"] = vd
+
     va = sub.add_parser("validate", help="check the lake's tables against their data-quality rules "
                                          "(Great Expectations) and record the findings",
                         description="Run the Great Expectations suite of each validated table (schema, keys, ranges, "
@@ -269,6 +282,34 @@ def _audit(args: argparse.Namespace) -> int:
               f"{len(result.quality_jobs)} jobs, {result.seconds:.1f}s")
         checks(result)
     print(f"worker quality: {where(args.lake, 'worker_quality')}")
+    return catalog_sync(args)
+
+
+def _verdicts_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from gtlake.jobs.verdicts import VerdictsConfig, run
+    from gtlake.spark import get_spark
+
+    _needs_table(writer_lake(args, parser), parser, args, "sequences")
+    for f in args.files:
+        if not storage.is_s3(f) and not os.path.isfile(f):
+            parser.error(f"{f}: no such file")
+    spark = get_spark("gtlake-verdicts")
+    result = run(spark, VerdictsConfig(lake=args.lake, files=args.files, on_failure=args.on_failure),
+                 log=lambda m: print(m, flush=True))
+    c = result.counts.as_dict()
+    files = c.get("verdicts_file", {"in": 0, "out": 0, "rejected": 0})
+    one = c.get("verdict", {"in": 0, "out": 0, "rejected": 0})
+    if result.status == "no_new_input":
+        print(f"verdicts {result.run_id}: every file was imported before; lake unchanged")
+    else:
+        print(f"verdicts {result.run_id}: files in {files['in']} = read {files['out']} + refused {files['rejected']}"
+              f" ({result.already} imported before); verdicts in {one['in']} = stored {one['out']} + refused "
+              f"{one['rejected']}; {result.stored} verdicts on {len(result.jobs_processed)} jobs, {result.seconds:.1f}s")
+        if files["rejected"] or one["rejected"]:
+            print(f"  refused files and verdicts, with their reasons: {where(args.lake, 'rejected')}")
+        checks(result)
+    print(f"review verdicts: {where(args.lake, 'review_verdicts')}; precision of each reason: gtlake sql --lake "
+          f"{args.lake} --view check_precision")
     return catalog_sync(args)
 
 

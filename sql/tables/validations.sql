@@ -1,7 +1,7 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `validations` (
   `run_id` string COMMENT 'Run that checked it',
-  `step` string COMMENT 'Which command checked it: validate, ingest, workers, quality or audit',
+  `step` string COMMENT 'Which command checked it: validate, ingest, workers, quality, audit or verdicts',
   `scope` string COMMENT 'Which rows: lake (committed, by validate), input (read by the run), output (staged by the run, before its commit)',
   `table_name` string COMMENT 'Lake table checked',
   `column_name` string COMMENT 'Column (or columns) the rule is about; null for table-level rules such as the schema',
