@@ -21,6 +21,7 @@ HEAT_FRAMES = 400
 MAX_WORKERS = 30
 IOU_BINS = 100  # the IoU histograms the filters re-count (a filtered median is read to 0.01)
 MAX_TASK_ROWS = 100_000  # worker tasks shipped to the page for its filters; beyond, the page says it is cut
+MAX_SEQ_ROWS = 20_000  # (sequence, class) rows of label facts; beyond, they are per (job, class, worker, day)
 # Low IoU red, high green (ColorBrewer RdYlGn; plotly.js has no such named scale, so it is spelled out).
 _RED_TO_GREEN = [[0.0, "rgb(165,0,38)"], [0.25, "rgb(244,109,67)"], [0.5, "rgb(254,224,139)"],
                  [0.75, "rgb(166,217,106)"], [1.0, "rgb(0,104,55)"]]
@@ -104,21 +105,27 @@ def _facts(con) -> dict:  # noqa: ANN001 - duckdb connection
     def rows(sql: str) -> list[list]:
         return [[float(v) if isinstance(v, Decimal) else v for v in _clean(r)] for r in con.execute(sql).fetchall()]
 
-    seq = rows("""
-        WITH w AS (SELECT job_name, sequence_id, max_by(worker_id, submitted_at) AS worker_id
-                   FROM worker_responses GROUP BY ALL),
-             d AS (SELECT job_name, sequence_id, CAST(CAST(min(creation_time) AS date) AS varchar) AS day
-                   FROM sequences GROUP BY ALL)
-        SELECT m.job_name, m.sequence_id, m.label, w.worker_id, d.day, count(*) AS boxes,
-               count_if(len(m.flags) > 0) AS flagged
-        FROM box_metrics m LEFT JOIN w USING (job_name, sequence_id) LEFT JOIN d USING (job_name, sequence_id)
-        GROUP BY ALL ORDER BY ALL""")
+    base = """WITH w AS (SELECT job_name, sequence_id, max_by(worker_id, submitted_at) AS worker_id
+                           FROM worker_responses GROUP BY ALL),
+                   d AS (SELECT job_name, sequence_id, CAST(CAST(min(creation_time) AS date) AS varchar) AS day
+                         FROM sequences GROUP BY ALL),
+                   m AS (SELECT m.*, w.worker_id, d.day FROM box_metrics m LEFT JOIN w USING (job_name, sequence_id)
+                         LEFT JOIN d USING (job_name, sequence_id))"""
+    n_seq = con.execute(f"{base} SELECT count(*) FROM (SELECT DISTINCT job_name, sequence_id, label FROM m)").fetchone()[0]
+    # Per sequence and class, where the lake is small enough; else per job, class, worker and day (the sequence
+    # count is then summed over classes, and the page says so).
+    coarse = n_seq > MAX_SEQ_ROWS
+    key = "NULL" if coarse else "sequence_id"
+    seq = rows(f"""{base} SELECT job_name, {key}, label, worker_id, day, count(*) AS boxes,
+                          count_if(len(flags) > 0) AS flagged, count(DISTINCT sequence_id) AS sequences
+                   FROM m GROUP BY ALL ORDER BY ALL""")
     hist: dict[tuple, list] = {}
-    for job, sq, label, b, n in con.execute(f"""
-            SELECT job_name, sequence_id, label, least(floor(iou_prev * {IOU_BINS}), {IOU_BINS - 1})::int, count(*)
-            FROM box_metrics WHERE iou_prev IS NOT NULL GROUP BY ALL ORDER BY ALL""").fetchall():
-        hist.setdefault((job, sq, label), []).append([b, n])
-    seq = [r + [hist.get((r[0], r[1], r[2]), [])] for r in seq]
+    for *k, b, n in con.execute(f"""{base}
+            SELECT job_name, {key}, label, worker_id, day, least(floor(iou_prev * {IOU_BINS}), {IOU_BINS - 1})::int,
+                   count(*)
+            FROM m WHERE iou_prev IS NOT NULL GROUP BY ALL ORDER BY ALL""").fetchall():
+        hist.setdefault(tuple(k), []).append([b, n])
+    seq = [r[:7] + [hist.get(tuple(r[:5]), []), r[7]] for r in seq]
     jobs = rows("""SELECT j.job_name, coalesce(j.role, 'labeling'),
                           CAST((SELECT CAST(min(creation_time) AS date) FROM sequences s
                                 WHERE s.job_name = j.job_name AND NOT s.inherited) AS varchar)
@@ -141,7 +148,7 @@ def _facts(con) -> dict:  # noqa: ANN001 - duckdb connection
     changes = rows("""SELECT source_job, audit_job, change, count(*) FROM audit_changes GROUP BY ALL ORDER BY ALL""")
     by_class = rows("""SELECT job_name, label, worker_boxes, touched FROM audit_adjustment_by_class ORDER BY ALL""")
     workers = {r[3] for r in seq} | {r[1] for r in tasks} | {r[1] for r in quality} | {r[2] for r in rubric}
-    return {"seq": seq, "jobs": jobs, "tasks": tasks[:MAX_TASK_ROWS], "tasks_cut": len(tasks) > MAX_TASK_ROWS,
+    return {"seq": seq, "coarse": coarse, "jobs": jobs, "tasks": tasks[:MAX_TASK_ROWS], "tasks_cut": len(tasks) > MAX_TASK_ROWS,
             "quality": quality, "rubric": rubric, "verdicts": verdicts, "changes": changes, "by_class": by_class,
             "workers": worker_labels(workers), "iou_bins": IOU_BINS, "max_workers": MAX_WORKERS}
 
@@ -171,9 +178,10 @@ def build(lake: str, title: str = "gtlake: label quality and workers", problems:
     k = by_role.loc["labeling"] if "labeling" in by_role.index else none
     post = by_role.loc["audit"] if "audit" in by_role.index else none
     roles = q("SELECT * FROM jobs_by_role").set_index("role")
-    counted = ", ".join(f"{int(roles.loc[r, 'jobs'])} {r}" for r in roles.index)
+    order = {"labeling": 0, "audit": 1}
+    counted = ", ".join(f"{int(roles.loc[r, 'jobs'])} {r}" for r in sorted(roles.index, key=lambda r: (order.get(r, 2), r)))
     page.parts.append('<section id="label-quality"><h2>Label quality</h2>')
-    page.parts.append(f'<p class="note">Labeling jobs ({html.escape(counted or "no jobs yet")} jobs in the lake). '
+    page.parts.append(f'<p class="note">The labeling jobs\' boxes (the lake holds {html.escape(counted or "no")} jobs). '
                       'Audit jobs\' corrected labels are scored apart, as a post-audit check.</p>')
     page.parts.append(_kpis([
         ("boxes", "boxes scored", int(k["boxes"]), f"{int(k['boxes']):,}"),

@@ -9,10 +9,24 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 
 from gtlake import storage
 
 IMAGE_MISSING, IMAGE_UNREADABLE = "image_missing", "image_unreadable"
+# A frame file name (from the labels: untrusted) that could leave its sequence's prefix: absolute, with a scheme,
+# a `.` or `..` segment, a backslash or a NUL. Python's and Java's regex syntax alike (the embed job uses it in
+# Spark's rlike).
+UNSAFE_FRAME_FILE = r"^/|^[A-Za-z][A-Za-z0-9+.-]*:|(^|/)\.\.?(/|$)|\\|\x00"
+_UNSAFE = re.compile(UNSAFE_FRAME_FILE)
+
+
+def frame_path(prefix: str, frame_file: str | None) -> str | None:
+    """Where a frame's image is: `prefix` + `frame_file`, or None when the name is empty or could leave the prefix
+    (UNSAFE_FRAME_FILE): a labels file cannot send a reader outside the root it was given."""
+    if not isinstance(frame_file, str) or not frame_file or _UNSAFE.search(frame_file):
+        return None
+    return prefix + frame_file
 
 
 def frame_location(uri: str, frames_root: str | None) -> str:

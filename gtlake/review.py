@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 
-from gtlake.frames import load_image, sequence_prefix
+from gtlake.frames import frame_path, load_image, sequence_prefix
 from gtlake.vocabulary import QUEUE_REASONS, VERDICTS
 
 TOP = 200  # queue entries on a page by default
@@ -221,10 +221,12 @@ def embed_crops(items: list[dict], prefixes: dict[str, str], problems: list[str]
     for it in items:
         prefix = prefixes.get(it["source_ref"])
         for p in it["panels"]:
-            if prefix is None or not p.frame_file:
-                p.problem = "no frame file" if prefix is not None else "sequence file not found"
+            uri = frame_path(prefix, p.frame_file) if prefix is not None else None
+            if uri is None:
+                p.problem = ("sequence file not found" if prefix is None else "no frame file" if not p.frame_file
+                             else "frame file refused: its name leaves the sequence's folder")
                 continue
-            by_image.setdefault(prefix + p.frame_file, []).append(p)
+            by_image.setdefault(uri, []).append(p)
 
     failed: dict[str, tuple[int, str]] = {}
     lock = threading.Lock()

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gtlake import integrity, storage
-from gtlake.frames import read_image, sequence_prefix
+from gtlake.frames import UNSAFE_FRAME_FILE, read_image, sequence_prefix
 from gtlake.jobs.common import read_partitions, sequence_refs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.records import Counts
@@ -193,7 +193,9 @@ def embedding_metrics(spark: SparkSession, boxes: DataFrame, prefixes: DataFrame
     threads = max(1, (os.cpu_count() or 1) // max(1, parallelism))  # one torch thread per concurrent task
     tracked = (boxes.where(F.col("object_id").isNotNull()).select(*BOX_COLS)
                .join(F.broadcast(prefixes), ["job_name", "sequence_id"], how="left")
-               .withColumn("image_uri", F.concat(F.col("prefix"), F.col("frame_file"))).drop("prefix"))
+               # a frame file name that could leave its prefix (`..`, absolute, a scheme) is not read: image_missing
+               .withColumn("image_uri", F.when(~F.col("frame_file").rlike(UNSAFE_FRAME_FILE),
+                                               F.concat(F.col("prefix"), F.col("frame_file")))).drop("prefix"))
     weights_bc = spark.sparkContext.broadcast(weights)
     embedded = (tracked.repartition(max(1, 2 * parallelism), "job_name", "sequence_id")
                 .sortWithinPartitions("image_uri")  # boxes of one frame together: each image decoded once

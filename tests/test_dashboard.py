@@ -128,21 +128,28 @@ def test_screenshot_and_cli(report, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tab(report):
-    """The page open in Chromium through Playwright (Debian's chromium: no browser is downloaded)."""
+def browser():
+    """Debian's chromium driven by Playwright (no browser is downloaded)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium not found: `make test` installs Debian's chromium (apt-get install chromium)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(report["page"].as_uri())
-        page.wait_for_selector("body[data-charts-drawn]")
-        yield page, errors
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def tab(report, browser):
+    """The report page open in its own tab, with the page errors it raised."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report["page"].as_uri())
+    page.wait_for_selector("body[data-charts-drawn]")
+    yield page, errors
+    page.close()
 
 
 def _cards(page) -> dict:
@@ -294,3 +301,27 @@ def test_refused_job_folders_keep_the_gate_from_saying_passed(pipeline_lake, tmp
     assert re.search(r'data-kpi="gate" data-value="&quot;refused input&quot;"', page)
     assert re.search(r'data-kpi="refused_jobs" data-value="5"', page)
     assert "5 job folders were refused whole" in page
+
+
+def test_a_large_lake_gets_coarser_facts_and_the_same_counts(report, browser, monkeypatch, tmp_path):
+    """Past MAX_SEQ_ROWS the label facts are per (job, class, worker, day): boxes and flagged shares stay exact,
+    sequences are summed over classes, and the page says so."""
+    import gtlake.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "MAX_SEQ_ROWS", 1)
+    page_file = tmp_path / "coarse.html"
+    page_file.write_text(dashboard.build(str(report["lake"])), encoding="utf-8")
+    con = connect(str(report["lake"]))
+    job = con.execute("SELECT job_name FROM jobs WHERE role = 'labeling' ORDER BY boxes DESC, 1 LIMIT 1").fetchone()[0]
+    want = _label_kpis(con, f"m.job_name = '{job}'")
+    per_class = con.execute("""SELECT sum(n) FROM (SELECT count(DISTINCT sequence_id) AS n FROM box_metrics
+                               WHERE job_name = ? GROUP BY label)""", [job]).fetchone()[0]
+    tab = browser.new_page()
+    tab.goto(page_file.as_uri())
+    tab.wait_for_selector("body[data-charts-drawn]")
+    _filter(tab, job=job)
+    cards, said = _cards(tab), tab.text_content("#f-said")
+    tab.close()
+    assert cards["boxes"] == want["boxes"] and cards["flagged_share"] == pytest.approx(want["flagged_share"])
+    assert cards["sequences"] == per_class >= want["sequences"]
+    assert "sequences are counted per class" in said

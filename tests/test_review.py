@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from tests.conftest import FAKE_AWS
@@ -269,11 +271,13 @@ def test_verdicts_saved_from_the_page_go_into_the_lake(opened, page, spark):
     assert doc["reviewer"] == "Dana <QA>" and doc["job_name"] == page["job"] and len(doc["verdicts"]) == 3
     lake = page["tmp"] / "verdict-lake"
     shutil.copytree(page["lake"], lake)
+    before = connect(str(lake)).execute("SELECT count(*) FROM review_verdicts WHERE job_name = ?",
+                                        [page["job"]]).fetchone()[0]
     result = run(spark, VerdictsConfig(lake=str(lake), files=[str(saved)]), log=lambda m: None)
-    assert result.status == "succeeded" and result.stored == 3
+    assert result.status == "succeeded" and result.stored == before + 3  # beside the simulated reviewer's
     con = connect(str(lake))
     got = con.execute("""SELECT sequence_id, frame_no, object_id, verdict, reviewer FROM review_verdicts
-                         ORDER BY queue_rank""").fetchall()
+                         WHERE reviewer = 'Dana <QA>' ORDER BY queue_rank""").fetchall()
     entries = page["data"]["entries"]
     assert got == [(e["sequence_id"], e["frame_no"], e["object_id"], v, "Dana <QA>")
                    for e, v in zip(entries[:3], ("mistake", "fine", "unsure"))]
@@ -343,3 +347,35 @@ def test_frames_are_read_from_s3_through_boto3(page, s3_endpoint, monkeypatch):
     assert stats["drawn"] == page["stats"]["drawn"] - sum(
         p["frame_no"] in (e["frame_no"], e["frame_no"] + 1) for x in data["entries"] if x["sequence_id"] == e["sequence_id"]
         for p in x["panels"])
+
+
+NAMES = ["frame_1.jpg", "sub/f.jpg", "f..jpg", "12:30.jpg", "../x.jpg", "a/../b.jpg", "/etc/passwd", "s3://x/y",
+         "C:\\x", "./f.jpg", "..", "a/..", "a\\b", "x\x00y", "file:///etc", ""]
+
+
+def test_a_frame_file_name_cannot_leave_its_prefix():
+    from gtlake.frames import frame_path
+
+    assert [frame_path("/root/p/", n) for n in NAMES] == [
+        "/root/p/frame_1.jpg", "/root/p/sub/f.jpg", "/root/p/f..jpg", "/root/p/12:30.jpg"] + [None] * 12
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_any_frame_file_name_stays_under_its_prefix(name):
+    import os
+
+    from gtlake.frames import frame_path
+
+    got = frame_path("/root/p/", name)
+    assert got is None or (os.path.normpath(got).startswith("/root/p/") and "\x00" not in got)
+
+
+def test_the_embed_job_refuses_the_same_names_in_spark(spark):
+    from pyspark.sql import functions as F
+
+    from gtlake.frames import UNSAFE_FRAME_FILE, frame_path
+
+    df = spark.createDataFrame([(n,) for n in NAMES], "name string")
+    got = [r[0] for r in df.select(F.col("name").rlike(UNSAFE_FRAME_FILE)).collect()]
+    assert got == [frame_path("/p/", n) is None and n != "" for n in NAMES]

@@ -120,6 +120,7 @@ def _file(path, job: str, reviewer: str, verdicts: list[dict]):
 def test_verdicts_are_stored_merged_and_imported_once(lake, tmp_path, spark):
     job, entries = _entries(lake, 4)
     assert len(entries) == 4
+    before = connect(str(lake)).execute("SELECT count(*) FROM review_verdicts WHERE job_name = ?", [job]).fetchone()[0]
     at = "2026-12-01T10:00:00Z"
     first = _file(tmp_path / "a1.json", job, "ana", [{**e, "verdict": v, "decided_at": at}
                                                      for e, v in zip(entries, ("mistake", "mistake", "fine", "unsure"))]
@@ -128,7 +129,7 @@ def test_verdicts_are_stored_merged_and_imported_once(lake, tmp_path, spark):
     bad.write_text("{")
     r1 = run(spark, VerdictsConfig(lake=str(lake), files=[first, str(bad), str(tmp_path / "gone.json")]),
              log=lambda m: None)
-    assert r1.status == "succeeded" and r1.stored == 4
+    assert r1.status == "succeeded" and r1.stored == before + 4  # beside the simulated reviewer's
     c = r1.counts.as_dict()
     assert c["verdicts_file"] == {"in": 3, "out": 1, "rejected": 2} and c["verdict"] == {"in": 5, "out": 4, "rejected": 1}
     con = connect(str(lake))
@@ -142,10 +143,10 @@ def test_verdicts_are_stored_merged_and_imported_once(lake, tmp_path, spark):
                                                       {**entries[0], "verdict": "fine", "decided_at": "2026-11-30T09:00:00Z"}])
     ben = _file(tmp_path / "b.json", job, "ben", [{**entries[0], "verdict": "fine", "decided_at": later}])
     r2 = run(spark, VerdictsConfig(lake=str(lake), files=[first, second, ben]), log=lambda m: None)
-    assert r2.already == 1 and r2.stored == 5
+    assert r2.already == 1 and r2.stored == before + 5
     con = connect(str(lake))
     got = con.execute("""SELECT reviewer, queue_rank, verdict FROM review_verdicts WHERE job_name = ?
-                         ORDER BY reviewer, queue_rank""", [job]).fetchall()
+                         AND reviewer IN ('ana', 'ben') ORDER BY reviewer, queue_rank""", [job]).fetchall()
     ranks = [e["rank"] for e in entries]
     assert got == [("ana", ranks[0], "mistake"),  # her earlier verdict stands: the second file's is older
                    ("ana", ranks[1], "fine"), ("ana", ranks[2], "fine"), ("ana", ranks[3], "unsure"),
@@ -191,3 +192,19 @@ def test_the_command_refuses_a_missing_file_with_usage(lake, tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "nope.json: no such file" in err and "usage:" in err and "Traceback" not in err
+
+
+def test_the_sample_reviewer_calls_planted_mistakes_mistakes():
+    from datetime import datetime, timezone
+
+    from gtlake.sample.reviewer import UNSURE_EVERY, verdicts
+
+    planted = [{"sequence_id": "job-a:0", "object_ids": ["o1"], "frames": [10]}]
+    entries = [{"sequence_id": "job-a:0", "frame_no": f, "object_id": o, "reasons": ["off_path"], "score": 2.0,
+                "rank": k + 1} for k, (f, o) in enumerate([(11, "o1"), (12, "o1"), (10, "o2")] + [(50 + i, "o3") for i in range(6)])]
+    d = verdicts(entries, planted, "job-a", "sim", None, datetime(2026, 12, 1, tzinfo=timezone.utc))
+    got = [v["verdict"] for v in d["verdicts"]]
+    assert got[:3] == ["mistake", "fine", "fine"]  # within a frame of the plant, on its object only
+    assert got[UNSURE_EVERY - 1] == "unsure" and got.count("unsure") == 1
+    parsed = parse_file(json.dumps(d).encode(), "sim.json", JOBS)  # what the page saves, the job reads
+    assert not parsed.rejects and len(parsed.rows) == len(entries)

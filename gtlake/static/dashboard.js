@@ -66,7 +66,9 @@
     }
     const rows = seqRows(), lab = rows.filter((r) => ROLE[r[0]] !== "audit"), post = rows.filter((r) => ROLE[r[0]] === "audit");
     const boxes = sum(lab.map((r) => r[5])), flagged = sum(lab.map((r) => r[6]));
-    const seqs = new Set(lab.map((r) => r[0] + "/" + r[1])).size;
+    // Coarse facts (a large lake) carry each row's sequence count, summed here: a sequence of two classes counts
+    // twice unless one class is picked.
+    const seqs = F.coarse ? sum(lab.map((r) => r[8])) : new Set(lab.map((r) => r[0] + "/" + r[1])).size;
     const share = boxes ? flagged / boxes : null, med = histMedian(lab);
     setKpi("boxes", boxes, boxes.toLocaleString("en"));
     setKpi("sequences", seqs, seqs.toLocaleString("en"));
@@ -228,7 +230,8 @@
     if (flt.worker) parts.push("worker " + flt.worker);
     if (flt.cls) parts.push("class " + flt.cls);
     document.getElementById("f-said").textContent = parts.length ? "filtered: " + parts.join(", ") +
-      " (the heat map and the refused records are not filtered)" : "showing everything";
+      " (the heat map and the refused records are not filtered" + (F.coarse ? "; sequences are counted per class" : "") +
+      (F.tasks_cut ? "; tasks past the first 100,000 are left out" : "") + ")" : "showing everything";
   }
 
   function options(id, values) {
@@ -250,7 +253,6 @@
     for (const [k, id] of Object.entries(inputs)) { flt[k] = ""; document.getElementById(id).value = ""; }
     draw(false);
   });
-  if (F.tasks_cut) document.getElementById("f-said").dataset.cut = "1";
   draw(true);
   document.body.setAttribute("data-charts-drawn", String((window.gtlakeStaticCharts || 0) + drawn));
 })();
