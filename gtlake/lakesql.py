@@ -35,8 +35,9 @@ def _quote(text: str) -> str:
 
 
 def _comment(text: str) -> str:
-    # Athena DDL is Hive's: a quote inside a literal is escaped differently from Trino's, so none is written.
-    return "'" + text.replace("'", '"').replace("\\", "/") + "'"
+    """A COMMENT literal of Athena's DDL, which is Hive's: a backslash escapes the next character (Trino's doubled
+    quote is not Hive's), so the text reads back as written, apostrophes included."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def table_ddl(table: Table, location: str = "${lake}") -> str:
@@ -152,8 +153,21 @@ def connect(lake: str, problems: list[str] | None = None):  # noqa: ANN201 - duc
             con.execute(f"CREATE TABLE {t.name} ({cols})")
     for v in views().values():
         con.execute(f"CREATE VIEW {v.name} AS {v.duckdb()}")
+        _athena_types(con, v.name, v.duckdb())
     con.execute("SET lock_configuration = true")
     return con
+
+
+def _athena_types(con, name: str, sql: str) -> None:  # noqa: ANN001 - duckdb connection
+    """Re-create view `name` with the column types Athena gives it: DuckDB's sums and count_if of integers are
+    HUGEINT (128 bits, which pandas turns into floats: `1467.0`) and its sums of decimals DECIMAL(38, n); Athena's
+    are bigint and, for the rubric's weighted sums, double."""
+    cast = {c: "BIGINT" if t == "HUGEINT" else "DOUBLE"
+            for c, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()
+            if t == "HUGEINT" or t.startswith("DECIMAL")}
+    if cast:
+        cols = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in cast.items())
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * REPLACE ({cols}) FROM ({sql})")
 
 
 def check_read_only(con, query: str) -> None:  # noqa: ANN001 - duckdb connection

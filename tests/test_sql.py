@@ -377,3 +377,40 @@ def test_refused_records(tmp_path):
     assert got == [("ingest", "box", "invalid_box_size", "job-a", 3, 2, "s3://b/a1.json", "frame 3 box 0"),
                    ("ingest", "job_folder", "empty_manifest", "_input", 1, 1, "s3://b/x/", "manifest"),
                    ("verdicts", "verdict", "invalid_verdict", "job-a", 1, 1, "/v.json", "verdicts[2]")]
+
+
+def test_views_have_athenas_column_types(tmp_path):
+    """Counts are bigint and weighted sums double, as on Athena: DuckDB's HUGEINT sums would print as 1467.0."""
+    con = connect(str(tmp_path))
+    for name in views():
+        types = {c: t for c, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()}
+        assert not [c for c, t in types.items() if t == "HUGEINT" or t.startswith("DECIMAL")], name
+    assert {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM jobs_by_role").fetchall()}["boxes"] == "BIGINT"
+
+
+def test_gtlake_sql_prints_integers_as_integers(pipeline_lake, capsys):
+    from gtlake.cli import main
+
+    lake = str(pipeline_lake["lake"])
+    assert main(["sql", "--lake", lake, "--query", "SELECT rank, CASE WHEN rank = 1 THEN NULL ELSE rank END AS r, "
+                 "0.5 AS x FROM review_queue ORDER BY job_name, rank LIMIT 2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["rank", "r", "x"] and lines[1].split() == ["1", "NULL", "0.5"]
+    assert lines[2].split() == ["2", "2", "0.5"]
+    assert main(["sql", "--lake", lake, "--view", "jobs_by_role", "--format", "csv"]) == 0
+    assert ".0," not in capsys.readouterr().out
+
+
+def test_ddl_comments_read_back_as_written():
+    """Apostrophes and backslashes in a column's comment survive Athena's (Hive's) DDL literal."""
+    import re
+
+    from gtlake.lakesql import _comment
+    from gtlake.schemas import BOXES
+
+    line = next(x for x in table_ddl(BOXES).splitlines() if x.strip().startswith("`box_index`"))
+    literal = re.search(r"COMMENT ('(?:[^'\\]|\\.)*')", line).group(1)
+    assert re.sub(r"\\(.)", r"\1", literal[1:-1]) == "Position of the box in the frame's list"
+    for text in ("it's", "a \\ b", "'\\'"):
+        parsed = sqlglot.parse_one(f"CREATE EXTERNAL TABLE t (a string COMMENT {_comment(text)})", read="athena")
+        assert parsed.find(sqlglot.exp.Literal).this == text

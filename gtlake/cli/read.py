@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from gtlake import storage
@@ -78,9 +79,13 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         rel = con.sql(query)
         if rel is None:
             return 0
-        df = (rel.limit(limit + 1) if limit else rel).df()
+        part = rel.limit(limit + 1) if limit else rel
+        df = _integers_as_integers(part.df(), part)
     except (duckdb.Error, ValueError) as e:
-        print(f"gtlake sql: {(str(e).strip().splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
+        said = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if isinstance(e, duckdb.ParserException) and RESERVED.search(query):
+            said += ' (left and top are reserved words in SQL, on Athena too: quote them, "left", "top")'
+        print(f"gtlake sql: {said}", file=sys.stderr)
         return 1
     more = limit is not None and len(df) > limit
     df = df.head(limit) if limit else df
@@ -92,10 +97,30 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         import pandas as pd
 
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
-            print(df.to_string(index=False) if len(df) else "(no rows)")
+            shown = df.copy()
+            for c in shown.columns:  # nullable integers print <NA> whatever na_rep says
+                if str(shown[c].dtype) == "Int64":
+                    shown[c] = shown[c].astype(object).where(shown[c].notna(), "NULL")
+            print(shown.to_string(index=False, na_rep="NULL") if len(df) else "(no rows)")
         if more:
             print(f"(first {len(df)} rows; --limit N or --format csv for more)")
     return 0
+
+
+RESERVED = re.compile(r'(?<!["\w])(left|top)(?!["\w])\s*(,|from\b|$)', re.I)  # boxes' columns, unquoted
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT"}
+
+
+def _integers_as_integers(df, rel):  # noqa: ANN001, ANN202 - pandas DataFrame, duckdb relation
+    """`df` with its integer columns as integers, NULLs and all (pandas would print a count with NULLs as 3.0)."""
+    for name, typ in zip(rel.columns, rel.types):
+        if str(typ) in _INTEGER_TYPES and name in df.columns:
+            try:
+                df[name] = df[name].astype("Int64")
+            except (TypeError, ValueError, OverflowError):
+                pass  # a HUGEINT past 64 bits stays as DuckDB gave it
+    return df
 
 
 def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

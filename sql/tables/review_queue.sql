@@ -1,10 +1,10 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `review_queue` (
-  `sequence_id` string COMMENT 'Data object of a job: "<job_name>:<data_object_index>"',
+  `sequence_id` string COMMENT 'Data object of a job: \'<job_name>:<data_object_index>\'',
   `frame_no` int COMMENT 'Ground Truth frame-no, as written (usually 0-based)',
   `frame_file` string COMMENT 'Image file of the frame, relative to the sequence prefix',
   `object_id` string COMMENT 'Ground Truth object-id of the track',
-  `object_name` string COMMENT 'Ground Truth object-name, "<class>:<n>"',
+  `object_name` string COMMENT 'Ground Truth object-name, \'<class>:<n>\'',
   `label` string COMMENT 'Class name',
   `reasons` array<string> COMMENT 'All reasons for this frame and object (missing_box: no box where one is expected)',
   `score` double COMMENT 'Highest reason score, plus 0.25 per further reason',

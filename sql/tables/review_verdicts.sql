@@ -1,11 +1,11 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `review_verdicts` (
-  `sequence_id` string COMMENT 'Data object of a job: "<job_name>:<data_object_index>"',
+  `sequence_id` string COMMENT 'Data object of a job: \'<job_name>:<data_object_index>\'',
   `frame_no` int COMMENT 'Ground Truth frame-no, as written (usually 0-based)',
   `object_id` string COMMENT 'Ground Truth object-id of the track',
-  `reasons` array<string> COMMENT 'The entry"s reasons on the page the reviewer judged',
-  `score` double COMMENT 'The entry"s score on that page',
-  `queue_rank` int COMMENT 'The entry"s rank on that page',
+  `reasons` array<string> COMMENT 'The entry\'s reasons on the page the reviewer judged',
+  `score` double COMMENT 'The entry\'s score on that page',
+  `queue_rank` int COMMENT 'The entry\'s rank on that page',
   `verdict` string COMMENT 'mistake (the labels are wrong here), fine (they are right), unsure',
   `reviewer` string COMMENT 'Who judged it: the name entered on the review page',
   `decided_at` timestamp COMMENT 'When the verdict was given (UTC); a later verdict of the same reviewer replaces it',
@@ -14,7 +14,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `review_verdicts` (
   `imported_run_id` string COMMENT 'The gtlake verdicts run that stored it',
   `source_uri` string COMMENT 'Input file the row was read from'
 )
-COMMENT 'One row per reviewer"s verdict on a review-queue entry (gtlake verdicts)'
+COMMENT 'One row per reviewer\'s verdict on a review-queue entry (gtlake verdicts)'
 PARTITIONED BY (`job_name` string COMMENT 'Labeling job name, without the labeling-job/ prefix')
 STORED AS PARQUET
 LOCATION '${lake}/review_verdicts/'

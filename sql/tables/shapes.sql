@@ -1,10 +1,10 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `shapes` (
-  `sequence_id` string COMMENT 'Data object of a job: "<job_name>:<data_object_index>"',
+  `sequence_id` string COMMENT 'Data object of a job: \'<job_name>:<data_object_index>\'',
   `frame_no` int COMMENT 'Ground Truth frame-no, as written (usually 0-based)',
   `frame_file` string COMMENT 'Image file of the frame, relative to the sequence prefix',
   `shape_type` string COMMENT 'polyline / polygon / keypoint',
-  `shape_index` int COMMENT 'Position of the shape in the frame"s list of its type',
+  `shape_index` int COMMENT 'Position of the shape in the frame\'s list of its type',
   `object_id` string COMMENT 'Ground Truth object-id',
   `object_name` string COMMENT 'Ground Truth object-name',
   `class_id` string COMMENT 'class-id as written',

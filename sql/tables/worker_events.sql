@@ -1,6 +1,6 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `worker_events` (
-  `worker_id` string COMMENT 'Worker: the workerId of worker responses (private.<region>.<id>) when the Cognito sub is known there, else the log"s worker_id',
+  `worker_id` string COMMENT 'Worker: the workerId of worker responses (private.<region>.<id>) when the Cognito sub is known there, else the log\'s worker_id',
   `log_worker_id` string COMMENT 'worker_id as the log writes it',
   `cognito_sub` string COMMENT 'cognito_sub_id: join key to worker_responses',
   `cognito_user_pool_id` string COMMENT 'Cognito user pool of the work team',

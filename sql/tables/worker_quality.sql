@@ -1,6 +1,6 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `worker_quality` (
-  `worker_id` string COMMENT 'Worker: the workerId of worker responses (private.<region>.<id>) when the Cognito sub is known there, else the log"s worker_id',
+  `worker_id` string COMMENT 'Worker: the workerId of worker responses (private.<region>.<id>) when the Cognito sub is known there, else the log\'s worker_id',
   `sequences` int COMMENT 'Sequences the worker labeled in the job',
   `boxes` bigint COMMENT 'Tracked boxes the worker labeled in the job',
   `flagged_boxes` bigint COMMENT 'Of those, boxes in the review queue',
@@ -11,9 +11,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `worker_quality` (
   `added` bigint COMMENT 'Boxes the auditor added',
   `deleted` bigint COMMENT 'Worker boxes the auditor deleted',
   `adjustment_rate` double COMMENT '(adjusted_boxes + added) / (audited_boxes + added): share of boxes the auditor had to touch; null when nothing was audited',
-  `gt_boxes` bigint COMMENT 'Auditor"s boxes (CLEAR MOT ground truth)',
+  `gt_boxes` bigint COMMENT 'Auditor\'s boxes (CLEAR MOT ground truth)',
   `matches` bigint COMMENT 'CLEAR MOT matches (switches included)',
-  `misses` bigint COMMENT 'CLEAR MOT misses: auditor"s boxes with no worker box',
+  `misses` bigint COMMENT 'CLEAR MOT misses: auditor\'s boxes with no worker box',
   `false_positives` bigint COMMENT 'CLEAR MOT false positives: worker boxes with no auditor box',
   `id_switches` bigint COMMENT 'CLEAR MOT identity switches',
   `fragmentations` bigint COMMENT 'Auditor tracks interrupted (tracked, missed, tracked again)',

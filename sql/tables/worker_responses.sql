@@ -1,6 +1,6 @@
 -- Generated from gtlake/schemas.py by `python -m gtlake.lakesql`; do not edit.
 CREATE EXTERNAL TABLE IF NOT EXISTS `worker_responses` (
-  `sequence_id` string COMMENT 'Data object of a job: "<job_name>:<data_object_index>"',
+  `sequence_id` string COMMENT 'Data object of a job: \'<job_name>:<data_object_index>\'',
   `data_object_index` int COMMENT 'Data object the answer is for',
   `iteration` int COMMENT 'iteration-<n> of the response',
   `answer_index` int COMMENT 'Position of the answer in the file',

@@ -2,7 +2,7 @@
 WITH pairs AS (
   SELECT a.job_name, a.sequence_id, a.frame_no, a.frame_file, a.label, a.box_index, b.box_index AS other_box_index,
          greatest(0.0, least(a."left" + a.width, b."left" + b.width) - greatest(a."left", b."left"))
-         * greatest(0.0, least(a.top + a.height, b.top + b.height) - greatest(a.top, b.top)) AS overlap,
+         * greatest(0.0, least(a."top" + a.height, b."top" + b.height) - greatest(a."top", b."top")) AS overlap,
          a.width * a.height + b.width * b.height AS areas
   FROM boxes a
   JOIN boxes b ON b.job_name = a.job_name AND b.sequence_id = a.sequence_id AND b.frame_no = a.frame_no
