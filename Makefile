@@ -43,6 +43,8 @@ demo: setup
 	$(BIN)/gtlake verdicts --lake $(DEMO)/lake $(DEMO)/verdicts-street-tracking-b2.json
 	$(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard
 	$(BIN)/gtlake dashboard --lake $(DEMO)/lake --out $(DEMO)/report.html
+	$(BIN)/gtlake export --lake $(DEMO)/lake --job street-tracking-b2 --format mot --out $(DEMO)/export-mot
+	$(BIN)/gtlake export --lake $(DEMO)/lake --job street-tracking-b2 --format coco --audited --out $(DEMO)/export-coco
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
@@ -54,6 +56,7 @@ demo: setup
 	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"
 	@echo "demo: review page of a job's queue, frames drawn: $(abspath $(DEMO))/review.html (verdicts saved from it:"
 	@echo "      gtlake verdicts --lake $(DEMO)/lake FILE; a simulated reviewer's are in already)"
+	@echo "demo: labels exported as MOTChallenge $(abspath $(DEMO))/export-mot, audited labels as COCO $(abspath $(DEMO))/export-coco"
 
 # ruff, configured in ruff.toml: every noqa marker names a rule it runs (RUF100 fails on one that suppresses nothing).
 lint: setup

@@ -19,6 +19,7 @@ GLUE_RUNTIME = [
     "scipy==1.13.1",  # linear_sum_assignment for the audit's box matching (built for numpy 1.26)
     "boto3>=1.34",
     "great_expectations==1.24.1",  # the data-quality suites (`gtlake validate`); not on Glue: shipped as a module
+    "awswrangler==3.11.0",  # the Glue Data Catalog sync and Athena (AWS SDK for pandas); not on Glue: shipped as a module
 ]
 
 LOCAL = [  # the embedded SQL engine (`gtlake sql`); not needed on Glue
@@ -38,7 +39,8 @@ DEV = LOCAL + EMBED + [
     "chispa>=0.10",
     "moto[server]>=5.0",
     "psutil>=5.9",
-    "motmetrics==1.4.0",  # reference CLEAR MOT / IDF1 implementation the audit job is tested against
+    "motmetrics==1.4.0",  # reference CLEAR MOT / IDF1 implementation the audit job and the MOT export are tested against
+    "pycocotools==2.0.11",  # the COCO export is read back with the reference COCO API
     "cfn-lint>=1.20",  # the CloudFormation template is linted in the tests
     "pyyaml>=6",
     "wheel>=0.42",  # `gtlake deploy` builds the wheel offline (--no-build-isolation)

@@ -1,16 +1,18 @@
-"""Deploy the lake's tables and views to Athena with boto3: one statement at a time, each polled to its end.
+"""Deploy the lake's tables and views to Athena through awswrangler: one statement at a time, each waited for.
 
     deploy(database="gtlake", workgroup="gtlake", lake="s3://bucket/lake")
 
 Idempotent: `CREATE DATABASE IF NOT EXISTS`, `CREATE EXTERNAL TABLE IF NOT EXISTS`, `MSCK REPAIR TABLE` (the
 partitions are Hive-style folders; partition projection does not fit `job_name`, an open set of values that
 an `injected` projection would force every query to filter on), `CREATE OR REPLACE VIEW`. Identifiers are
-validated before any SQL is built; a failed statement stops the deployment with Athena's reason.
+validated before any SQL is built; a failed statement stops the deployment with Athena's reason. Statements
+and queries go through `awswrangler.athena` (AWS SDK for pandas), in a workgroup that has a query result
+location (the stack's has one, encrypted, enforced); without one gtlake refuses rather than let awswrangler
+create a results bucket in the account.
 """
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,31 +49,43 @@ def plan(database: str, lake: str) -> list[Statement]:
     return out
 
 
-def requests(database: str, workgroup: str, statements: list[Statement]) -> list[dict]:
-    """The StartQueryExecution parameters of each statement."""
-    if not WORKGROUP.match(workgroup):
+def check_workgroup(workgroup: str) -> str:
+    if not isinstance(workgroup, str) or not WORKGROUP.match(workgroup):
         raise ValueError(f"workgroup {workgroup!r} must be 1-128 letters, digits, '.', '_' or '-'")
+    return workgroup
+
+
+def results_location(workgroup: str, session=None, s3_output: str | None = None) -> str:  # noqa: ANN001 - boto3 Session
+    """Where Athena writes the results of a query in `workgroup`: the workgroup's enforced location, else
+    `s3_output`, else the workgroup's own; AthenaError when there is none (awswrangler would create a bucket)."""
+    import awswrangler as wr
+
+    check_workgroup(workgroup)
+    if s3_output is not None and not S3_LAKE.match(s3_output.rstrip("/")):
+        raise ValueError(f"query result location {s3_output!r} must be s3://bucket[/prefix]")
+    conf = wr.athena.get_work_group(workgroup, boto3_session=session)["WorkGroup"].get("Configuration", {})
+    own = (conf.get("ResultConfiguration") or {}).get("OutputLocation")
+    if own and conf.get("EnforceWorkGroupConfiguration"):
+        return own
+    if s3_output or own:
+        return s3_output or own
+    raise AthenaError(f"workgroup {workgroup} has no query result location: use the gtlake stack's workgroup or "
+                      "give an s3:// location for the results")
+
+
+def run_statements(statements: list[Statement], database: str, workgroup: str, session=None,  # noqa: ANN001
+                   log: Callable[[str], None] = print, poll_s: float = 0.5, s3_output: str | None = None) -> None:
+    """Run each statement in order, waiting for each; AthenaError on the first that does not succeed."""
+    import awswrangler as wr
+
     db = identifier(database, "database")
-    return [{"QueryString": s.sql, "WorkGroup": workgroup,
-             **({"QueryExecutionContext": {"Database": db}} if not s.sql.startswith("CREATE DATABASE") else {})}
-            for s in statements]
-
-
-def run_statements(client, reqs: list[dict], statements: list[Statement], log: Callable[[str], None] = print,  # noqa: ANN001
-                   poll_s: float = 0.5, timeout_s: float = 600.0) -> None:
-    """Start each statement and poll it to its end; AthenaError on the first that does not succeed."""
-    for req, st in zip(reqs, statements):
-        qid = client.start_query_execution(**req)["QueryExecutionId"]
-        deadline = time.monotonic() + timeout_s
-        while True:
-            status = client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
-            if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
-                break
-            if time.monotonic() > deadline:
-                client.stop_query_execution(QueryExecutionId=qid)
-                raise AthenaError(f"{st.what}: still {status['State']} after {timeout_s:.0f}s; stopped ({qid})")
-            time.sleep(poll_s)
-        if status["State"] != "SUCCEEDED":
-            reason = status.get("StateChangeReason") or status["State"]
-            raise AthenaError(f"{st.what} failed ({qid}): {reason}")
+    location = results_location(workgroup, session, s3_output)
+    for st in statements:
+        qid = wr.athena.start_query_execution(
+            st.sql, database=None if st.sql.startswith("CREATE DATABASE") else db, workgroup=workgroup,
+            s3_output=location, wait=False, boto3_session=session)
+        try:
+            wr.athena.wait_query(qid, boto3_session=session, athena_query_wait_polling_delay=poll_s)
+        except (wr.exceptions.QueryFailed, wr.exceptions.QueryCancelled) as e:
+            raise AthenaError(f"{st.what} failed ({qid}): {e}") from None
         log(f"  {st.what}: ok ({qid})")

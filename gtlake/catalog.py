@@ -1,17 +1,12 @@
 """The Glue Data Catalog side of an S3 lake: one catalog table per lake table, its partitions kept in step.
 
 After a job commits, `sync` makes the catalog say what the lake holds: each lake table present on S3 is
-created (or updated when its columns changed) from its schema in `gtlake.schemas`, and its partitions are
-added or dropped to match the partition folders. Athena (and Glue, and Spark with the catalog) then read
-the tables without a crawler or `MSCK REPAIR`. Requests are plain boto3 Glue calls; the endpoint, region
-and credentials come from the environment.
+created (or re-created when its columns or location changed) from its schema in `gtlake.schemas`, and its
+partitions are added or dropped to match the partition folders. Athena (and Glue, and Spark with the catalog)
+then read the tables without a crawler or `MSCK REPAIR`. The calls are awswrangler's (`wr.catalog`, AWS SDK for
+pandas); the endpoint, region and credentials come from `boto3_session` or the environment.
 """
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
 
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -20,33 +15,22 @@ from gtlake.lake import Lake
 from gtlake.lakesql import identifier
 from gtlake.schemas import TABLES, Table
 
-PARQUET = {
-    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-                  "Parameters": {"serialization.format": "1"}},
-}
+def aws_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a catalog or Athena call can end with: botocore's and awswrangler's own."""
+    import inspect
+
+    import awswrangler.exceptions as wr_errors
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError) + tuple(
+        c for _, c in inspect.getmembers(wr_errors, inspect.isclass) if issubclass(c, Exception))
 
 
-def _column(c) -> dict:  # noqa: ANN001 - gtlake.schemas.Column
-    return {"Name": c.name, "Type": c.type.ddl, "Comment": c.comment[:255]}
-
-
-def _descriptor(table: Table, location: str) -> dict:
-    return {"Columns": [_column(c) for c in table.columns if c.name not in table.partition_by],
-            "Location": location, **PARQUET}
-
-
-def table_input(table: Table, location: str) -> dict:
-    """Glue TableInput of a lake table stored as Parquet under `location` (s3://.../<table>/)."""
-    return {
-        "Name": table.name,
-        "Description": f"One row per {table.row}"[:2048],
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
-        "PartitionKeys": [_column(c) for c in table.columns if c.name in table.partition_by],
-        "StorageDescriptor": _descriptor(table, location),
-    }
+def columns_types(table: Table) -> tuple[dict[str, str], dict[str, str]]:
+    """The Glue types of a lake table's columns and of its partition keys, in schema order."""
+    cols = {c.name: c.type.ddl for c in table.columns if c.name not in table.partition_by}
+    parts = {c.name: c.type.ddl for c in table.columns if c.name in table.partition_by}
+    return cols, parts
 
 
 def lake_partitions(lake: Lake, table: Table) -> dict[tuple[str, ...], str]:
@@ -81,80 +65,70 @@ class SyncResult:
                 f"{self.partitions_added} partitions added, {self.partitions_dropped} dropped")
 
 
-def _existing_partitions(glue: "BaseClient", database: str, table: str) -> set[tuple[str, ...]]:
-    out = set()
-    for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table):
-        out.update(tuple(p["Values"]) for p in page["Partitions"])
-    return out
-
-
-def _check(resp: dict, what: str) -> None:
-    errors = resp.get("Errors") or []
-    if errors:
-        e = errors[0]
-        detail = e.get("ErrorDetail", {})
-        raise RuntimeError(f"{what}: {len(errors)} partitions failed, first {e.get('PartitionValues')}: "
-                           f"{detail.get('ErrorCode')} {detail.get('ErrorMessage')}")
-
-
-def sync(lake: Lake, database: str, tables: list[Table] | None = None, glue=None) -> SyncResult:  # noqa: ANN001
+def sync(lake: Lake, database: str, tables: list[Table] | None = None, boto3_session=None) -> SyncResult:  # noqa: ANN001
     """Create or update the catalog tables of every lake table present and match their partitions to the lake.
 
-    The database must exist (the CloudFormation stack creates it; `ensure_database` does locally).
+    The database must exist (the CloudFormation stack creates it; `ensure_database` does locally). A table whose
+    columns or location changed is re-created (awswrangler's overwrite: its partitions dropped, then all added
+    again from the folders); otherwise only descriptions and comments are brought up to date.
     """
+    import awswrangler as wr
+
     if not lake.remote:
         raise ValueError("the Glue Data Catalog describes S3 lakes; this lake is a local folder")
     identifier(database, "catalog database")
-    if glue is None:
-        import boto3
-
-        glue = boto3.client("glue")
     result = SyncResult()
     for table in tables or list(TABLES.values()):
         root = lake.table_path(table.name)
         if not lake.isdir(root):
             continue
-        wanted = table_input(table, f"s3://{root}/")
-        try:
-            current = glue.get_table(DatabaseName=database, Name=table.name)["Table"]
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_table(DatabaseName=database, TableInput=wanted)
+        location = f"s3://{root}/"
+        cols, parts = columns_types(table)
+        current = wr.catalog.get_table_types(database=database, table=table.name, boto3_session=boto3_session)
+        same = current is not None and list(current.items()) == list({**cols, **parts}.items()) and \
+            wr.catalog.get_table_location(database=database, table=table.name, boto3_session=boto3_session) == location
+        wr.catalog.create_parquet_table(
+            database=database, table=table.name, path=location, columns_types=cols, partitions_types=parts,
+            compression="snappy", description=f"One row per {table.row}"[:2048],
+            columns_comments={c.name: c.comment[:255] for c in table.columns},
+            mode="append" if same else "overwrite", boto3_session=boto3_session)
+        if current is None:
             result.tables_created.append(table.name)
-            current = None
-        if current is not None and (
-                current.get("StorageDescriptor", {}).get("Columns") != wanted["StorageDescriptor"]["Columns"]
-                or current.get("PartitionKeys", []) != wanted["PartitionKeys"]
-                or current.get("StorageDescriptor", {}).get("Location") != wanted["StorageDescriptor"]["Location"]):
-            glue.update_table(DatabaseName=database, TableInput=wanted)
+        elif not same:
             result.tables_updated.append(table.name)
         if not table.partition_by:
             continue
         in_lake = lake_partitions(lake, table)
-        have = _existing_partitions(glue, database, table.name) if current is not None else set()
+        have = {tuple(v) for v in wr.catalog.get_parquet_partitions(
+            database=database, table=table.name, boto3_session=boto3_session).values()} if same else set()
         add = [v for v in sorted(in_lake) if v not in have]
         drop = sorted(have - set(in_lake))
-        for i in range(0, len(add), 100):
-            _check(glue.batch_create_partition(DatabaseName=database, TableName=table.name, PartitionInputList=[
-                {"Values": list(v), "StorageDescriptor": _descriptor(table, f"s3://{in_lake[v]}/")}
-                for v in add[i:i + 100]]), f"adding partitions of {database}.{table.name}")
-        for i in range(0, len(drop), 25):
-            _check(glue.batch_delete_partition(DatabaseName=database, TableName=table.name, PartitionsToDelete=[
-                {"Values": list(v)} for v in drop[i:i + 25]]), f"dropping partitions of {database}.{table.name}")
+        if add:
+            wr.catalog.add_parquet_partitions(
+                database=database, table=table.name, compression="snappy", boto3_session=boto3_session,
+                partitions_values={f"s3://{in_lake[v]}/": list(v) for v in add})
+        if drop:
+            wr.catalog.delete_partitions(table=table.name, database=database, boto3_session=boto3_session,
+                                         partitions_values=[list(v) for v in drop])
         result.partitions_added += len(add)
         result.partitions_dropped += len(drop)
     return result
 
 
-def ensure_database(database: str, glue=None, description: str = "gtlake: label-quality lake") -> bool:  # noqa: ANN001
-    """Create the catalog database if it is missing (local runs; on AWS the stack owns it). True if created."""
-    identifier(database, "catalog database")
-    if glue is None:
-        import boto3
+def ensure_database(database: str, boto3_session=None, description: str = "gtlake: label-quality lake") -> bool:  # noqa: ANN001
+    """Create the catalog database if it is missing (local runs; on AWS the stack owns it). True if created.
 
-        glue = boto3.client("glue")
+    Whether it exists is asked with Glue's GetDatabase on the one database (the jobs' role may read only that
+    one; awswrangler's `databases()` lists them all, GetDatabases on `database/*`), so on Glue, where it exists,
+    nothing else is called; it is created with awswrangler."""
+    import awswrangler as wr
+    import boto3
+
+    identifier(database, "catalog database")
+    glue = (boto3_session or boto3.Session()).client("glue")
     try:
         glue.get_database(Name=database)
         return False
     except glue.exceptions.EntityNotFoundException:
-        glue.create_database(DatabaseInput={"Name": database, "Description": description})
+        wr.catalog.create_database(database, description=description, exist_ok=True, boto3_session=boto3_session)
         return True

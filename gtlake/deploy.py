@@ -248,8 +248,7 @@ def deploy(settings: Settings, wheel: str, session=None, log: Callable[[str], No
         _apply_stack(cfn, settings, params, exists, log)
         _upload(s3, files, log, settings.kms_key)
     statements = athena.plan(settings.database, settings.lake)
-    reqs = athena.requests(settings.database, settings.workgroup, statements)
-    athena.run_statements(session.client("athena"), reqs, statements, log=log)
+    athena.run_statements(statements, settings.database, settings.workgroup, session=session, log=log)
     outputs = cfn.describe_stacks(StackName=settings.stack)["Stacks"][0].get("Outputs", [])
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}
 

@@ -3,8 +3,11 @@
     python -m gtlake.lakesql            # rewrite sql/tables/*.sql from gtlake.schemas (a test keeps them in sync)
 
 Views are written once, in Athena's dialect (engine v3, Trino), as one SELECT per file over bare table
-names. Locally they are transpiled to DuckDB with sqlglot and run over the lake's Parquet folders; on AWS
-`gtlake athena deploy` creates them as `CREATE OR REPLACE VIEW`. They avoid the functions whose meaning
+names; a second header line `-- order: col [DESC], ...` says the order its rows mean something in (a rank, a
+day), which every gtlake reader (`gtlake sql --view`, `gtlake.read`) applies as an outer ORDER BY: Trino drops the
+ORDER BY of a view that is queried as a subquery, so the order is said where the rows are fetched. Locally they
+are transpiled to DuckDB with sqlglot and run over the lake's Parquet folders; on AWS `gtlake athena deploy`
+creates them as `CREATE OR REPLACE VIEW`. They avoid the functions whose meaning
 differs between the two (`date_diff`, weighted `approx_percentile`, `format_datetime`): durations are
 precomputed columns, days are `CAST(... AS date)` of UTC timestamps.
 """
@@ -58,17 +61,36 @@ def table_ddl(table: Table, location: str = "${lake}") -> str:
     return "\n".join(lines) + "\n"
 
 
+ORDER_TERM = re.compile(r"^([a-z_][a-z0-9_]{0,127})( DESC)?$")
+
+
 @dataclass(frozen=True)
 class View:
-    """One view: its name, one-line description and SELECT (Athena dialect)."""
+    """One view: its name, one-line description, SELECT (Athena dialect) and the order its rows mean (terms
+    `column` or `column DESC`; empty when order means nothing, e.g. one row of KPIs)."""
 
     name: str
     description: str
     select: str
+    order: tuple[str, ...] = ()
+
+    def order_by(self) -> str:
+        """` ORDER BY ...` of the view's declared order (NULLs last on both engines), or ''."""
+        if not self.order:
+            return ""
+        terms = []
+        for t in self.order:
+            col, desc = ORDER_TERM.match(t).groups()
+            terms.append(f'"{col}"{desc or ""} NULLS LAST')
+        return " ORDER BY " + ", ".join(terms)
 
     def athena(self) -> str:
         """The Athena statement creating it (idempotent)."""
-        return f"CREATE OR REPLACE VIEW {identifier(self.name, 'view')} AS\n{self.select}"
+        return f"CREATE OR REPLACE VIEW {identifier(self.name, 'view')} AS\n{self.ordered()}"
+
+    def ordered(self) -> str:
+        """The SELECT with its declared ORDER BY (kept for a bare `SELECT * FROM view`; readers say it again)."""
+        return self.select + ("\n" + self.order_by().strip() if self.order else "")
 
     def duckdb(self) -> str:
         """The SELECT transpiled to DuckDB.
@@ -79,7 +101,7 @@ class View:
         import sqlglot
         from sqlglot import exp
 
-        tree = sqlglot.parse_one(self.select, read="athena")
+        tree = sqlglot.parse_one(self.ordered(), read="athena")
         tree = tree.transform(lambda n: exp.Anonymous(this="quantile_disc", expressions=[n.this, n.args["quantile"]])
                               if isinstance(n, exp.ApproxQuantile) else n)
         return tree.sql(dialect="duckdb")
@@ -96,8 +118,14 @@ def views() -> dict[str, View]:
         head, _, body = text.partition("\n")
         if not head.startswith("-- "):
             raise ValueError(f"sql/views/{entry.name}: the first line must be '-- <description>'")
+        order: tuple[str, ...] = ()
+        if body.startswith("-- order:"):
+            line, _, body = body.partition("\n")
+            order = tuple(t.strip() for t in line[len("-- order:"):].split(","))
+            if not all(ORDER_TERM.match(t) for t in order):
+                raise ValueError(f"sql/views/{entry.name}: '-- order:' takes columns, each optionally DESC")
         name = identifier(entry.name[:-4], "view file name")
-        out[name] = View(name, head[3:].strip(), body.strip().rstrip(";"))
+        out[name] = View(name, head[3:].strip(), body.strip().rstrip(";"), order)
     return out
 
 
@@ -170,6 +198,21 @@ def _athena_types(con, name: str, sql: str) -> None:  # noqa: ANN001 - duckdb co
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * REPLACE ({cols}) FROM ({sql})")
 
 
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT"}
+
+
+def integers_as_integers(df, rel):  # noqa: ANN001, ANN201 - pandas DataFrame, duckdb relation
+    """`df` with its integer columns as integers, NULLs and all (pandas would print a count with NULLs as 3.0)."""
+    for name, typ in zip(rel.columns, rel.types):
+        if str(typ) in INTEGER_TYPES and name in df.columns:
+            try:
+                df[name] = df[name].astype("Int64")
+            except (TypeError, ValueError, OverflowError):
+                pass  # a HUGEINT past 64 bits stays as DuckDB gave it
+    return df
+
+
 def check_read_only(con, query: str) -> None:  # noqa: ANN001 - duckdb connection
     """ValueError unless every statement of `query` is a SELECT (duckdb.Error if it does not parse)."""
     for st in con.extract_statements(query):
@@ -180,7 +223,8 @@ def check_read_only(con, query: str) -> None:  # noqa: ANN001 - duckdb connectio
 
 def markdown() -> str:
     """The views as a Markdown list (README's view reference is this text)."""
-    return "\n".join(f"* `{v.name}`: {v.description}" for v in views().values())
+    return "\n".join(f"* `{v.name}`: {v.description}" + (f" *Ordered by {', '.join(v.order)}.*" if v.order else "")
+                     for v in views().values())
 
 
 def write_ddl(folder: str) -> list[str]:

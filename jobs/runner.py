@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from gtlake.jobs.common import file_move, partition_move, stage, staged_counts
 from gtlake.jobs.gate import Gate, check_on_failure
 from gtlake.lake import META, Lake, Move
+from gtlake.progress import spark_progress
 from gtlake.records import Counts, UnbalancedRun, ValidationFailed
 from gtlake.schemas import RUNS, VALIDATIONS, Table
 from gtlake.vocabulary import FAILED, NO_NEW_INPUT, SUCCEEDED
@@ -188,7 +189,8 @@ class Step:
                                                                          config.on_failure, log), log, context)
         with lake.lock(log), failed_run_on_error(lake, self.name, run_id, started, source, run.counts):
             try:
-                out = self.work(run, config)
+                with spark_progress(spark, self.name, log=log):
+                    out = self.work(run, config)
                 if self.gated and out.status != NO_NEW_INPUT:
                     run.gate.enforce()
             except ValidationFailed:

@@ -67,6 +67,26 @@ def _key(kind: str, name: str) -> str:
     return f"{kind}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
 
 
+def source_name(lake: Lake, root: str) -> str:
+    """How the ledger names an activity export folder: an S3 URI as it is; a local folder relative to a local
+    lake's folder, so a lake copied or moved together with its inputs knows what it has read (like ingest, whose
+    ledger keeps paths relative to each job's folder)."""
+    if storage.is_s3(root) or lake.remote:
+        return root
+    return os.path.relpath(root, lake.root)
+
+
+def _rel(path: str, root: str) -> str:
+    return path[len(root):].lstrip("/") if path.startswith(root) else path
+
+
+def _done_files(ledger: dict[str, dict], key: str, root: str) -> dict[str, str]:
+    """The export files already read from `root` (relative path -> size:stamp); a ledger written before names
+    were relative (keyed by the absolute root, absolute paths) is read the same way."""
+    entry = ledger.get(key) or ledger.get(_key("files", root)) or {}
+    return {_rel(p, root): v for p, v in entry.get("files", {}).items()}
+
+
 def _parse_files(items: Iterable[str]) -> list[tuple]:
     """Read and parse export files on an executor: ('row', dict) / ('reject', Reject) / ('seen', kind, n)."""
     out: list[tuple] = []
@@ -164,10 +184,11 @@ def _work(run: Run, config: WorkersConfig) -> Outcome:
     rejects: list[Reject] = []
     if config.activity is not None:
         root = config.activity.rstrip("/") if storage.is_s3(config.activity) else os.path.abspath(config.activity)
-        key = _key("files", root)
-        done = ledger.get(key, {}).get("files", {})
+        name = source_name(lake, root)
+        key = _key("files", name)
+        done = _done_files(ledger, key, root)
         files = storage.list_files(root)
-        todo = [f for f in files if done.get(f.path) != f"{f.size}:{f.stamp}"]
+        todo = [f for f in files if done.get(_rel(f.path, root)) != f"{f.size}:{f.stamp}"]
         run.say(f"{len(files)} export files under {root}, {len(todo)} new or changed")
         sc = spark.sparkContext
         tagged = sc.parallelize([f.path for f in todo], max(1, min(len(todo), sc.defaultParallelism * 4))) \
@@ -178,7 +199,7 @@ def _work(run: Run, config: WorkersConfig) -> Outcome:
         rejects = tagged.filter(lambda t: t[0] == "reject").map(lambda t: t[1]).collect() if todo else []
         counts.add("activity_file", seen=seen.get("activity_file", 0), out=seen.get("activity_file_ok", 0))
         counts.add("worker_event", seen=seen.get("worker_event", 0))
-        new_ledger[key] = {"root": root, "files": {**done, **{f.path: f"{f.size}:{f.stamp}" for f in todo}},
+        new_ledger[key] = {"root": name, "files": {**done, **{_rel(f.path, root): f"{f.size}:{f.stamp}" for f in todo}},
                            "run_id": run_id}
     else:
         key = _key("logs", config.log_group)

@@ -54,6 +54,8 @@ def test_spark_submit_entry_script(gt_tree, tmp_path):
                        capture_output=True, text=True, env=ENV, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "records in 7 = out 7 + rejected 0" in r.stdout  # job folder, sequence, labels file, 2 frames, 2 boxes
+    assert "spark: master local[1] (as submitted)" in r.stdout  # spark-submit's master, never replaced by local[*]
+    assert not [line for line in r.stderr.splitlines() if " INFO " in line], r.stderr[:2000]  # Spark at WARN
     assert len(read_table(lake, "boxes")) == 2
 
 

@@ -197,7 +197,40 @@ def test_glue_jobs_run_the_entry_scripts_with_arguments_they_accept(template):
         own = set(args) - GLUE_OWN_ARGS
         assert "--lake" in own and own <= _script_flags(script), (rid, own - _script_flags(script))
     params = template["Parameters"]
-    assert params["AdditionalPythonModules"]["Default"] == "scipy==1.13.1,great_expectations==1.24.1"
+    shipped = params["AdditionalPythonModules"]["Default"].split(",")
+    assert shipped == ["scipy==1.13.1", "great_expectations==1.24.1", "awswrangler==3.11.0"]
+    assert set(shipped) <= set(_setup_list("GLUE_RUNTIME"))  # the versions tested here are the ones shipped
+
+
+GLUE_5 = {"pandas": "2.2.2", "numpy": "1.26.4", "pyarrow": "17.0.0", "boto3": "1.34.131", "python": "3.11.6"}
+
+
+def _setup_list(name: str) -> list[str]:
+    """A list of requirement strings assigned in setup.py (read, not run: it calls setup())."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    (node,) = [n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == name]
+    return ast.literal_eval(node.value)
+
+
+def test_modules_shipped_to_glue_accept_glues_own_pins():
+    """Each module --additional-python-modules installs must not pull another pandas, numpy, pyarrow or boto3 than
+    Glue 5.0's: its declared requirements (the installed distribution's metadata, the version pinned) accept them."""
+    from importlib import metadata
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    env = dict(default_environment(), python_version="3.11", python_full_version=GLUE_5["python"], extra="")
+    for pin in ("great_expectations==1.24.1", "awswrangler==3.11.0"):
+        dist, version = pin.split("==")
+        assert metadata.version(dist) == version, pin
+        checked = 0
+        for text in metadata.requires(dist) or []:
+            req = Requirement(text)
+            if req.name.lower() in GLUE_5 and (req.marker is None or req.marker.evaluate(env)):
+                assert req.specifier.contains(GLUE_5[req.name.lower()], prereleases=True), (pin, text)
+                checked += 1
+        assert checked >= 2, pin
 
 
 def test_workflow_runs_the_four_jobs_in_order_on_an_hourly_schedule(template):

@@ -231,6 +231,14 @@ def test_cli_sql(pipeline_lake, tmp_path):
         # a clean lake breaks no rule, the sample boxes no object twice and nothing of it is refused: the header only
         rows = 1 if name in ("validation_findings", "untracked_duplicates", "refused_records") else 2
         assert r.returncode == 0 and r.stdout.count("\n") >= rows, (name, r.stderr)
+        if views()[name].order and r.stdout.count("\n") > 1:  # rows in the view's declared order
+            import io
+
+            got = pd.read_csv(io.StringIO(r.stdout))
+            by = [t.split()[0] for t in views()[name].order]
+            desc = [not t.endswith(" DESC") for t in views()[name].order]
+            want = got.sort_values(by, ascending=desc, na_position="last", kind="stable")
+            assert got[by].astype(str).values.tolist() == want[by].astype(str).values.tolist(), name
     r = subprocess.run(cmd + ["--query", "SELECT count(*) AS n FROM boxes", "--format", "json"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 0 and '"n":' in r.stdout
@@ -240,64 +248,176 @@ def test_cli_sql(pipeline_lake, tmp_path):
     assert wrong.returncode == 1 and wrong.stderr.startswith("gtlake sql: ") and "Traceback" not in wrong.stderr
 
 
-def test_athena_requests_validate_against_botocore():
-    import botocore.session
-    from botocore.validate import ParamValidator
-
-    model = botocore.session.get_session().get_service_model("athena")
-    shape = model.operation_model("StartQueryExecution").input_shape
+def test_athena_plan_refuses_bad_identifiers_before_any_sql():
     statements = athena.plan("gtlake", "s3://my-lake-bucket/lake")
-    reqs = athena.requests("gtlake", "primary", statements)
-    assert len(reqs) == 1 + len(TABLES) + sum(bool(t.partition_by) for t in TABLES.values()) + len(views())
-    for req in reqs:
-        report = ParamValidator().validate(req, shape)
-        assert not report.has_errors(), report.generate_report()
+    assert len(statements) == 1 + len(TABLES) + sum(bool(t.partition_by) for t in TABLES.values()) + len(views())
     for bad in (("Gtlake", "s3://b-1/l"), ("gt;drop", "s3://b-1/l"), ("gtlake", "https://x"), ("gtlake", "s3://B/x")):
         with pytest.raises(ValueError):
             athena.plan(*bad)
     with pytest.raises(ValueError):
-        athena.requests("gtlake", "work group", statements)
+        athena.check_workgroup("work group")
 
 
-def test_athena_failed_statement_stops_with_its_reason():
+def _athena_env(s3_endpoint, monkeypatch):
+    """The moto endpoint in this process's environment, and a workgroup that enforces its result location."""
     import boto3
-    from botocore.stub import Stubber
 
-    client = boto3.client("athena", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    statements = athena.plan("gtlake", "s3://my-lake-bucket/lake")[:2]
-    reqs = athena.requests("gtlake", "primary", statements)
-    with Stubber(client) as stub:  # botocore checks each request against the service model
-        stub.add_response("start_query_execution", {"QueryExecutionId": "q1"}, reqs[0])
-        stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "RUNNING"}}},
-                          {"QueryExecutionId": "q1"})
-        stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
-                          {"QueryExecutionId": "q1"})
-        stub.add_response("start_query_execution", {"QueryExecutionId": "q2"}, reqs[1])
-        stub.add_response("get_query_execution", {"QueryExecution": {"Status": {
-            "State": "FAILED", "StateChangeReason": "line 1:8: mismatched input"}}}, {"QueryExecutionId": "q2"})
-        with pytest.raises(athena.AthenaError, match="table jobs failed .q2.: line 1:8: mismatched input"):
-            athena.run_statements(client, reqs, statements, log=lambda m: None, poll_s=0.0)
+    for k, v in {**FAKE_AWS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(k, v)
+    client = boto3.client("athena")
+    if "gtlake" not in {w["Name"] for w in client.list_work_groups()["WorkGroups"]}:
+        boto3.client("s3").create_bucket(Bucket="gtlake-athena-results")
+        client.create_work_group(Name="gtlake", Configuration={
+            "ResultConfiguration": {"OutputLocation": "s3://gtlake-athena-results/q/",
+                                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
+            "EnforceWorkGroupConfiguration": True})
+    return client
 
 
 @pytest.mark.s3
-def test_athena_deploy_against_a_local_endpoint(s3_endpoint):
-    import boto3
+def test_athena_failed_statement_stops_with_its_reason(s3_endpoint, monkeypatch):
+    """Athena's answer that the second statement failed (moto runs every statement: the reply is Athena's,
+    given at botocore's boundary) stops the deployment with its reason; nothing after it is sent."""
+    import json
 
-    env = dict(os.environ, **FAKE_AWS, AWS_ENDPOINT_URL=s3_endpoint, PYTHONPATH=str(REPO))
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    client = _athena_env(s3_endpoint, monkeypatch)
+    session = boto3.Session()
+    started = []
+
+    def fail_second(params, **_):
+        qid = json.loads(params["body"])["QueryExecutionId"]
+        if len(started) >= 2 and qid == started[1]:
+            return AWSResponse("", 200, {}, None), {"QueryExecution": {"QueryExecutionId": qid, "Status": {
+                "State": "FAILED", "StateChangeReason": "line 1:8: mismatched input"}}}
+        return None
+
+    session.events.register("before-call.athena.GetQueryExecution", fail_second)
+    session.events.register("after-call.athena.StartQueryExecution",
+                            lambda parsed, **_: started.append(parsed["QueryExecutionId"]))
+    statements = athena.plan("gtlake_fail", "s3://my-lake-bucket/lake")[:4]
+    logged = []
+    with pytest.raises(athena.AthenaError, match="table jobs failed .*: line 1:8: mismatched input"):
+        athena.run_statements(statements, "gtlake_fail", "gtlake", session=session, log=logged.append, poll_s=0.0)
+    assert len(started) == 2 and len(logged) == 1
+    sent = [client.get_query_execution(QueryExecutionId=q)["QueryExecution"] for q in started]
+    assert [q["Query"] for q in sent] == [s.sql for s in statements[:2]]
+    assert "QueryExecutionContext" not in sent[0] or not sent[0]["QueryExecutionContext"].get("Database")
+    assert sent[1]["QueryExecutionContext"]["Database"] == "gtlake_fail"
+    assert sent[1]["ResultConfiguration"]["OutputLocation"].startswith("s3://gtlake-athena-results/q/")
+
+
+@pytest.mark.s3
+def test_athena_deploy_against_a_local_endpoint(s3_endpoint, monkeypatch):
+    client = _athena_env(s3_endpoint, monkeypatch)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    before = set(client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"])
     r = subprocess.run([sys.executable, "-m", "gtlake.cli", "athena", "deploy", "--database", "gtlake_test",
-                        "--workgroup", "primary", "--lake", "s3://my-lake-bucket/lake"],
+                        "--workgroup", "gtlake", "--lake", "s3://my-lake-bucket/lake"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    client = boto3.client("athena", endpoint_url=s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
-    ids = client.list_query_executions(WorkGroup="primary")["QueryExecutionIds"]
+    ids = [i for i in client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"] if i not in before]
     sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
     expected = [s.sql for s in athena.plan("gtlake_test", "s3://my-lake-bucket/lake")]
     assert sorted(sent) == sorted(expected)
+    # a workgroup without a result location: refused in one line (awswrangler would create a bucket for it)
+    bare = subprocess.run([sys.executable, "-m", "gtlake.cli", "athena", "deploy", "--database", "gtlake_test",
+                           "--workgroup", "primary", "--lake", "s3://my-lake-bucket/lake"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert bare.returncode == 1 and "has no query result location" in bare.stderr and "Traceback" not in bare.stderr
     dry = subprocess.run([sys.executable, "-m", "gtlake.cli", "athena", "deploy", "--database", "gtlake_test",
                           "--workgroup", "primary", "--lake", "s3://my-lake-bucket/lake", "--dry-run"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert dry.returncode == 0 and "nothing was sent" in dry.stdout and "CREATE OR REPLACE VIEW" in dry.stdout
+
+
+def test_read_a_view_filtered_and_in_its_order(pipeline_lake, db):
+    import gtlake
+
+    con, _ = db
+    lake = str(pipeline_lake["lake"])
+    everything = gtlake.read("review_queue_for_audit", lake=lake)
+    assert len(everything) > 0 and str(everything["rank"].dtype) == "Int64"
+    keys = list(zip(everything["job_name"], everything["rank"]))
+    assert keys == sorted(keys)  # the view's declared order, on every engine
+    job = everything["job_name"].iloc[-1]
+    got = gtlake.read("review_queue_for_audit", lake=lake, filters=[("job_name", "=", job), ("score", ">=", 0.3),
+                                                                     ("reasons", "not in", ["x"])], limit=5)
+    want = con.execute("SELECT * FROM review_queue_for_audit WHERE job_name = ? AND score >= 0.3 "
+                       "ORDER BY job_name, rank LIMIT 5", [job]).df()
+    assert len(got) == min(5, len(want)) > 0
+    assert got.astype(str).values.tolist() == want.astype(str).values.tolist()
+    boxes = gtlake.read("boxes", lake=lake, columns=["job_name", "left", "top"], filters={"job_name": [job]})
+    assert list(boxes.columns) == ["job_name", "left", "top"] and len(boxes) > 0 and set(boxes.job_name) == {job}
+    # a value travels as a parameter: it cannot change the statement
+    assert len(gtlake.read("boxes", lake=lake, filters={"job_name": "x' OR '1'='1"})) == 0
+    for bad in ({"name": "nope"}, {"name": "boxes", "filters": {"job_name; drop": 1}},
+                {"name": "boxes", "filters": [("job_name", "like", "%")]}, {"name": "boxes", "engine": "spark"},
+                {"name": "boxes", "columns": ["left)"]}, {"name": "boxes", "filters": {"job_name": None}},
+                {"name": "boxes", "filters": {"job_name": []}}, {"name": "boxes", "limit": -1}):
+        with pytest.raises(ValueError):
+            gtlake.read(lake=lake, **bad)
+    with pytest.raises(ValueError, match="engine='athena'"):
+        gtlake.read("boxes", lake="s3://bucket/lake")
+
+
+def _athena_text(v) -> str:
+    """A value as Athena's CSV result writes it (a double in full, a date as YYYY-MM-DD)."""
+    if isinstance(v, pd.Timestamp):
+        return str(v.date())
+    return repr(float(v)) if isinstance(v, float) else str(v)
+
+
+_ATHENA_TYPES = {"object": "varchar", "string": "varchar", "Int64": "bigint", "int64": "bigint", "float64": "double",
+                 "datetime64[us]": "date", "bool": "boolean"}
+
+
+@pytest.mark.s3
+def test_read_from_athena_sends_the_same_statement_and_reads_its_result(pipeline_lake, s3_endpoint, monkeypatch):
+    """gtlake.read on Athena, through awswrangler's calls against moto: the statement and parameters it sends are
+    the ones DuckDB runs, and the result Athena writes (here the rows DuckDB computed, handed to moto as Athena's
+    answer) comes back as the same frame."""
+    import json
+    import urllib.request
+
+    import gtlake
+    from gtlake.reader import athena_literal, statement
+
+    client = _athena_env(s3_endpoint, monkeypatch)
+    lake = str(pipeline_lake["lake"])
+    filters = [("score", ">=", 0.3), ("label", "in", ["Vehicle", "Pedestrian", "it's"])]
+    columns = ["job_name", "rank", "score", "label", "frame_no", "job_created"]
+    local = gtlake.read("review_queue_for_audit", lake=lake, filters=filters, columns=columns)
+    assert len(local) > 0
+    rows = [{"Data": [{"VarCharValue": c} for c in local.columns]}]
+    for rec in local.itertuples(index=False):
+        rows.append({"Data": [{} if pd.isna(v) else {"VarCharValue": _athena_text(v)} for v in rec]})
+    info = [{"Name": c, "Label": c, "Type": _ATHENA_TYPES[str(local[c].dtype)], "CatalogName": "hive",
+             "SchemaName": "", "TableName": "", "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN",
+             "CaseSensitive": False} for c in local.columns]
+    urllib.request.urlopen(urllib.request.Request(
+        f"{s3_endpoint}/moto-api/static/athena/query-results", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"results": [{"rows": rows, "column_info": info}]}).encode()))
+    before = set(client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"])
+    remote = gtlake.read("review_queue_for_audit", engine="athena", database="gtlake_test", workgroup="gtlake",
+                         filters=filters, columns=columns)
+    (qid,) = [i for i in client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"] if i not in before]
+    sent = client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
+    sql, params = statement("review_queue_for_audit", columns, filters)
+    assert sent["Query"] == sql and "ORDER BY" in sql
+    assert sent["ExecutionParameters"] == [athena_literal(p) for p in params] == ["0.3", "'Vehicle'", "'Pedestrian'", "'it''s'"]
+    assert sent["QueryExecutionContext"]["Database"] == "gtlake_test"
+    assert list(remote.columns) == columns and len(remote) == len(local)
+    for c in columns:
+        g, w = remote[c], local[c]
+        if c == "job_created":
+            g, w = pd.to_datetime(g), pd.to_datetime(w)
+        if c == "score":  # pandas' CSV parser (awswrangler's) may differ from the text in the last bit
+            assert np.allclose(g.to_numpy(float), w.to_numpy(float), rtol=1e-15, atol=0)
+            continue
+        assert g.astype(str).tolist() == w.astype(str).tolist(), c
 
 
 def test_kpi_views(db):

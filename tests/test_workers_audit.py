@@ -105,6 +105,23 @@ def test_rerun_reads_nothing_and_a_new_damaged_file_is_read_alone(spark, lake, t
     assert (lake["lake"] / "rejected" / "job_name=_activity" / "step=workers").is_dir()
 
 
+def test_a_lake_moved_with_its_export_reads_nothing_again(spark, lake, tmp_path):
+    """The workers ledger names a local export folder relative to the lake, and its files relative to that folder:
+    the lake and its export copied elsewhere together is the same lake that has read the same files."""
+    from gtlake.lake import Lake
+
+    common = Path(os.path.commonpath([lake["lake"], lake["activity"]]))
+    moved = {k: tmp_path / "moved" / Path(lake[k]).relative_to(common) for k in ("lake", "activity")}
+    for k, dest in moved.items():
+        shutil.copytree(lake[k], dest)
+    entries = [e for k, e in Lake(str(moved["lake"])).ledger("workers").items() if k.startswith("files-")]
+    assert entries and all(not os.path.isabs(e["root"]) and not any(os.path.isabs(f) for f in e["files"])
+                           for e in entries)
+    before = lake_snapshot(moved["lake"])
+    r = workers_run(spark, WorkersConfig(lake=str(moved["lake"]), activity=str(moved["activity"])), **QUIET)
+    assert r.status == "no_new_input" and lake_snapshot(moved["lake"]) == before
+
+
 def test_cloudwatch_logs_are_read_from_a_watermark(spark, lake, s3_endpoint, tmp_path, monkeypatch):
     import boto3
 

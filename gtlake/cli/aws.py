@@ -13,13 +13,15 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
     """Add this group's subcommands to `sub` (and to `commands`, name -> parser)."""
     at = sub.add_parser("athena", help="deploy the lake's tables and views to Amazon Athena",
                         description="Create the database, the lake's tables (partitions registered) and every view "
-                                    "in Athena with boto3, one statement at a time; idempotent.")
+                                    "in Athena through awswrangler, one statement at a time; idempotent.")
     at_sub = at.add_subparsers(dest="athena_command", metavar="ACTION", parser_class=Parser)
     at_sub.required = True
     dep = at_sub.add_parser("deploy", help="create or update the database, tables and views")
     dep.add_argument("--database", required=True, help="Glue/Athena database (lower case, digits, underscores)")
     dep.add_argument("--workgroup", required=True, help="Athena workgroup (its result location and encryption apply)")
     dep.add_argument("--lake", required=True, help="s3://bucket/prefix of the lake")
+    dep.add_argument("--results", help="s3://bucket/prefix for query results, when the workgroup does not enforce "
+                                       "its own (gtlake never creates a results bucket)")
     dep.add_argument("--dry-run", action="store_true", help="print the statements, call nothing")
     dep.set_defaults(handler=_athena)
     commands["athena"] = dep
@@ -71,30 +73,27 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
 
 
 def _athena(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from gtlake import athena
+    from gtlake.catalog import aws_errors
 
     try:
         statements = athena.plan(args.database, args.lake)
-        reqs = athena.requests(args.database, args.workgroup, statements)
+        athena.check_workgroup(args.workgroup)
     except ValueError as e:
         parser.error(str(e))
     if args.dry_run:
-        for st, req in zip(statements, reqs):
-            print(f"-- {st.what} (workgroup {req['WorkGroup']})\n{st.sql.rstrip()};\n")
+        for st in statements:
+            print(f"-- {st.what} (workgroup {args.workgroup})\n{st.sql.rstrip()};\n")
         print(f"athena deploy: {len(statements)} statements; nothing was sent (--dry-run)")
         return 0
-    import boto3
-
-    client = boto3.client("athena")
     print(f"athena deploy: {len(statements)} statements to database {args.database} via workgroup {args.workgroup}")
     try:
-        athena.run_statements(client, reqs, statements, log=lambda m: print(m, flush=True))
-    except athena.AthenaError as e:
+        athena.run_statements(statements, args.database, args.workgroup, log=lambda m: print(m, flush=True),
+                              s3_output=args.results)
+    except (athena.AthenaError, ValueError) as e:
         print(f"gtlake athena deploy: {e}", file=sys.stderr)
         return 1
-    except (BotoCoreError, ClientError) as e:
+    except aws_errors() as e:
         print(f"gtlake athena deploy: AWS refused the call: {e}", file=sys.stderr)
         return 1
     print(f"athena deploy: database {args.database} has {len(athena.TABLES)} tables and {len(athena.views())} views")
@@ -131,10 +130,9 @@ def _quicksight(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def _deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from gtlake import __version__, deploy
     from gtlake.athena import AthenaError
+    from gtlake.catalog import aws_errors
 
     settings = deploy.Settings(stack=args.stack, region=args.region, gt_output=args.gt_output, lake=args.lake,
                                database=args.database, workgroup=args.workgroup, schedule=args.schedule,
@@ -157,7 +155,7 @@ def _deploy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (deploy.DeployError, AthenaError) as e:
         print(f"gtlake deploy: {e}", file=sys.stderr)
         return 1
-    except (BotoCoreError, ClientError) as e:
+    except aws_errors() as e:
         print(f"gtlake deploy: AWS refused the call: {e}", file=sys.stderr)
         return 1
     print(f"deploy: done. Lake {outputs.get('LakeUri', args.lake)}, database {args.database}, "

@@ -189,15 +189,13 @@ def catalog_sync(args: argparse.Namespace) -> int:
     database = getattr(args, "catalog_database", None)
     if not database:
         return 0
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from gtlake import catalog
     from gtlake.lake import Lake
 
     try:
         catalog.ensure_database(database)
         result = catalog.sync(Lake(args.lake), database)
-    except (BotoCoreError, ClientError, RuntimeError) as e:
+    except (*catalog.aws_errors(), RuntimeError) as e:
         print(f"gtlake {args.command}: the lake is committed, but the Glue Data Catalog database {database} "
               f"could not be updated: {e}", file=sys.stderr)
         return 1

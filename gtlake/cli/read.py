@@ -53,11 +53,26 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
     rv.set_defaults(handler=_review)
     commands["review"] = rv
 
+    ex = sub.add_parser("export", help="write a job's labels as COCO or MOTChallenge files",
+                        description="Write a job's boxes, with their classes and tracks, as COCO (annotations.json "
+                                    "with track_id and video_id) or MOTChallenge (<sequence>/gt/gt.txt and "
+                                    "seqinfo.ini), plus gtlake-export.json mapping folders, classes and track "
+                                    "numbers back to the lake's ids.")
+    ex.add_argument("--lake", required=True, help="lake folder")
+    ex.add_argument("--job", required=True, help="the job whose labels to export")
+    ex.add_argument("--format", required=True, choices=("coco", "mot"), help="coco or mot")
+    ex.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    ex.add_argument("--audited", action="store_true", help="the labels as the job's latest audit left them (the "
+                                                           "corrected labels), on the sequences it audited")
+    ex.add_argument("--queue-only", action="store_true", help="only the frames of the job's review queue")
+    ex.set_defaults(handler=_export)
+    commands["export"] = ex
+
 
 def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import duckdb
 
-    from gtlake.lakesql import check_read_only, connect, views
+    from gtlake.lakesql import check_read_only, connect, integers_as_integers, views
 
     if args.view is not None and args.view not in views():
         parser.error(f"--view {args.view}: no such view; one of {', '.join(views())}")
@@ -68,7 +83,7 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except (OSError, UnicodeDecodeError) as e:
             parser.error(f"--file {args.file}: {getattr(e, 'strerror', None) or e}")
     else:
-        query = args.query if args.query is not None else f"SELECT * FROM {args.view}"
+        query = args.query if args.query is not None else f"SELECT * FROM {args.view}{views()[args.view].order_by()}"
     reader_lake(parser, args.lake, "sql")
     problems: list[str] = []
     con = connect(args.lake, problems)
@@ -80,7 +95,7 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if rel is None:
             return 0
         part = rel.limit(limit + 1) if limit else rel
-        df = _integers_as_integers(part.df(), part)
+        df = integers_as_integers(part.df(), part)
     except (duckdb.Error, ValueError) as e:
         said = (str(e).strip().splitlines() or [type(e).__name__])[0]
         if isinstance(e, duckdb.ParserException) and RESERVED.search(query):
@@ -108,19 +123,6 @@ def _sql(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 RESERVED = re.compile(r'(?<!["\w])(left|top)(?!["\w])\s*(,|from\b|$)', re.I)  # boxes' columns, unquoted
-_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                  "UBIGINT"}
-
-
-def _integers_as_integers(df, rel):  # noqa: ANN001, ANN202 - pandas DataFrame, duckdb relation
-    """`df` with its integer columns as integers, NULLs and all (pandas would print a count with NULLs as 3.0)."""
-    for name, typ in zip(rel.columns, rel.types):
-        if str(typ) in _INTEGER_TYPES and name in df.columns:
-            try:
-                df[name] = df[name].astype("Int64")
-            except (TypeError, ValueError, OverflowError):
-                pass  # a HUGEINT past 64 bits stays as DuckDB gave it
-    return df
 
 
 def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -171,4 +173,31 @@ def _review(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"review: {out}: {stats['entries']} of {stats['queued']} queue entries, {stats['drawn']} of "
           f"{stats['panels']} frames drawn from {stats['read']} images ({len(text) / 1e6:.1f} MB, "
           f"{time.monotonic() - t0:.1f}s, opens offline)")
+    return 0
+
+
+def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from gtlake import export
+    from gtlake.lakesql import connect
+
+    out = os.path.abspath(args.out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        parser.error(f"--out {args.out}: exists and is not an empty folder; give a new one")
+    reader_lake(parser, args.lake, "export")
+    problems: list[str] = []
+    con = connect(args.lake, problems)
+    say_problems("export", problems)
+    try:
+        labels = export.load(con, args.job, audited=args.audited, queue_only=args.queue_only)
+    except export.ExportError as e:
+        parser.error(f"--job {args.job}: {e}")
+    texts = export.files(labels, args.format)
+    try:
+        export.write(out, texts)
+    except (OSError, export.ExportError) as e:
+        print(f"gtlake export: cannot write {args.out}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+        return 1
+    said = f" ({'; '.join(labels.notes)})" if labels.notes else ""
+    print(f"export: {out}: {args.format}, {len(labels.boxes)} boxes of {labels.boxes['object_id'].nunique()} "
+          f"objects on {len(labels.sequences)} sequences of {args.job}{said}")
     return 0

@@ -1,4 +1,5 @@
 -- Flagged share of boxes per job and its role, by the job's creation date (UTC), for trends across jobs of one role.
+-- order: job_created, job_name
 SELECT j.job_created, coalesce(r.role, 'labeling') AS job_role, m.job_name, count(*) AS boxes,
        count_if(cardinality(m.flags) > 0) AS flagged_boxes,
        CAST(count_if(cardinality(m.flags) > 0) AS double) / count(*) AS flagged_share

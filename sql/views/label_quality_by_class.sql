@@ -1,4 +1,5 @@
 -- Per job and class (and the job's role): boxes, tracks, flagged share, median and 10th-percentile frame-to-frame IoU.
+-- order: job_name, label
 SELECT m.job_name, coalesce(j.role, 'labeling') AS job_role, m.label,
        count(*) AS boxes,
        count(DISTINCT concat(m.sequence_id, '/', m.object_id)) AS tracks,

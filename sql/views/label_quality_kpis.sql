@@ -1,4 +1,5 @@
 -- Per job role (labeling, or audit: the post-audit check): boxes, sequences and tracks scored, the share of boxes flagged, and the median frame-to-frame IoU.
+-- order: job_role
 SELECT coalesce(j.role, 'labeling') AS job_role,
        count(*) AS boxes,
        count(DISTINCT concat(m.job_name, '/', m.sequence_id)) AS sequences,

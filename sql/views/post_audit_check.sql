@@ -1,4 +1,5 @@
 -- Per audit job: boxes of its corrected labels still flagged by the quality checks, beside the audited job's flagged share.
+-- order: audit_job, audited_job
 SELECT a.job_name AS audit_job, a.audited_job, a.boxes, a.flagged_boxes, a.flagged_share,
        s.boxes AS audited_boxes, s.flagged_share AS audited_flagged_share
 FROM (SELECT m.job_name, j.audited_job, count(*) AS boxes, count_if(cardinality(m.flags) > 0) AS flagged_boxes,

@@ -1,4 +1,5 @@
 -- The review queue, ready to send to audit: rank, reasons, frame file, sequence file, labels file, job date.
+-- order: job_name, rank
 SELECT q.job_name, q.rank, q.score, array_join(q.reasons, ',') AS reasons, q.sequence_id, q.frame_no, q.frame_file,
        q.object_id, q.object_name, q.label, q.source_ref, q.labels_ref, j.job_created
 FROM review_queue q

@@ -1,4 +1,5 @@
 -- Penalty-weighted quality per sequence, job and worker (the rubric: omission and inaccurate box 100%, wrong label and tracking error 20%, attributes 5%), from the audit's changes where an audit exists, else from the review queue's flags.
+-- order: level, job_name, sequence_id, worker_id
 WITH audited AS (
   SELECT source_job AS job_name, sequence_id, max(labeler_id) AS worker_id, 'audit' AS source,
          count_if(change <> 'added') AS boxes,

@@ -1,4 +1,5 @@
 -- Per object track (and its job's role): its IoU distribution, gaps and flags, worst first within a job.
+-- order: job_name, flagged_share DESC, iou_p10, sequence_id, object_id
 SELECT t.job_name, coalesce(j.role, 'labeling') AS job_role, t.sequence_id, t.object_id, t.object_name, t.label,
        t.n_boxes, t.first_frame, t.last_frame, t.missing_frames,
        t.iou_mean, t.iou_median, t.iou_p10, t.iou_min, t.peer_z, t.flagged_boxes,

@@ -1,4 +1,5 @@
 -- Boxes without an object id (video detection and image jobs) overlapping another box of their class on the same frame or image with IoU >= 0.7 (the quality job's duplicate_iou): one object boxed twice.
+-- order: job_name, sequence_id, frame_no, box_index, other_box_index
 WITH pairs AS (
   SELECT a.job_name, a.sequence_id, a.frame_no, a.frame_file, a.label, a.box_index, b.box_index AS other_box_index,
          greatest(0.0, least(a."left" + a.width, b."left" + b.width) - greatest(a."left", b."left"))

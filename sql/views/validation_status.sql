@@ -1,4 +1,5 @@
 -- The last data-quality check of each step (validate, ingest, workers, quality, audit): when, rules checked and broken, and whether the gate passed, failed (nothing committed) or warned.
+-- order: validated_at DESC, step
 WITH last AS (SELECT step, max(validated_at) AS validated_at FROM validations GROUP BY step),
 checked AS (
     SELECT v.step, v.run_id, max(v.validated_at) AS validated_at, count(DISTINCT v.table_name) AS tables,

@@ -1,4 +1,5 @@
 -- Tasks per worker per day (UTC, by when the task ended), by outcome, with active hours.
+-- order: day, worker_id
 SELECT worker_id, CAST(finished_at AS date) AS day, count(*) AS tasks,
        count_if(outcome = 'submitted') AS submitted, count_if(outcome = 'returned') AS returned,
        count_if(outcome = 'declined') AS declined,

@@ -1,4 +1,5 @@
 -- Speed and quality side by side: boxes per active hour and median task time against adjustment rate and IDF1.
+-- order: quality_rank
 WITH speed AS (
   SELECT t.worker_id, sum(t.active_seconds) AS active_seconds, approx_percentile(t.wall_seconds, 0.5) AS wall_median_s
   FROM worker_tasks t WHERE t.outcome = 'submitted' GROUP BY t.worker_id

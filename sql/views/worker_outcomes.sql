@@ -1,4 +1,5 @@
 -- Per worker and job: tasks touched, and the shares returned and declined.
+-- order: worker_id, job_name
 SELECT worker_id, job_name, count(*) AS tasks,
        CAST(count_if(outcome = 'returned') AS double) / count(*) AS returned_rate,
        CAST(count_if(outcome = 'declined') AS double) / count(*) AS declined_rate

@@ -1,4 +1,5 @@
 -- Per worker over all jobs: boxes, flagged share, adjustment rate, identity switches, MOTA and IDF1 (from sums).
+-- order: worker_id
 SELECT worker_id, sum(boxes) AS boxes,
        CAST(sum(flagged_boxes) AS double) / nullif(sum(boxes), 0) AS flagged_rate,
        sum(audited_boxes) AS audited_boxes,

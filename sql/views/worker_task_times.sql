@@ -1,4 +1,5 @@
 -- Wall vs active time per submitted task, per worker: median and 90th percentile, and the active share.
+-- order: worker_id
 SELECT worker_id, count(*) AS tasks,
        approx_percentile(wall_seconds, 0.5) AS wall_median_s, approx_percentile(wall_seconds, 0.9) AS wall_p90_s,
        approx_percentile(active_seconds, 0.5) AS active_median_s,
