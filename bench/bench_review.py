@@ -76,7 +76,7 @@ def main() -> None:
 
     from concurrent.futures import ThreadPoolExecutor
 
-    from gtlake import review
+    from gtlake import review, storage
     from gtlake.frames import read_image
     from gtlake.lakesql import connect
 
@@ -93,7 +93,7 @@ def main() -> None:
 
     t0 = time.monotonic()
     text, stats = review.build(lake, job, args.entries, frames_root)
-    review.write(out, text)
+    storage.write_text_atomic(out, text)
     page_s = time.monotonic() - t0
 
     # The floor: the same images, read and decoded once each, nothing else.

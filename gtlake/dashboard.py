@@ -11,9 +11,10 @@ page says when something was cut.
 from __future__ import annotations
 
 import html
-import json
 from datetime import datetime, timezone
 from decimal import Decimal
+
+from gtlake.safejson import for_script
 
 QUEUE_ROWS = 200
 HEAT_OBJECTS = 40
@@ -30,11 +31,6 @@ _RED_TO_GREEN = [[0.0, "rgb(165,0,38)"], [0.25, "rgb(244,109,67)"], [0.5, "rgb(2
 def _label(text: object) -> str:
     """A string for plotly labels: its pseudo-HTML (<b>, <a>, ...) shown as text."""
     return html.escape("" if text is None else str(text), quote=False)
-
-
-def _js(obj: object) -> str:
-    return json.dumps(obj, default=str, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace(
-        "&", "\\u0026")
 
 
 def _clean(values) -> list:  # noqa: ANN001
@@ -75,7 +71,7 @@ class _Page:
 
 def _kpis(items: list[tuple[str, str, object, str]]) -> str:
     cells = "".join(
-        f'<div class="kpi" data-kpi="{key}" data-value="{html.escape(_js(_clean([v])[0]))}"><div class="kpi-value">'
+        f'<div class="kpi" data-kpi="{key}" data-value="{html.escape(for_script(_clean([v])[0]))}"><div class="kpi-value">'
         f'{html.escape(shown)}</div><div class="kpi-label">{html.escape(label)}</div></div>'
         for key, label, v, shown in items)
     return f'<div class="kpis">{cells}</div>'
@@ -365,7 +361,7 @@ def _html(title: str, page: _Page, facts: dict) -> str:
     from plotly.offline import get_plotlyjs
 
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    specs = _js({cid: spec for cid, spec in page.charts})
+    specs = for_script({cid: spec for cid, spec in page.charts})
     script = resources.files("gtlake").joinpath("static", "dashboard.js").read_text(encoding="utf-8")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -393,7 +389,7 @@ tr.gate-failed td {{ background: #fde0dc; }} tr.gate-warned td {{ background: #f
 <span class="note">made {made} from the lake's SQL views</span></nav>
 <pre id="js-errors"></pre>
 {"".join(page.parts)}
-<script type="application/json" id="facts">{_js(facts)}</script>
+<script type="application/json" id="facts">{for_script(facts)}</script>
 <script>
 (function () {{
   var specs = {specs}; var drawn = 0;

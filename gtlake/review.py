@@ -24,8 +24,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from importlib import resources
 
 from gtlake.frames import frame_path, load_image, sequence_prefix
 from gtlake.vocabulary import QUEUE_REASONS, VERDICTS
+from gtlake.safejson import for_script
 
 TOP = 200  # queue entries on a page by default
 STRIP = 2  # filmstrip frames on each side of the entry's frame
@@ -268,11 +267,6 @@ def _prefixes(source_refs: set[str], frames_root: str | None) -> tuple[dict[str,
     return {r: p for r, (p, _) in found.items()}, [why for _, why in found.values() if why]
 
 
-def _js(obj: object) -> str:
-    return json.dumps(obj, default=str, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace(
-        "&", "\\u0026")
-
-
 def build(lake: str, job: str, top: int = TOP, frames_root: str | None = None,
           problems: list[str] | None = None) -> tuple[str, dict]:
     """The review page of `job`'s queue in the lake at `lake` (HTML text), and what it holds (entries, images
@@ -335,20 +329,7 @@ m mistake, f fine, u unsure, s save.</p>
 <button id="save" type="button">Save verdicts</button> <span id="saved"></span>
 </div></header>
 <main id="entries"></main>
-<script type="application/json" id="data">{_js(data)}</script>
+<script type="application/json" id="data">{for_script(data)}</script>
 <script>{script}</script>
 </body></html>
 """
-
-
-def write(path: str, text: str) -> None:
-    """Write the page to `path` atomically (a temporary file beside it, then renamed)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-

@@ -153,3 +153,10 @@ def record_text(value: object, limit: int) -> str:
 def in_time_range(t: datetime) -> bool:
     """Whether a parsed time (aware) is one a Ground Truth task can have (TIME_MIN <= t < TIME_MAX)."""
     return TIME_MIN <= t < TIME_MAX
+
+
+def for_script(obj: object) -> str:
+    """`obj` as JSON safe to put inside an HTML <script> element (the pages' payloads): `<`, `>` and `&` escaped,
+    so no string of it (a worker-written name) can close the element or open another; NaN refused."""
+    return json.dumps(obj, default=str, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace(
+        "&", "\\u0026")

@@ -125,3 +125,16 @@ def s3_filesystem():  # noqa: ANN201 - pyarrow.fs.S3FileSystem
     if region:
         kwargs["region"] = region
     return fs.S3FileSystem(**kwargs)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write a local file atomically: a temporary file beside it, renamed over it (a reader never sees half a page);
+    the temporary file is gone whatever happens."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -130,6 +130,22 @@ FAKE_AWS = {"AWS_ACCESS_KEY_ID": "gtlake-test-fake", "AWS_SECRET_ACCESS_KEY": "g
             "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's (`make browser`); Playwright never downloads one
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright, one per test module (one sync_playwright per thread at a time)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium not found: `make test` installs Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

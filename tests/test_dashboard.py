@@ -15,9 +15,9 @@ import pytest
 
 from gtlake.dashboard import build
 from gtlake.lakesql import connect
+from tests.conftest import CHROMIUM
 
 pytestmark = pytest.mark.spark
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
@@ -125,19 +125,6 @@ def test_screenshot_and_cli(report, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "gtlake.cli", "dashboard", "--lake", str(tmp_path / "none"), "--out",
                           str(tmp_path / "x.html")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no such folder" in bad.stderr
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium driven by Playwright (no browser is downloaded)."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium not found: `make test` installs Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +21,6 @@ from gtlake.lakesql import connect
 from gtlake.review import MIN_WINDOW_PX, build, expected_box, plan, window_around
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_the_window_pads_the_box_keeps_the_aspect_and_a_least_size():
@@ -108,18 +106,6 @@ def page(pipeline_lake, tmp_path_factory):
     out.write_text(text, encoding="utf-8")
     data = json.loads(text.split('<script type="application/json" id="data">', 1)[1].split("</script>", 1)[0])
     return {"lake": lake, "job": job, "path": out, "data": data, "stats": stats, "without": without, "tmp": tmp}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium not found: `make test` installs Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -258,6 +258,9 @@ def test_athena_plan_refuses_bad_identifiers_before_any_sql():
         athena.check_workgroup("work group")
 
 
+WORKGROUP = "gtlake-sql-tests"  # its own: the session's moto server also holds the deploy test's stack's "gtlake"
+
+
 def _athena_env(s3_endpoint, monkeypatch):
     """The moto endpoint in this process's environment, and a workgroup that enforces its result location."""
     import boto3
@@ -265,9 +268,9 @@ def _athena_env(s3_endpoint, monkeypatch):
     for k, v in {**FAKE_AWS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
         monkeypatch.setenv(k, v)
     client = boto3.client("athena")
-    if "gtlake" not in {w["Name"] for w in client.list_work_groups()["WorkGroups"]}:
+    if WORKGROUP not in {w["Name"] for w in client.list_work_groups()["WorkGroups"]}:
         boto3.client("s3").create_bucket(Bucket="gtlake-athena-results")
-        client.create_work_group(Name="gtlake", Configuration={
+        client.create_work_group(Name=WORKGROUP, Configuration={
             "ResultConfiguration": {"OutputLocation": "s3://gtlake-athena-results/q/",
                                     "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
             "EnforceWorkGroupConfiguration": True})
@@ -300,7 +303,7 @@ def test_athena_failed_statement_stops_with_its_reason(s3_endpoint, monkeypatch)
     statements = athena.plan("gtlake_fail", "s3://my-lake-bucket/lake")[:4]
     logged = []
     with pytest.raises(athena.AthenaError, match="table jobs failed .*: line 1:8: mismatched input"):
-        athena.run_statements(statements, "gtlake_fail", "gtlake", session=session, log=logged.append, poll_s=0.0)
+        athena.run_statements(statements, "gtlake_fail", WORKGROUP, session=session, log=logged.append, poll_s=0.0)
     assert len(started) == 2 and len(logged) == 1
     sent = [client.get_query_execution(QueryExecutionId=q)["QueryExecution"] for q in started]
     assert [q["Query"] for q in sent] == [s.sql for s in statements[:2]]
@@ -313,12 +316,12 @@ def test_athena_failed_statement_stops_with_its_reason(s3_endpoint, monkeypatch)
 def test_athena_deploy_against_a_local_endpoint(s3_endpoint, monkeypatch):
     client = _athena_env(s3_endpoint, monkeypatch)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    before = set(client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"])
+    before = set(client.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"])
     r = subprocess.run([sys.executable, "-m", "gtlake.cli", "athena", "deploy", "--database", "gtlake_test",
-                        "--workgroup", "gtlake", "--lake", "s3://my-lake-bucket/lake"],
+                        "--workgroup", WORKGROUP, "--lake", "s3://my-lake-bucket/lake"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    ids = [i for i in client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"] if i not in before]
+    ids = [i for i in client.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"] if i not in before]
     sent = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
     expected = [s.sql for s in athena.plan("gtlake_test", "s3://my-lake-bucket/lake")]
     assert sorted(sent) == sorted(expected)
@@ -400,10 +403,10 @@ def test_read_from_athena_sends_the_same_statement_and_reads_its_result(pipeline
     urllib.request.urlopen(urllib.request.Request(
         f"{s3_endpoint}/moto-api/static/athena/query-results", method="POST", headers={"Content-Type": "application/json"},
         data=json.dumps({"results": [{"rows": rows, "column_info": info}]}).encode()))
-    before = set(client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"])
-    remote = gtlake.read("review_queue_for_audit", engine="athena", database="gtlake_test", workgroup="gtlake",
+    before = set(client.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"])
+    remote = gtlake.read("review_queue_for_audit", engine="athena", database="gtlake_test", workgroup=WORKGROUP,
                          filters=filters, columns=columns)
-    (qid,) = [i for i in client.list_query_executions(WorkGroup="gtlake")["QueryExecutionIds"] if i not in before]
+    (qid,) = [i for i in client.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"] if i not in before]
     sent = client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
     sql, params = statement("review_queue_for_audit", columns, filters)
     assert sent["Query"] == sql and "ORDER BY" in sql

@@ -133,17 +133,11 @@ def _dashboard(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     problems: list[str] = []
     text = build(args.lake, problems=problems)
     say_problems("dashboard", problems)
-    tmp = f"{out}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out)
+        storage.write_text_atomic(out, text)
     except OSError as e:
         print(f"gtlake dashboard: cannot write {out}: {e.strerror or e}", file=sys.stderr)
         return 1
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     print(f"dashboard: {out} ({len(text) / 1e6:.1f} MB, opens offline)")
     return 0
 
@@ -166,7 +160,7 @@ def _review(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     text, stats = review.build(args.lake, args.job, args.top, args.frames_root, problems)
     say_problems("review", problems)
     try:
-        review.write(out, text)
+        storage.write_text_atomic(out, text)
     except OSError as e:
         print(f"gtlake review: cannot write {out}: {e.strerror or e}", file=sys.stderr)
         return 1
