@@ -43,19 +43,23 @@ demo: setup
 	$(BIN)/gtlake verdicts --lake $(DEMO)/lake $(DEMO)/verdicts-street-tracking-b2.json
 	$(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard
 	$(BIN)/gtlake dashboard --lake $(DEMO)/lake --out $(DEMO)/report.html
+	$(BIN)/python -m gtlake.sample.predictions --lake $(DEMO)/lake --job street-tracking-b2 --out $(DEMO)/predictions.jsonl
+	$(BIN)/gtlake predictions --lake $(DEMO)/lake --job street-tracking-b2 --input $(DEMO)/predictions.jsonl --model simulated
+	$(BIN)/gtlake sql --lake $(DEMO)/lake --view model_findings --limit 10
 	$(BIN)/gtlake export --lake $(DEMO)/lake --job street-tracking-b2 --format mot --out $(DEMO)/export-mot
 	$(BIN)/gtlake export --lake $(DEMO)/lake --job street-tracking-b2 --format coco --audited --out $(DEMO)/export-coco
 	@echo
 	@echo "demo: Ground Truth sample output in $(abspath $(DEMO))/sample/output"
 	@echo "demo: lake in $(abspath $(DEMO))/lake (tables: sequences frames boxes shapes worker_responses rejected runs"
 	@echo "      worker_events worker_tasks box_metrics track_summary review_queue review_verdicts audit_changes"
-	@echo "      worker_quality validations;"
+	@echo "      worker_quality validations predictions prediction_findings;"
 	@echo "      embedding_metrics comes from gtlake embed --weights, see README: appearance check)"
 	@echo "demo: review queue in $(abspath $(DEMO))/lake/review_queue; audit job request in $(abspath $(DEMO))/audit-request"
 	@echo "demo: query it, e.g. $(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard"
 	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"
 	@echo "demo: review page of a job's queue, frames drawn: $(abspath $(DEMO))/review.html (verdicts saved from it:"
 	@echo "      gtlake verdicts --lake $(DEMO)/lake FILE; a simulated reviewer's are in already)"
+	@echo "demo: a simulated model's second opinion: gtlake sql --lake $(DEMO)/lake --view model_findings"
 	@echo "demo: labels exported as MOTChallenge $(abspath $(DEMO))/export-mot, audited labels as COCO $(abspath $(DEMO))/export-coco"
 
 # ruff, configured in ruff.toml: every noqa marker names a rule it runs (RUF100 fails on one that suppresses nothing).

@@ -41,6 +41,11 @@ REASONS: dict[str, tuple[str, ...]] = {
     "verdict": ("not_an_object", *VALUE_REASONS, "unknown_sequence", "invalid_frame_no", "missing_object_id",
                 "invalid_verdict", "invalid_timestamp", "invalid_reasons", "invalid_score", "invalid_rank",
                 "duplicate_verdict", "parse_error"),
+    "predictions_file": ("unreadable", "invalid_json", "nesting_too_deep", "unexpected_structure", "unknown_images",
+                         "unknown_sequence"),
+    "prediction": ("invalid_json", "not_an_object", *VALUE_REASONS, "invalid_line", "unknown_sequence",
+                   "invalid_frame_no", "unknown_frame", "unknown_class", "invalid_score", "invalid_box",
+                   "invalid_track_id", "unknown_image", "parse_error"),
 }
 
 

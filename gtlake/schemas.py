@@ -271,6 +271,36 @@ REVIEW_VERDICTS = Table("review_verdicts", "reviewer's verdict on a review-queue
     SOURCE, JOB,
 ), ("job_name",))
 
+_BOX_EDGES = (_c("left", DOUBLE, "Left edge, pixels"), _c("top", DOUBLE, "Top edge, pixels"),
+              _c("width", DOUBLE, "Width, pixels (> 0)"), _c("height", DOUBLE, "Height, pixels (> 0)"))
+MODEL = _c("model", STRING, "The model's name, as given to gtlake predictions (--model)")
+
+PREDICTIONS = Table("predictions", "box a model predicted on a frame (gtlake predictions)", (
+    SEQ, FRAME_NO,
+    _c("label", STRING, "Class the model predicted (a class name of the job)"),
+    _c("score", DOUBLE, "The model's confidence, 0 to 1"),
+    *_BOX_EDGES,
+    _c("track_id", STRING, "The model's track id, when it tracks (null for a detector)"),
+    MODEL, SOURCE, JOB,
+), ("job_name",))
+
+PREDICTION_FINDINGS = Table("prediction_findings", "thing a model's predictions say of the labels (gtlake predictions)", (
+    SEQ, FRAME_NO,
+    _c("object_id", STRING, "The labeled object it concerns; null for overlooked (nobody labeled it)"),
+    _c("reason", STRING, "overlooked (an object the model sees over several frames that has no label), "
+                         "badly_located (a label far off the model's clearly overlapping box), class_disagrees (the "
+                         "model names another class over most of the track)"),
+    _c("label", STRING, "The label's class (overlooked: the model's)"),
+    _c("model_label", STRING, "The class the model predicted"),
+    *[_c(c.name, c.type, f"The model's box: {c.comment[0].lower()}{c.comment[1:]}") for c in _BOX_EDGES],
+    _c("score", DOUBLE, "The model's confidence on that frame"),
+    _c("frames", INT, "Frames behind the finding (overlooked: the chain's confident frames; class_disagrees: the "
+                      "frames naming another class)"),
+    _c("evidence", DOUBLE, "How far past its threshold (overlooked: mean score over the class threshold; "
+                           "badly_located: robust z of the offset; class_disagrees: share of the track's frames)"),
+    MODEL, JOB,
+), ("job_name",))
+
 EMBEDDING_METRICS = Table("embedding_metrics", "tracked box whose crop was embedded (gtlake embed)", (
     *TRACKED_BOX, LABEL,
     _c("image_uri", STRING, "Frame image read: the sequence file's prefix + frame_file (under --frames-root if given)"),
@@ -405,7 +435,7 @@ VALIDATIONS = Table("validations", "data-quality rule checked on a lake table by
 
 TABLES: dict[str, Table] = {t.name: t for t in (JOBS, SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, REJECTED, RUNS,
                                                 BOX_METRICS, TRACK_SUMMARY, REVIEW_QUEUE, REVIEW_VERDICTS,
-                                                EMBEDDING_METRICS,
+                                                PREDICTIONS, PREDICTION_FINDINGS, EMBEDDING_METRICS,
                                                 WORKER_EVENTS, WORKER_TASKS,
                                                 AUDIT_CHANGES, WORKER_QUALITY, VALIDATIONS)}
 

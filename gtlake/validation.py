@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from gtlake.schemas import JOB_ROLES, TABLES
-from gtlake.vocabulary import CHANGES, CROP_STATUSES, QUEUE_REASONS, VERDICTS
+from gtlake.vocabulary import CHANGES, CROP_STATUSES, PREDICTION_REASONS, QUEUE_REASONS, VERDICTS
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave the machine
 
 VALIDATED = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue", "review_verdicts",
-             "embedding_metrics", "audit_changes")
+             "predictions", "prediction_findings", "embedding_metrics", "audit_changes")
 REF_PREFIX = "gtlake_ref_"
 
 
@@ -196,6 +196,21 @@ SUITES: dict[str, Callable[[], list[Rule]]] = {
                                  "decided_at", "verdicts_file")],
         _unique([*TRACK_KEY, "reviewer"]),
         _between("frame_no", 0), _in_set("verdict", VERDICTS), _array_in_set("reasons", QUEUE_REASONS),
+        _references("sequences", ["job_name", "sequence_id"]),
+    ],
+    "predictions": lambda: [
+        _schema("predictions"), *_types("predictions"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "label", "score", "left", "top", "width",
+                                 "height", "model")],
+        _between("frame_no", 0), _between("score", 0, 1), _between("width", 0, strict_lo=True),
+        _between("height", 0, strict_lo=True),
+        _references("sequences", ["job_name", "sequence_id"]),
+    ],
+    "prediction_findings": lambda: [
+        _schema("prediction_findings"), *_types("prediction_findings"),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "reason", "label", "model_label", "model")],
+        _in_set("reason", PREDICTION_REASONS), _between("frame_no", 0), _between("score", 0, 1),
+        _between("frames", 1), _between("width", 0, strict_lo=True), _between("height", 0, strict_lo=True),
         _references("sequences", ["job_name", "sequence_id"]),
     ],
     "embedding_metrics": lambda: [

@@ -22,6 +22,10 @@ CHANGES = ("unchanged", "moved", "resized", "relabeled", "reidentified", "added"
 # review_verdicts.verdict: what a reviewer said of a queue entry (`gtlake review`, `gtlake verdicts`).
 VERDICTS = ("mistake", "fine", "unsure")
 
+# prediction_findings.reason: what a model's predictions say of the labels (`gtlake predictions`).
+PREDICTION_REASONS = ("overlooked", "badly_located", "class_disagrees")
+PREDICTION_FORMATS = ("jsonl", "mot", "coco")
+
 # embedding_metrics.crop_status: what became of a box's crop.
 CROP_STATUSES = ("ok", "image_missing", "image_unreadable", "outside_image")
 

@@ -234,8 +234,22 @@ def pipeline_lake(spark, tmp_path_factory):
         files[-1].write_text(json.dumps(for_lake(str(lake), str(tmp / "sample"), job,
                                                  at=datetime(2026, 11, 20, 9, tzinfo=timezone.utc))))
     verdicts = verdicts_run(spark, VerdictsConfig(lake=str(lake), files=[str(f) for f in files]), **quiet)
+    # A (simulated) model's predictions for every audited tracking job, and what they say of its labels.
+    from gtlake.jobs.predictions import PredictionsConfig
+    from gtlake.jobs.predictions import run as predictions_run
+    from gtlake.sample.predictions import main as simulate_predictions
+
+    audited = [j for (j,) in connect(str(lake)).execute(
+        "SELECT DISTINCT audited_job FROM jobs WHERE role = 'audit' ORDER BY 1").fetchall()]
+    predicted = audited[0]
+    for job in reversed(audited):  # the first last: its result is the one the tests read
+        simulate_predictions(["--lake", str(lake), "--job", job, "--out", str(tmp / "predictions.jsonl")])
+        predictions = predictions_run(spark, PredictionsConfig(lake=str(lake), job=job,
+                                                               input=str(tmp / "predictions.jsonl"), model="sim"),
+                                      **quiet)
     return {"tmp": tmp, "lake": lake, "sample": tmp / "sample", "activity": activity, "summary": summary,
-            "workers": workers, "audit": audit, "verdicts": verdicts}
+            "workers": workers, "audit": audit, "verdicts": verdicts, "predictions": predictions,
+            "predicted_job": predicted}
 
 
 RUBRIC_PENALTY = {"omissions": 1.0, "inaccurate": 1.0, "wrong_labels": 0.2, "tracking_errors": 0.2,

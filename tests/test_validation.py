@@ -43,6 +43,8 @@ def _duplicate_row(df, key_col, n):
 
 BOX_ORDER = ["job_name", "sequence_id", "frame_no", "box_index"]
 TRACK_ORDER = ["job_name", "sequence_id", "frame_no", "object_id"]
+PRED_ORDER = ["job_name", "sequence_id", "frame_no", "left", "top", "label", "score"]
+FIND_ORDER = ["job_name", "sequence_id", "frame_no", "reason", "left", "top"]
 
 FRAME_ORDER = ["source_uri", "frame_file"]  # unique, and kept by the faults below (which move rows in key order)
 
@@ -87,6 +89,14 @@ FAULTS = {
         sequence_id="no-such-job:9"), TRACK_ORDER, 3, reasons=F.array(F.lit("bogus"))), TRACK_ORDER, 4),
         {("verdict", "allowed values"), ("frame_no", "values >= 0"), ("job_name, sequence_id", "exists in sequences"),
          ("reasons", "allowed values"), ("job_name, sequence_id, frame_no, object_id, reviewer", "unique key")}),
+    "predictions": (lambda df: _break_row(_break_row(_break_row(_break_row(
+        df, PRED_ORDER, 0, score=1.5), PRED_ORDER, 1, width=0.0), PRED_ORDER, 2, sequence_id="no-such-job:9"),
+        PRED_ORDER, 3, model=None),
+        {("score", "values >= 0 and <= 1"), ("width", "values > 0"), ("job_name, sequence_id", "exists in sequences"),
+         ("model", "not null")}),
+    "prediction_findings": (lambda df: _break_row(_break_row(
+        df, FIND_ORDER, 0, reason="looks odd"), FIND_ORDER, 1, frames=0),
+        {("reason", "allowed values"), ("frames", "values >= 1")}),
     "embedding_metrics": (lambda df: _break_row(_break_row(_break_row(
         df, TRACK_ORDER, 0, appearance_distance=2.5), TRACK_ORDER, 1, crop_status="guessed"), TRACK_ORDER, 2,
         flags=F.array(F.lit("bogus"))),
@@ -179,7 +189,8 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
         ("workers", "output", "worker_tasks"),
         ("audit", "input", "sequences"), ("audit", "input", "boxes"), ("audit", "input", "review_queue"),
         ("audit", "input", "box_metrics"), ("audit", "output", "audit_changes"),
-        ("verdicts", "output", "review_verdicts")}
+        ("verdicts", "output", "review_verdicts"),
+        ("predictions", "output", "predictions"), ("predictions", "output", "prediction_findings")}
     assert not found[found.scope != "lake"].success.eq(False).any()
     found = found[found.step == "validate"]
     assert found.run_id.nunique() == 3 and set(found.scope) == {"lake"}

@@ -2,9 +2,9 @@
 
     sample                      gtlake.cli.sample
     ingest workers embed        gtlake.cli.steps     (the pipeline's steps, and `run`: all of them in order,
-    quality audit validate run                         as `gtlake.pipeline` declares), verdicts
+    quality audit validate run                         as `gtlake.pipeline` declares), verdicts, predictions
     audit-request               gtlake.cli.audit_request
-    sql dashboard review        gtlake.cli.read
+    sql dashboard review export gtlake.cli.read
     athena quicksight deploy    gtlake.cli.aws
 
 A wrong argument or a missing input prints one line and the usage, and exits 2. A run that cannot proceed (lake

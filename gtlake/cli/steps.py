@@ -88,6 +88,26 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
     vd.set_defaults(handler=_verdicts_command)
     commands["verdicts"] = vd
 
+    pr = sub.add_parser("predictions", help="store a model's predictions for a job and what they say of its labels",
+                        description="Read a model's predictions for a job's sequences (JSON lines, MOTChallenge or "
+                                    "COCO; local or s3://) into the predictions table, bad ones refused into "
+                                    "rejected, then match them with the labels frame by frame and write what they "
+                                    "say into prediction_findings: overlooked (an object the model sees over several "
+                                    "frames that nobody labeled), badly_located, class_disagrees. Confidence "
+                                    "thresholds are calibrated per class from the lake. The job's predictions of "
+                                    "that model are replaced; other models' stay.")
+    pr.add_argument("--lake", required=True, help="lake folder (or s3:// prefix) holding the job")
+    pr.add_argument("--job", required=True, help="the labeling job the predictions are for")
+    pr.add_argument("--input", required=True, help="predictions file or folder (local or s3://)")
+    pr.add_argument("--format", choices=("jsonl", "mot", "coco"), default="jsonl", help="input format (default jsonl)")
+    pr.add_argument("--model", default="model", help="the model's name, stored with each prediction (default model)")
+    pr.add_argument("--label", help="the class of MOT rows whose class is -1 (a one-class detector)")
+    pr.add_argument("--config", help="JSON file overriding the matching settings (README: Label quality)")
+    on_failure_arg(pr)
+    catalog_arg(pr)
+    pr.set_defaults(handler=_predictions_command)
+    commands["predictions"] = pr
+
     va = sub.add_parser("validate", help="check the lake's tables against their data-quality rules "
                                          "(Great Expectations) and record the findings",
                         description="Run the Great Expectations suite of each validated table (schema, keys, ranges, "
@@ -310,6 +330,48 @@ def _verdicts_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
         checks(result)
     print(f"review verdicts: {where(args.lake, 'review_verdicts')}; precision of each reason: gtlake sql --lake "
           f"{args.lake} --view check_precision")
+    return catalog_sync(args)
+
+
+def _predictions_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from gtlake.jobs.predictions import PredictionsConfig, run
+    from gtlake.spark import get_spark
+    from gtlake.udfs.predictions import PredictionConfig
+
+    settings = json_config(parser, args.config, PredictionConfig)
+    lake = writer_lake(args, parser)
+    _needs_table(lake, parser, args, "sequences")
+    jobs = sorted(j for j in lake.ledger("ingest") if not j.startswith("_"))
+    if args.job not in jobs:
+        parser.error(f"--job {args.job}: no such job in the lake (jobs: {', '.join(jobs) or 'none'})")
+    if storage.is_s3(args.input):
+        check_input(parser, args.input)
+    elif not os.path.exists(args.input):
+        parser.error(f"--input {args.input}: no such file or folder")
+    if not args.model.strip() or len(args.model) > 128:
+        parser.error("--model: a name of 1-128 characters")
+    spark = get_spark("gtlake-predictions")
+    result = run(spark, PredictionsConfig(lake=args.lake, job=args.job, input=args.input, format=args.format,
+                                          model=args.model, label=args.label, settings=settings,
+                                          on_failure=args.on_failure), log=lambda m: print(m, flush=True))
+    c = result.counts.as_dict()
+    files = c.get("predictions_file", {"in": 0, "out": 0, "rejected": 0})
+    one = c.get("prediction", {"in": 0, "out": 0, "rejected": 0})
+    if result.status == "no_new_input":
+        print(f"predictions {result.run_id}: {args.model}'s predictions for {args.job} are already in, read from the "
+              f"same files with the same settings; lake unchanged")
+    else:
+        said = ", ".join(f"{n} {r}" for r, n in sorted(result.findings.items())) or "nothing"
+        print(f"predictions {result.run_id}: files in {files['in']} = read {files['out']} + refused "
+              f"{files['rejected']}; predictions in {one['in']} = stored {one['out']} + refused {one['rejected']}; "
+              f"findings: {said}; {result.seconds:.1f}s")
+        if result.thresholds:
+            print("  confidence thresholds (calibrated): " + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(result.thresholds.items())))
+        if files["rejected"] or one["rejected"]:
+            print(f"  refused files and predictions, with their reasons: {where(args.lake, 'rejected')}")
+        checks(result)
+    print(f"findings: {where(args.lake, 'prediction_findings')}; gtlake sql --lake {args.lake} --view model_findings")
     return catalog_sync(args)
 
 
