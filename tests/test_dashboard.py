@@ -102,7 +102,7 @@ def test_data_quality_shows_the_last_check_of_each_step(report):
     dom = report["dom"]
     steps = dict(re.findall(r'<tr data-step="([a-z]+)" class="gate-([a-z]+)">', dom))
     assert steps == {"ingest": "passed", "workers": "passed", "embed": "passed", "audit": "passed", "verdicts": "passed",
-                     "quality": "failed"}
+                     "predictions": "passed", "quality": "failed"}
     findings = re.search(r'<table id="validation-findings">.*?</table>', dom, re.S).group(0)
     assert "<td>boxes</td><td>width</td><td>values &gt; 0</td>" in findings and "height" not in findings
 

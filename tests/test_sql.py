@@ -206,7 +206,8 @@ def test_validation_views(db):
     ).reset_index().merge(runs[["run_id", "status"]].rename(columns={"status": "run_status"}), on="run_id", how="left")
     want["gate"] = np.where(want.broken == 0, "passed", np.where(want.run_status == "failed", "failed", "warned"))
     got = view(con, "validation_status", ["step"])
-    assert set(got.step) == {"ingest", "workers", "embed", "quality", "audit", "verdicts"} and set(got.gate) == {"passed"}
+    assert set(got.step) == {"ingest", "workers", "embed", "quality", "audit", "verdicts", "predictions"} and \
+        set(got.gate) == {"passed"}
     same(got, want, ["step"])
     assert con.execute("SELECT count(*) FROM validation_findings").fetchone()[0] == int((~last.success).sum()) == 0
 
