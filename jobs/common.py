@@ -94,6 +94,13 @@ def read_partitions(spark, lake: Lake, table: str, values: list[str], part: str 
     return (reader.schema(schema) if schema is not None else reader).parquet(*[lake.uri(p) for p in paths])
 
 
+def partitions_or_empty(spark, lake: Lake, table: Table, values: list[str], sub: tuple[str, ...] = ()  # noqa: ANN001
+                        ) -> DataFrame:
+    """`read_partitions` of `table`'s job partitions with its schema, or no rows, typed, when none exists."""
+    df = read_partitions(spark, lake, table.name, values, schema=table.spark_schema(), sub=sub)
+    return df if df is not None else spark.createDataFrame([], table.spark_schema())
+
+
 def sequence_refs(sequences: DataFrame) -> DataFrame:
     """(job_name, sequence_id, source_ref, labels_ref) of every labeled sequence: the row whose labels ingest
     read into boxes (`labels_read`: the job's own attribute, not one a chained job inherited or one refused)."""

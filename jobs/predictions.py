@@ -33,15 +33,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from gtlake import integrity, safejson, storage
 from gtlake.export import folder_names
-from gtlake.jobs.common import read_partitions
+from gtlake.jobs.common import partitions_or_empty
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.records import Counts, Reject, guarded
-from gtlake.schemas import BOXES, FRAMES, PREDICTION_FINDINGS, PREDICTIONS, REJECTED, SEQUENCES, Table
+from gtlake.schemas import BOXES, FRAMES, PREDICTION_FINDINGS, PREDICTIONS, REJECTED, SEQUENCES
 from gtlake.udfs.predictions import PredictionConfig, calibrate, match_sequence, pair_offsets, second_opinion
 from gtlake.vocabulary import PREDICTION_FORMATS
 
@@ -263,18 +263,13 @@ def _files(root: str) -> list[str]:
     return [f.path for f in storage.list_files(root) if f.path == base or f.path.startswith(base + "/")]
 
 
-def _context(spark: SparkSession, run: Run, job: str) -> tuple[JobContext, pd.DataFrame]:
-    """The job's sequences, frames and classes, and its labels (boxes) as pandas."""
-    seqs = read_partitions(spark, run.lake, "sequences", [job], schema=SEQUENCES.spark_schema())
-    frames = read_partitions(spark, run.lake, "frames", [job], schema=FRAMES.spark_schema())
-    boxes = read_partitions(spark, run.lake, "boxes", [job], schema=BOXES.spark_schema())
-    s = seqs.select("sequence_id", "data_object_index", "source_ref").dropDuplicates(["sequence_id"]).toPandas() \
-        if seqs is not None else pd.DataFrame(columns=["sequence_id", "data_object_index", "source_ref"])
-    f = frames.select("sequence_id", "frame_no", "frame_file").toPandas() if frames is not None else \
-        pd.DataFrame(columns=["sequence_id", "frame_no", "frame_file"])
-    b = boxes.select("sequence_id", "frame_no", "object_id", "label", "left", "top", "width", "height").toPandas() \
-        if boxes is not None else pd.DataFrame(columns=["sequence_id", "frame_no", "object_id", "label", "left", "top",
-                                                         "width", "height"])
+def _context(spark: SparkSession, run: Run, job: str) -> tuple[JobContext, pd.DataFrame, DataFrame]:
+    """The job's sequences, frames and classes, its labels (boxes) as pandas, and its sequences (Spark)."""
+    seqs = partitions_or_empty(spark, run.lake, SEQUENCES, [job])
+    s = seqs.select("sequence_id", "data_object_index", "source_ref").dropDuplicates(["sequence_id"]).toPandas()
+    f = partitions_or_empty(spark, run.lake, FRAMES, [job]).select("sequence_id", "frame_no", "frame_file").toPandas()
+    b = partitions_or_empty(spark, run.lake, BOXES, [job]).select(
+        "sequence_id", "frame_no", "object_id", "label", "left", "top", "width", "height").toPandas()
     folders = {v: k for k, v in folder_names(s, job).items()}
     ctx = JobContext(job, dict(zip(s["sequence_id"], s["source_ref"])),
                      {r: q for q, r in zip(s["sequence_id"], s["source_ref"]) if isinstance(r, str)},
@@ -283,7 +278,7 @@ def _context(spark: SparkSession, run: Run, job: str) -> tuple[JobContext, pd.Da
                       if isinstance(n, str)},
                      {k: int(v) for k, v in f.groupby("sequence_id")["frame_no"].min().items()},
                      folders, sorted({str(x) for x in b["label"].dropna()}))
-    return ctx, b
+    return ctx, b, seqs
 
 
 def _read(uri: str) -> tuple[bytes | None, str | None]:
@@ -361,18 +356,15 @@ def findings(labels: pd.DataFrame, predictions: pd.DataFrame, cfg: PredictionCon
     offsets = [pair_offsets(lab.get(s, empty), groups[s], m, cfg) for s, m in matches.items()]
     cal = calibrate(pd.concat(matches.values()), pd.concat(offsets), cfg)
     out = [second_opinion(lab.get(s, empty), groups[s], m, cal, cfg).assign(sequence_id=s) for s, m in matches.items()]
-    return pd.concat(out, ignore_index=True), cal.thresholds
-
-
-def _or_empty(spark: SparkSession, df, table: Table):  # noqa: ANN001, ANN202 - Spark DataFrames
-    return df if df is not None else spark.createDataFrame([], table.spark_schema())
+    out = [o for o in out if len(o)]
+    return (pd.concat(out, ignore_index=True) if out else pd.DataFrame()), cal.thresholds
 
 
 def _work(run: Run, config: PredictionsConfig) -> Outcome:
     """Read the input, refuse what is not a prediction, replace the job's predictions of the model, find."""
     spark, lake, counts, job = run.spark, run.lake, run.counts, config.job
     ledger = lake.ledger(NAME)
-    ctx, labels = _context(spark, run, job)
+    ctx, labels, sequences = _context(spark, run, job)
     files = _files(config.input)
     run.say(f"{len(files)} files under {config.input}; {len(ctx.sequences)} sequences, {len(ctx.classes)} classes "
             f"of {job}")
@@ -391,19 +383,15 @@ def _work(run: Run, config: PredictionsConfig) -> Outcome:
     if job in ledger:
         integrity.require(lake, ("predictions", "prediction_findings"), [job], run.name)
     new = pd.DataFrame(rows, columns=PREDICTIONS.names)
-    old = _or_empty(spark, read_partitions(spark, lake, "predictions", [job], schema=PREDICTIONS.spark_schema()),
-                    PREDICTIONS).where(F.col("model") != config.model)
+    old = partitions_or_empty(spark, lake, PREDICTIONS, [job]).where(F.col("model") != config.model)
     run.stage(old.unionByName(spark.createDataFrame(new, PREDICTIONS.spark_schema())).select(*PREDICTIONS.names),
               PREDICTIONS)
-    refs = {"sequences": _or_empty(spark, read_partitions(spark, lake, "sequences", [job],
-                                                          schema=SEQUENCES.spark_schema()), SEQUENCES)}
+    refs = {"sequences": sequences}
     run.gate.check_staged("predictions", run.staged["predictions"], refs=refs)
     found, thresholds = findings(labels, new, config.settings) if len(new) else (pd.DataFrame(), {})
     found_rows = found.assign(model=config.model, job_name=job) if len(found) else pd.DataFrame(
         columns=PREDICTION_FINDINGS.names)
-    old_f = _or_empty(spark, read_partitions(spark, lake, "prediction_findings", [job],
-                                             schema=PREDICTION_FINDINGS.spark_schema()), PREDICTION_FINDINGS) \
-        .where(F.col("model") != config.model)
+    old_f = partitions_or_empty(spark, lake, PREDICTION_FINDINGS, [job]).where(F.col("model") != config.model)
     new_f = spark.createDataFrame(found_rows[PREDICTION_FINDINGS.names].astype(object).where(
         found_rows[PREDICTION_FINDINGS.names].notna(), None), PREDICTION_FINDINGS.spark_schema())
     run.stage(old_f.unionByName(new_f).select(*PREDICTION_FINDINGS.names), PREDICTION_FINDINGS)
@@ -411,8 +399,7 @@ def _work(run: Run, config: PredictionsConfig) -> Outcome:
     run.replace("predictions", [job])
     run.replace("prediction_findings", [job])
     if rejects:
-        old_rej = _or_empty(spark, read_partitions(spark, lake, "rejected", [job], schema=REJECTED.spark_schema(),
-                                                   sub=(f"step={NAME}",)), REJECTED)
+        old_rej = partitions_or_empty(spark, lake, REJECTED, [job], sub=(f"step={NAME}",))
         new_rej = spark.createDataFrame([r.row(run.run_id, NAME) for r in rejects], REJECTED.spark_schema())
         run.stage(old_rej.unionByName(new_rej).dropDuplicates(["job_name", "source_uri", "locator", "reason_code"]),
                   REJECTED)

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from gtlake import integrity, safejson, storage
-from gtlake.jobs.common import read_partitions
+from gtlake.jobs.common import partitions_or_empty
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.records import Counts, Reject, guarded
 from gtlake.review import VERDICTS_FORMAT as FORMAT
-from gtlake.schemas import REJECTED, REVIEW_VERDICTS, SEQUENCES, Table
+from gtlake.schemas import REJECTED, REVIEW_VERDICTS, SEQUENCES
 from gtlake.vocabulary import QUEUE_REASONS, VERDICTS
 
 NAME = "verdicts"
@@ -199,18 +199,13 @@ def _read(uri: str) -> tuple[bytes | None, str | None]:
         return None, f"{type(e).__name__}: {str(e)[:200]}"
 
 
-def _or_empty(spark: SparkSession, df: DataFrame | None, table: Table) -> DataFrame:
-    return df if df is not None else spark.createDataFrame([], table.spark_schema())
-
-
 def _work(run: Run, config: VerdictsConfig) -> Outcome:
     """Read each file, refuse what is not a verdict, merge the rest with each job's stored verdicts."""
     spark, lake, counts = run.spark, run.lake, run.counts
     ledger = lake.ledger(NAME)
     imported = {d for e in ledger.values() for d in e.get("files", {})}
     ingested = sorted(j for j in lake.ledger("ingest") if not j.startswith("_"))
-    sequences = _or_empty(spark, read_partitions(spark, lake, "sequences", ingested, schema=SEQUENCES.spark_schema()),
-                          SEQUENCES)
+    sequences = partitions_or_empty(spark, lake, SEQUENCES, ingested)
     jobs: dict[str, set[str]] = {}
     for r in sequences.select("job_name", "sequence_id").distinct().collect():
         jobs.setdefault(r["job_name"], set()).add(r["sequence_id"])
@@ -249,8 +244,7 @@ def _work(run: Run, config: VerdictsConfig) -> Outcome:
         integrity.require(lake, ("review_verdicts",), [j for j in verdict_jobs if j in ledger], run.name)
         new = spark.createDataFrame([{**r, "imported_run_id": run.run_id} for r in rows],
                                     REVIEW_VERDICTS.spark_schema())
-        old = _or_empty(spark, read_partitions(spark, lake, "review_verdicts", verdict_jobs,
-                                               schema=REVIEW_VERDICTS.spark_schema()), REVIEW_VERDICTS)
+        old = partitions_or_empty(spark, lake, REVIEW_VERDICTS, verdict_jobs)
         latest = Window.partitionBy(*KEY).orderBy(F.col("decided_at").desc(), F.col("imported_run_id").desc(),
                                                   F.col("verdicts_file").desc())
         merged = old.unionByName(new).withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
@@ -259,8 +253,7 @@ def _work(run: Run, config: VerdictsConfig) -> Outcome:
         run.gate.check_staged("review_verdicts", run.staged["review_verdicts"], refs={"sequences": sequences})
         run.replace("review_verdicts", verdict_jobs)
     if reject_jobs:
-        old_rej = _or_empty(spark, read_partitions(spark, lake, "rejected", reject_jobs, schema=REJECTED.spark_schema(),
-                                                   sub=(f"step={NAME}",)), REJECTED)
+        old_rej = partitions_or_empty(spark, lake, REJECTED, reject_jobs, sub=(f"step={NAME}",))
         new_rej = spark.createDataFrame([r.row(run.run_id, NAME) for r in rejects], REJECTED.spark_schema())
         run.stage(old_rej.unionByName(new_rej).dropDuplicates(["job_name", "source_uri", "locator", "reason_code"]),
                   REJECTED)
