@@ -35,7 +35,12 @@ demo: setup
 	rm -rf $(DEMO)
 	$(BIN)/gtlake sample --out $(DEMO)/sample --frames-images
 	$(BIN)/gtlake run --input $(DEMO)/sample/output --activity $(DEMO)/sample/worker-activity --lake $(DEMO)/lake
+	$(BIN)/python -m gtlake.sample.predictions --lake $(DEMO)/lake --job street-tracking-b2 --sample $(DEMO)/sample \
+		--out $(DEMO)/predictions.jsonl
+	$(BIN)/gtlake predictions --lake $(DEMO)/lake --job street-tracking-b2 --input $(DEMO)/predictions.jsonl --model simulated
+	$(BIN)/gtlake sql --lake $(DEMO)/lake --view model_findings --limit 10
 	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job vehicles-day-2026-10 --out $(DEMO)/audit-request
+	$(BIN)/gtlake audit-request --lake $(DEMO)/lake --job street-tracking-b2 --out $(DEMO)/audit-request-street
 	$(BIN)/gtlake review --lake $(DEMO)/lake --job street-tracking-b2 --frames-root $(DEMO)/sample/input \
 		--out $(DEMO)/review.html
 	$(BIN)/python -m gtlake.sample.reviewer --lake $(DEMO)/lake --sample $(DEMO)/sample --job street-tracking-b2 \
@@ -43,9 +48,6 @@ demo: setup
 	$(BIN)/gtlake verdicts --lake $(DEMO)/lake $(DEMO)/verdicts-street-tracking-b2.json
 	$(BIN)/gtlake sql --lake $(DEMO)/lake --view worker_leaderboard
 	$(BIN)/gtlake dashboard --lake $(DEMO)/lake --out $(DEMO)/report.html
-	$(BIN)/python -m gtlake.sample.predictions --lake $(DEMO)/lake --job street-tracking-b2 --out $(DEMO)/predictions.jsonl
-	$(BIN)/gtlake predictions --lake $(DEMO)/lake --job street-tracking-b2 --input $(DEMO)/predictions.jsonl --model simulated
-	$(BIN)/gtlake sql --lake $(DEMO)/lake --view model_findings --limit 10
 	$(BIN)/gtlake export --lake $(DEMO)/lake --job street-tracking-b2 --format mot --out $(DEMO)/export-mot
 	$(BIN)/gtlake export --lake $(DEMO)/lake --job street-tracking-b2 --format coco --audited --out $(DEMO)/export-coco
 	@echo
@@ -59,7 +61,8 @@ demo: setup
 	@echo "demo: dashboards (open in a browser, works offline): $(abspath $(DEMO))/report.html"
 	@echo "demo: review page of a job's queue, frames drawn: $(abspath $(DEMO))/review.html (verdicts saved from it:"
 	@echo "      gtlake verdicts --lake $(DEMO)/lake FILE; a simulated reviewer's are in already)"
-	@echo "demo: a simulated model's second opinion: gtlake sql --lake $(DEMO)/lake --view model_findings"
+	@echo "demo: a simulated model's second opinion: gtlake sql --lake $(DEMO)/lake --view model_findings (its"
+	@echo "      overlooked objects are in the review queue, on the review page, and in $(DEMO)/audit-request-street)"
 	@echo "demo: labels exported as MOTChallenge $(abspath $(DEMO))/export-mot, audited labels as COCO $(abspath $(DEMO))/export-coco"
 
 # ruff, configured in ruff.toml: every noqa marker names a rule it runs (RUF100 fails on one that suppresses nothing).

@@ -197,6 +197,7 @@ def build(lake: str, title: str = "gtlake: label quality and workers", problems:
                     GROUP BY ALL) w USING (job_name, sequence_id)
                   ORDER BY score DESC, job_name, rank LIMIT {QUEUE_ROWS}""")
     queue["score"] = queue["score"].round(2)
+    queue["object_name"] = queue["object_name"].where(queue["object_id"].notna(), "(not labeled: overlooked)")
     cols = ["job_name", "rank", "score", "reasons", "sequence_id", "frame_no", "frame_file", "object_name", "label"]
     cut = (f'<p class="note">The {len(queue)} highest scores of {n_queue:,} entries (filters apply to these); '
            f'the rest: gtlake sql --view review_queue_for_audit, or a job\'s page: gtlake review.</p>'

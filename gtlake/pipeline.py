@@ -61,6 +61,11 @@ def glue_steps() -> list[str]:
     return [s.step for s in PIPELINE if s.on_glue]
 
 
+# Steps outside the pipeline (they need what only a person gives: a model's predictions for one job) and what
+# follows each: its findings re-rank the review queue.
+OUTSIDE: dict[str, tuple[str, ...]] = {"predictions": ("quality",)}
+
+
 def followers(step: str) -> tuple[str, ...]:
-    """What runs after `step` when it is run alone (`Stage.then`)."""
-    return stage(step).then
+    """What runs after `step` when it is run alone (`Stage.then`, or `OUTSIDE` for a step outside the pipeline)."""
+    return OUTSIDE[step] if step in OUTSIDE else stage(step).then

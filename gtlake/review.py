@@ -5,7 +5,8 @@
 Per queue entry (the first `top` by rank, said on the page): the frame cropped around the object with the
 suspect box drawn, the same object's boxes on the frames just before and after (a filmstrip of `STRIP` frames
 each side), other objects' boxes faint, the track's path, the reasons in words and the score rounded. A box the
-queue says is missing (`missing_box`) is drawn dashed where its neighbours put it.
+queue says is missing (`missing_box`) is drawn dashed where its neighbours put it; a model's box (overlooked: an
+object nobody labeled; badly_located, class_disagrees) dashed in cyan beside the labels.
 
 Frames are found as Ground Truth finds them (`gtlake.frames`: the sequence file's prefix + the frame's file,
 under `frames_root` when given, local or `s3://` through boto3). Each frame image is decoded once, whatever
@@ -60,6 +61,10 @@ REASON_WORDS = {
     "low_iou": "low overlap with the box the track's motion predicts",
     "track_outlier": "track outlier: the whole track follows its motion much worse than its class peers",
     "attribute_flip": "attribute flip: an attribute changes for a few frames and changes back",
+    "overlooked": "overlooked: the model sees an object here over several frames that nobody labeled (cyan dashed "
+                  "box): a mistake means a box should be added",
+    "badly_located": "badly located: the model's box (cyan dashed) overlaps this label but is far off its usual offset",
+    "class_disagrees": "class disagrees: the model names another class on most of this track's frames",
 }
 assert set(REASON_WORDS) == set(QUEUE_REASONS), "every queue reason needs its words"
 
@@ -75,7 +80,7 @@ class Panel:
     window: tuple[float, float, float, float]
     longest: int
     boxes: list[list] = field(default_factory=list)  # [left, top, width, height, kind] of every box on the frame;
-    image: str | None = None  # kind 0: this object, 1: another, 2: where the missing box is expected
+    image: str | None = None  # kind 0: this object, 1: another, 2: where the missing box is expected, 3: the model's
     problem: str | None = None
 
     def size(self) -> tuple[int, int]:
@@ -136,7 +141,7 @@ def queue_entries(con, job: str, top: int) -> tuple[list[dict], int]:  # noqa: A
     total = con.execute("SELECT count(*) FROM review_queue WHERE job_name = ?", [job]).fetchone()[0]
     rows = _rows(con, """
         SELECT q.sequence_id, q.frame_no, q.frame_file, q.object_id, q.object_name, q.label, q.reasons, q.score,
-               q.rank, q.source_ref, w.worker_id
+               q.rank, q.model, q.model_left, q.model_top, q.model_width, q.model_height, q.source_ref, w.worker_id
         FROM review_queue q
         LEFT JOIN (SELECT sequence_id, max_by(worker_id, submitted_at) AS worker_id FROM worker_responses
                    WHERE job_name = ? GROUP BY sequence_id) w ON w.sequence_id = q.sequence_id
@@ -166,6 +171,12 @@ def _near(con, job: str, entries: list[dict]) -> tuple[list[dict], dict]:  # noq
     return boxes, frame_files
 
 
+def model_box(entry: dict) -> tuple | None:
+    """The model's box of a queue entry (left, top, width, height), when a model's finding gave it a reason."""
+    edges = tuple(entry.get(f"model_{c}") for c in ("left", "top", "width", "height"))
+    return edges if all(isinstance(v, (int, float)) for v in edges) else None
+
+
 def plan(entries: list[dict], boxes: list[dict], frame_files: dict) -> list[dict]:
     """The page's entries: each queue row with its panels (its frame, then STRIP frames each side where the
     sequence lists them) and its track's path; pure (no images yet)."""
@@ -179,10 +190,11 @@ def plan(entries: list[dict], boxes: list[dict], frame_files: dict) -> list[dict
     out = []
     for e in entries:
         seq, obj, f = e["sequence_id"], e["object_id"], int(e["frame_no"])
-        track = tracks.get((seq, obj), {})
+        track = tracks.get((seq, obj), {}) if obj is not None else {}
         frames = [g for g in range(f - STRIP, f + STRIP + 1) if g == f or (seq, g) in frame_files or (seq, g) in on_frame]
-        expected = expected_box(track, f) if f not in track else None
-        own = [track[g] for g in frames if g in track] + ([expected] if expected else [])
+        expected = expected_box(track, f) if f not in track and obj is not None else None
+        model = model_box(e)
+        own = [track[g] for g in frames if g in track] + ([expected] if expected else []) + ([model] if model else [])
         if not own:  # no box of the object near its entry: its nearest ones say where it is
             near = sorted(track, key=lambda g: abs(g - f))[:2]
             own = [track[g] for g in near] or [(0.0, 0.0, MIN_WINDOW_PX, MIN_WINDOW_PX)]
@@ -191,10 +203,12 @@ def plan(entries: list[dict], boxes: list[dict], frame_files: dict) -> list[dict
         for g in frames:
             p = Panel(seq, g, frame_files.get((seq, g)) or (e["frame_file"] if g == f else None), window,
                       MAIN_PX if g == f else STRIP_PX)
-            p.boxes = [[b["left"], b["top"], b["width"], b["height"], 0 if b["object_id"] == obj else 1]
-                       for b in on_frame.get((seq, g), [])]
+            p.boxes = [[b["left"], b["top"], b["width"], b["height"], 0 if obj is not None and b["object_id"] == obj
+                        else 1] for b in on_frame.get((seq, g), [])]
             if g == f and expected is not None:
                 p.boxes.append([*expected, 2])
+            if g == f and model is not None:
+                p.boxes.append([*model, 3])
             panels.append(p)
         path = [[g, round(t[0] + t[2] / 2, 1), round(t[1] + t[3] / 2, 1)] for g, t in sorted(track.items())]
         out.append({**e, "panels": panels, "path": path})
@@ -297,7 +311,8 @@ def build(lake: str, job: str, top: int = TOP, frames_root: str | None = None,
                          "object_id": it["object_id"], "object_name": it["object_name"], "label": it["label"],
                          "reasons": list(it["reasons"] if it["reasons"] is not None else []),
                          "score": round(float(it["score"]), 2), "rank": int(it["rank"]), "worker_id": it["worker_id"],
-                         "frame_file": it["frame_file"], "path": it["path"],
+                         "frame_file": it["frame_file"], "path": it["path"], "model": it["model"],
+                         "model_box": list(model_box(it) or ()) or None,
                          "panels": [p.as_json() for p in it["panels"]]} for it in items]}
     return _html(job, data, stats, found), stats
 

@@ -247,18 +247,31 @@ TRACK_SUMMARY = Table("track_summary", "tracked object of a sequence", (
     JOB,
 ), ("job_name",))
 
+_MODEL_BOX = tuple(_c(f"model_{c}", DOUBLE, f"The model's box, {w} (overlooked, badly_located, class_disagrees; "
+                                             "else null)")
+                   for c, w in (("left", "left edge"), ("top", "top edge"), ("width", "width"), ("height", "height")))
 REVIEW_QUEUE = Table("review_queue", "(frame, object) to audit, most suspect first", (
-    *TRACKED_BOX, LABEL,
-    _c("reasons", STRING_ARRAY, "All reasons for this frame and object (missing_box: no box where one is expected)"),
+    SEQ, FRAME_NO, FRAME_FILE,
+    _c("object_id", STRING, "Ground Truth object-id of the track; null for an overlooked object (nobody labeled it: "
+                            "the model's box says where it is)"),
+    OBJ_NAME, LABEL,
+    _c("reasons", STRING_ARRAY, "All reasons for this frame and object (missing_box: no box where one is expected; "
+                                "overlooked: an object the model sees that has no label)"),
     _c("score", DOUBLE, "Highest reason score, plus 0.25 per further reason"),
     _c("rank", INT, "1 = review first, within the job"),
+    _c("model", STRING, "The model whose predictions gave a reason (gtlake predictions), else null"),
+    *_MODEL_BOX,
     _c("source_ref", STRING, "The sequence file of the video"),
     _c("labels_ref", STRING, "The labels file as written in the output manifest"),
     JOB,
 ), ("job_name",))
 
 REVIEW_VERDICTS = Table("review_verdicts", "reviewer's verdict on a review-queue entry (gtlake verdicts)", (
-    SEQ, FRAME_NO, OBJ,
+    SEQ, FRAME_NO,
+    _c("object_id", STRING, "Ground Truth object-id of the entry's track; null for an overlooked object"),
+    *[_c(c.name, c.type, c.comment.replace("(overlooked, badly_located, class_disagrees; else null)",
+                                           "of an overlooked entry (it tells two apart on one frame), else null"))
+      for c in _MODEL_BOX],
     _c("reasons", STRING_ARRAY, "The entry's reasons on the page the reviewer judged"),
     _c("score", DOUBLE, "The entry's score on that page"),
     _c("queue_rank", INT, "The entry's rank on that page"),

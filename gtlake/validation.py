@@ -140,6 +140,17 @@ def _types(table: str) -> list[Rule]:
 FRAME_KEY = ["job_name", "sequence_id", "frame_no"]
 BOX_KEY = ["job_name", "sequence_id", "frame_no", "box_index"]
 TRACK_KEY = ["job_name", "sequence_id", "frame_no", "object_id"]
+MODEL_BOX = ["model_left", "model_top", "model_width", "model_height"]
+ENTRY_KEY = [*TRACK_KEY, *MODEL_BOX]  # a queue entry: its object, or (overlooked: no object) the model's box
+
+
+def _overlooked_only() -> Rule:
+    """object_id is null only on an overlooked entry, which has the model's whole box."""
+    where = (f"object_id IS NULL AND (NOT array_contains(reasons, 'overlooked') OR "
+             f"{' OR '.join(c + ' IS NULL' for c in MODEL_BOX)})")
+    return Rule("object_id", "null only for overlooked", "UnexpectedRowsExpectation", {
+        "unexpected_rows_query": f"SELECT * FROM {{batch}} WHERE {where}",
+        "description": "object_id is null only on an overlooked entry, with the model's box"}, where=where)
 
 SUITES: dict[str, Callable[[], list[Rule]]] = {
     "jobs": lambda: [
@@ -185,16 +196,17 @@ SUITES: dict[str, Callable[[], list[Rule]]] = {
     ],
     "review_queue": lambda: [
         _schema("review_queue"), *_types("review_queue"),
-        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id", "rank")],
-        _unique(TRACK_KEY), _unique(["job_name", "rank"]),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "rank")], _overlooked_only(),
+        _unique(ENTRY_KEY), _unique(["job_name", "rank"]),
         _between("frame_no", 0), _between("score", 0, strict_lo=True), _between("rank", 1),
+        _between("model_width", 0, strict_lo=True), _between("model_height", 0, strict_lo=True),
         _array_in_set("reasons", QUEUE_REASONS),
     ],
     "review_verdicts": lambda: [
         _schema("review_verdicts"), *_types("review_verdicts"),
-        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "object_id", "verdict", "reviewer",
-                                 "decided_at", "verdicts_file")],
-        _unique([*TRACK_KEY, "reviewer"]),
+        *[_not_null(c) for c in ("job_name", "sequence_id", "frame_no", "verdict", "reviewer",
+                                 "decided_at", "verdicts_file")], _overlooked_only(),
+        _unique([*ENTRY_KEY, "reviewer"]),
         _between("frame_no", 0), _in_set("verdict", VERDICTS), _array_in_set("reasons", QUEUE_REASONS),
         _references("sequences", ["job_name", "sequence_id"]),
     ],

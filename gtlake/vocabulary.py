@@ -7,11 +7,12 @@ The reason codes of `rejected` are `gtlake.records.REASONS`, beside the refusal 
 from __future__ import annotations
 
 # review_queue.reasons, and the weight of each in the queue's score (README: "Reasons"). appearance_change comes
-# from `gtlake embed` (udfs.appearance); the others from the quality job's track checks (udfs.detect).
+# from `gtlake embed` (udfs.appearance); overlooked, badly_located and class_disagrees from a model's predictions
+# (`gtlake predictions`, udfs.predictions); the others from the quality job's track checks (udfs.detect).
 REASON_WEIGHTS = {
-    "id_swap": 4.0, "duplicate_box": 3.0, "class_flip": 3.0, "missing_box": 3.0,
-    "off_path": 2.0, "size_jump": 2.0, "appearance_change": 2.0, "broken_track": 2.0, "low_iou": 1.5,
-    "track_outlier": 1.0, "attribute_flip": 1.0,
+    "id_swap": 4.0, "duplicate_box": 3.0, "class_flip": 3.0, "missing_box": 3.0, "overlooked": 3.0,
+    "class_disagrees": 3.0, "off_path": 2.0, "size_jump": 2.0, "appearance_change": 2.0, "broken_track": 2.0,
+    "badly_located": 2.0, "low_iou": 1.5, "track_outlier": 1.0, "attribute_flip": 1.0,
 }
 QUEUE_REASONS = tuple(REASON_WEIGHTS)
 APPEARANCE_REASON = "appearance_change"

@@ -5,7 +5,8 @@
 * `input.manifest`: one line per flagged sequence, chaining from the original labels (its
   source-ref, label attribute and -metadata, as the original output manifest had them);
 * `label-categories.json`: the job's classes, `auditLabelAttributeName`, and instructions that
-  list, per sequence and object, the frames to check (object names are worker-written text:
+  list, per sequence and object, the frames to check, and the objects a model saw that nobody labeled
+  (overlooked: the frame and where, to add a box) (object names are worker-written text:
   HTML-escaped, since Ground Truth shows instructions as HTML);
 * the CreateLabelingJob request for an AdjustmentVideoObjectTracking task with the region's
   AWS-owned pre-annotation and consolidation Lambdas.
@@ -80,12 +81,28 @@ def _frames_text(rows: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def _overlooked_text(r) -> str:  # noqa: ANN001 - a queue row (itertuples)
+    """An overlooked object, for the auditor: add a box on that frame where the model's box is."""
+    file = f" ({html.escape(str(r.frame_file))})" if isinstance(r.frame_file, str) else ""
+    where = (f" near x {r.model_left:.0f}, y {r.model_top:.0f}, {r.model_width:.0f} x {r.model_height:.0f} px"
+             if all(isinstance(v, float) and pd.notna(v) for v in (getattr(r, f"model_{c}", None)
+                                                                   for c in ("left", "top", "width", "height")))
+             else "")
+    what = html.escape(str(r.label)) if isinstance(r.label, str) else "an object"
+    return (f"frame {int(r.frame_no)}{file}: a model sees {what}{where} that has no box; add a box for it on this "
+            "and the frames around it where it is visible")
+
+
 def instructions(queue: pd.DataFrame, job: str) -> tuple[str, str]:
     """(short, full) instructions: per sequence and object, the frames to check, most suspect first."""
     top = queue.sort_values("rank").head(MAX_LISTED)
     items = []
     for seq, rows in top.groupby("sequence_id", sort=False):
         objects = []
+        unlabeled = rows["object_id"].isna() if "object_id" in rows else pd.Series(False, index=rows.index)
+        for r in rows[unlabeled].sort_values("frame_no").itertuples():
+            objects.append(f"<li><b>Not labeled</b>: {_overlooked_text(r)}</li>")
+        rows = rows[~unlabeled]
         for name, orows in rows.groupby("object_name", sort=False, dropna=False):
             label = html.escape(str(name)) if isinstance(name, str) else "unnamed object"
             objects.append(f"<li><b>{label}</b>: {_frames_text(orows)}</li>")
@@ -95,7 +112,8 @@ def instructions(queue: pd.DataFrame, job: str) -> tuple[str, str]:
     tail = f"<p>And {more} further frames of lower priority in gtlake's review queue.</p>" if more > 0 else ""
     full = (f"<p>gtlake flagged these frames in the labels of job {html.escape(job)}. Check each listed object on "
             "the listed frames first (frame numbers as in the labels file, starting at 0; the image file is in "
-            f"brackets), correct what is wrong, then look over the rest of the video.</p><ul>{''.join(items)}</ul>{tail}")
+            "brackets), correct what is wrong, add a box for each object listed as not labeled, then look over the "
+            f"rest of the video.</p><ul>{''.join(items)}</ul>{tail}")
     short = (f"Check the {len(queue)} flagged frames listed in the full instructions, per object, then the rest "
              "of each video.")
     return short, full

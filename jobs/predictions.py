@@ -20,8 +20,10 @@ Three input formats, each a file or a folder, local or `s3://`, everything in th
 
 A file that cannot be read as its format is refused whole (`predictions_file`), a prediction that is not a valid
 one alone (`prediction`), each into `rejected` with its reason (step `predictions`), and the counts balance. The
-job's predictions of that model are replaced by what the input holds (other models' stay); the same input, model
-and settings again is a run with nothing new to do.
+job's predictions of that model are replaced by what the input holds (other models' stay); the same input, model,
+settings and labels again is a run with nothing new to do. The ledger records the ingest run whose labels the
+findings were made from: the quality job queues them only while that is the job's current one
+(`jobs.quality.current_predictions`), and `gtlake predictions` runs the quality job after.
 """
 from __future__ import annotations
 
@@ -369,8 +371,9 @@ def _work(run: Run, config: PredictionsConfig) -> Outcome:
     run.say(f"{len(files)} files under {config.input}; {len(ctx.sequences)} sequences, {len(ctx.classes)} classes "
             f"of {job}")
     parsed, fingerprint = parse_input(config, ctx, files)
+    ingest_run = lake.ledger("ingest").get(job, {}).get("run_id")  # findings are of these labels: a re-ingest redoes
     fingerprint = hashlib.sha256(f"{fingerprint}\0{json.dumps(asdict(config.settings), sort_keys=True)}\0"
-                                 f"{config.label}".encode()).hexdigest()
+                                 f"{config.label}\0{ingest_run}".encode()).hexdigest()
     for p in parsed:
         counts.add("predictions_file", seen=1, out=int(not p.refused), rejected=int(p.refused))
         if not p.refused:
@@ -391,7 +394,13 @@ def _work(run: Run, config: PredictionsConfig) -> Outcome:
     found, thresholds = findings(labels, new, config.settings) if len(new) else (pd.DataFrame(), {})
     found_rows = found.assign(model=config.model, job_name=job) if len(found) else pd.DataFrame(
         columns=PREDICTION_FINDINGS.names)
-    old_f = partitions_or_empty(spark, lake, PREDICTION_FINDINGS, [job]).where(F.col("model") != config.model)
+    # Other models' findings were made from the labels of the ingest run the ledger names: after a re-ingest they
+    # are dropped (their predictions stay), and running gtlake predictions for them again finds anew.
+    stale = job in ledger and ledger[job].get("ingest_run") != ingest_run
+    if stale:
+        run.say(f"{job} was ingested again since its last predictions run: other models' findings are dropped")
+    old_f = partitions_or_empty(spark, lake, PREDICTION_FINDINGS, [job]).where(
+        F.lit(False) if stale else F.col("model") != config.model)
     new_f = spark.createDataFrame(found_rows[PREDICTION_FINDINGS.names].astype(object).where(
         found_rows[PREDICTION_FINDINGS.names].notna(), None), PREDICTION_FINDINGS.spark_schema())
     run.stage(old_f.unionByName(new_f).select(*PREDICTION_FINDINGS.names), PREDICTION_FINDINGS)
@@ -405,7 +414,9 @@ def _work(run: Run, config: PredictionsConfig) -> Outcome:
                   REJECTED)
         run.replace("rejected", [job], sub=(f"step={NAME}",))
     by_reason = found["reason"].value_counts().to_dict() if len(found) else {}
-    entry = {"models": {**ledger.get(job, {}).get("models", {}), config.model: fingerprint}, "run_id": run.run_id}
+    entry = {"models": {**({} if stale else ledger.get(job, {}).get("models", {})), config.model: fingerprint},
+             "run_id": run.run_id,
+             "ingest_run": ingest_run}
     return Outcome([job], {job: entry}, result={"stored": len(new), "findings": {str(k): int(v) for k, v in
                                                                                  by_reason.items()},
                                                 "thresholds": thresholds})

@@ -9,7 +9,8 @@ read with files never split and scored straight from the scan, without a shuffle
 that order first. `box_metrics_per_sequence` (one pandas group per sequence) is the reference the batch path is
 tested equal to. Tracks are then compared with the other tracks of their class in the job
 (track_outlier), and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
-appearance_change flags of `gtlake embed` (`embedding_metrics`) when they were made from the job's current boxes.
+appearance_change flags of `gtlake embed` (`embedding_metrics`) and a model's findings (`gtlake predictions`,
+`prediction_findings`: overlooked objects get entries of their own) when they were made from the job's current boxes.
 Audit jobs (`jobs.role`) are scored the same way, as a post-audit check of the corrected labels, but are kept out
 of the review queue, which is the labelers'. Only jobs whose boxes, thresholds or appearance flags changed since
 the last quality run are redone.
@@ -38,7 +39,7 @@ from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMA
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.batches import whole_sequences
 from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
-from gtlake.vocabulary import REASON_WEIGHTS
+from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
 BOX_COLS = ["job_name", "sequence_id", "frame_no", "frame_file", "object_id", "object_name", "class_id", "label",
@@ -165,14 +166,36 @@ def _track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
                              .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
 
 
+MODEL_COLS = ["model", "model_left", "model_top", "model_width", "model_height"]  # the model's box of an entry
+
+
+def _model_findings(findings: DataFrame, tracks: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """`prediction_findings` rows as queue reasons: those about a labeled object (badly_located, class_disagrees;
+    its object_name from its track) and the overlooked objects (no object: one entry per model box)."""
+    weight = F.coalesce(*[F.when(F.col("reason") == r, F.lit(REASON_WEIGHTS[r])) for r in PREDICTION_REASONS])
+    rows = findings.select("job_name", "sequence_id", "frame_no", "object_id", "label", F.array("reason").alias("flags"),
+                           weight.alias("score"), "model", *[F.col(c[6:]).alias(c) for c in MODEL_COLS[1:]])
+    names = tracks.select("job_name", "sequence_id", "object_id", "object_name")
+    about = (rows.where(F.col("object_id").isNotNull()).join(names, ["job_name", "sequence_id", "object_id"], how="left"))
+    overlooked = (rows.where(F.col("object_id").isNull()).withColumn("object_name", F.lit(None).cast("string"))
+                  .dropDuplicates(["job_name", "sequence_id", "frame_no", *MODEL_COLS[1:]]))
+    return about, overlooked
+
+
 def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame,
-                 appearance: DataFrame | None = None) -> DataFrame:
-    """Every suspect (frame, object) of `box_metrics` rows (and of `embedding_metrics` rows, when given), all its
-    reasons merged, ranked by score within the job."""
+                 appearance: DataFrame | None = None, findings: DataFrame | None = None) -> DataFrame:
+    """Every suspect (frame, object) of `box_metrics` rows (and of `embedding_metrics` and `prediction_findings`
+    rows, when given), all its reasons merged, ranked by score within the job. An overlooked object (a model's
+    finding with no label) is an entry of its own, object_id null, with the model's box."""
     cols = ["job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score"]
-    flagged = boxes.where(F.size("flags") > 0).select(*cols)
+    no_model = [F.lit(None).cast("string").alias("model"), *[F.lit(None).cast("double").alias(c) for c in MODEL_COLS[1:]]]
+    flagged = boxes.where(F.size("flags") > 0).select(*cols, *no_model)
     if appearance is not None:
-        flagged = flagged.unionByName(appearance.where(F.size("flags") > 0).select(*cols))
+        flagged = flagged.unionByName(appearance.where(F.size("flags") > 0).select(*cols, *no_model))
+    overlooked = None
+    if findings is not None:
+        about, overlooked = _model_findings(findings, tracks)
+        flagged = flagged.unionByName(about.select(*cols, *MODEL_COLS))
     labels = tracks.select("job_name", "sequence_id", "object_id", F.col("label").alias("_track_label"))
     missing = (boxes.where(F.col("missing_before") > 0)
                .select("job_name", "sequence_id", "object_id", "object_name",
@@ -181,7 +204,7 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
                .join(labels, ["job_name", "sequence_id", "object_id"], how="left")
                .select("job_name", "sequence_id", "frame_no", "object_id", "object_name",
                        F.col("_track_label").alias("label"), F.array(F.lit("missing_box")).alias("flags"),
-                       F.lit(REASON_WEIGHTS["missing_box"]).alias("score")))
+                       F.lit(REASON_WEIGHTS["missing_box"]).alias("score"), *no_model))
     worst = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy(F.col("iou_pred").asc_nulls_last(),
                                                                                 "frame_no")
     outliers = (boxes.join(tracks.where(F.array_contains("flags", "track_outlier"))
@@ -189,16 +212,24 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
                            how="inner")
                 .withColumn("_r", F.row_number().over(worst)).where(F.col("_r") == 1)
                 .select("job_name", "sequence_id", "frame_no", "object_id", "object_name", "label",
-                        F.array(F.lit("track_outlier")).alias("flags"), F.lit(TRACK_OUTLIER_SCORE).alias("score")))
+                        F.array(F.lit("track_outlier")).alias("flags"), F.lit(TRACK_OUTLIER_SCORE).alias("score"),
+                        *no_model))
+    model_box = F.when(F.col("model").isNotNull(), F.struct(*MODEL_COLS))
     merged = (flagged.unionByName(missing).unionByName(outliers)
               .groupBy("job_name", "sequence_id", "frame_no", "object_id")
               .agg(F.first("object_name", ignorenulls=True).alias("object_name"),
                    F.first("label", ignorenulls=True).alias("label"),
                    F.array_sort(F.array_distinct(F.flatten(F.collect_list("flags")))).alias("reasons"),
-                   F.max("score").alias("_top")))
+                   F.max("score").alias("_top"), F.min(model_box).alias("_model"))
+              .select("*", *[F.col(f"_model.{c}").alias(c) for c in MODEL_COLS]).drop("_model"))
+    if overlooked is not None:
+        merged = merged.unionByName(overlooked.select(
+            "job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", F.col("flags").alias("reasons"),
+            F.col("score").alias("_top"), *MODEL_COLS))
     ranked = merged.withColumn("score", F.col("_top") + 0.25 * (F.size("reasons") - 1)).withColumn(
         "rank", F.row_number().over(Window.partitionBy("job_name").orderBy(
-            F.col("score").desc(), "sequence_id", "frame_no", "object_id")).cast("int"))
+            F.col("score").desc(), "sequence_id", "frame_no", F.col("object_id").asc_nulls_last(),
+            *MODEL_COLS[1:])).cast("int"))
     refs = sequence_refs(sequences)
     files = frames.select("job_name", "sequence_id", "frame_no", "frame_file")  # unique: ingest refuses duplicates
     return (ranked.join(files, ["job_name", "sequence_id", "frame_no"], how="left")
@@ -212,9 +243,21 @@ def audit_jobs(jobs: DataFrame | None) -> list[str]:
     return sorted(r["job_name"] for r in jobs.where(F.col("role") == "audit").select("job_name").collect())
 
 
-def _fingerprint(ingest_entry: dict, cfg: QualityConfig, embed_run: str | None = None) -> str:
-    text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "config": asdict(cfg),
-                       **({"embed_run": embed_run} if embed_run else {})}, sort_keys=True)
+QUEUE_FORMAT = 2  # 2: overlooked objects (object_id null) and the model's box; a lake scored before is scored again
+
+
+def current_predictions(predicted: dict[str, dict], ingested: dict[str, dict]) -> dict[str, str]:
+    """job -> the predictions run whose prediction_findings apply to the job now (made from its current boxes);
+    `predicted` and `ingested` are the predictions and ingest ledgers."""
+    return {j: e["run_id"] for j, e in predicted.items()
+            if e.get("ingest_run") and e.get("ingest_run") == ingested.get(j, {}).get("run_id")}
+
+
+def _fingerprint(ingest_entry: dict, cfg: QualityConfig, embed_run: str | None = None,
+                 predictions_run: str | None = None) -> str:
+    text = json.dumps({"ingest_run": ingest_entry.get("run_id"), "config": asdict(cfg), "queue": QUEUE_FORMAT,
+                       **({"embed_run": embed_run} if embed_run else {}),
+                       **({"predictions_run": predictions_run} if predictions_run else {})}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -225,7 +268,7 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
     return df
 
 
-INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics")
+INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics", "prediction_findings")
 OUTPUTS = ("box_metrics", "track_summary", "review_queue")
 
 
@@ -235,8 +278,12 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
     ingested = lake.ledger("ingest")
     done = lake.ledger("quality")
     embedded = current_runs(lake.ledger("embed"), ingested)
-    jobs = sorted(j for j in ingested if not j.startswith("_")
-                  and done.get(j, {}).get("fingerprint") != _fingerprint(ingested[j], cfg, embedded.get(j)))
+    predicted = current_predictions(lake.ledger("predictions"), ingested)
+
+    def fingerprint(j: str) -> str:
+        return _fingerprint(ingested[j], cfg, embedded.get(j), predicted.get(j))
+
+    jobs = sorted(j for j in ingested if not j.startswith("_") and done.get(j, {}).get("fingerprint") != fingerprint(j))
     # Scored jobs whose output partitions are not as committed are scored again; a job whose input partitions
     # are not as committed stops the run (scoring nothing would delete its output).
     damaged = integrity.damaged_jobs(lake, integrity.job_scope(OUTPUTS, [j for j in done if j in ingested
@@ -281,10 +328,15 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         with_flags = [j for j in scored if j in embedded]
         appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
                                                                             with_flags)) if with_flags else None
+        with_findings = [j for j in scored if j in predicted]
+        findings = gate.read("prediction_findings", lambda: read_partitions(
+            spark, lake, "prediction_findings", with_findings), refs={"sequences": sequences},
+            jobs=with_findings) if with_findings else None
         gate.enforce()
         # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
         # the review queue is the labelers'.
-        queue = review_queue(metrics, tracks, frames, sequences, appearance).where(~F.col("job_name").isin(audits))
+        queue = review_queue(metrics, tracks, frames, sequences, appearance, findings).where(
+            ~F.col("job_name").isin(audits))
         run.stage(queue, REVIEW_QUEUE)
         n_in = boxes.where(F.col("object_id").isNotNull()).count()
         n_out = sum(run.staged_rows("box_metrics").values())
@@ -298,9 +350,9 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
     now = datetime.now(timezone.utc).isoformat()
     gate.enforce()  # before sealing output that a broken rule keeps out
     sealed = gate.seals_for(run.staged, ("box_metrics", "review_queue"), jobs)
-    ledger = {j: {"fingerprint": _fingerprint(ingested[j], cfg, embedded.get(j)), "run_id": run.run_id,
+    ledger = {j: {"fingerprint": fingerprint(j), "run_id": run.run_id,
                   "scored_at": now, "config": asdict(cfg), **({"embed_run": embedded[j]} if j in embedded else {}),
-                  "seals": sealed[j]}
+                  **({"predictions_run": predicted[j]} if j in predicted else {}), "seals": sealed[j]}
               for j in jobs}
     return Outcome(jobs, ledger, result={"queued": queued})
 

@@ -36,7 +36,8 @@ NAME = "verdicts"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NAME_CHARS = 128
 NO_JOB = "_input"  # rejected.job_name of a file that names no job of the lake
-KEY = ["job_name", "sequence_id", "frame_no", "object_id", "reviewer"]
+KEY = ["job_name", "sequence_id", "frame_no", "object_id", "model_left", "model_top", "model_width", "model_height",
+       "reviewer"]
 
 
 @dataclass
@@ -90,6 +91,20 @@ def _int(v: object) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= safejson.INT32_MAX else None
 
 
+def _model_box(v: object) -> tuple[float, float, float, float] | None:
+    """An overlooked entry's model box: [left, top, width, height], finite, width and height > 0."""
+    if not isinstance(v, list) or len(v) != 4 or any(isinstance(x, bool) or not isinstance(x, (int, float))
+                                                     or not math.isfinite(x) for x in v):
+        return None
+    return tuple(float(x) for x in v) if v[2] > 0 and v[3] > 0 else None
+
+
+def entry(row: dict) -> tuple:
+    """What tells a verdict's queue entry apart: its sequence, frame, object (or model box, when overlooked)."""
+    return (row["sequence_id"], row["frame_no"], row["object_id"], row["model_left"], row["model_top"],
+            row["model_width"], row["model_height"])
+
+
 def parse_verdict(v: object, job: str, sequences: set[str]) -> tuple[dict | None, tuple[str, str] | None]:
     """(the verdict's row fields, None) or (None, (reason, detail)) for one entry of a file's `verdicts`."""
     if not isinstance(v, dict):
@@ -104,8 +119,12 @@ def parse_verdict(v: object, job: str, sequences: set[str]) -> tuple[dict | None
     if frame is None:
         return None, ("invalid_frame_no", f"frame_no must be a whole number >= 0, not {str(v.get('frame_no'))[:50]!r}")
     obj = _text(v.get("object_id"), 256)
-    if obj is None:
-        return None, ("missing_object_id", "object_id must be a non-empty string")
+    reasons = v.get("reasons", [])
+    box = _model_box(v.get("model_box"))
+    if obj is None and not (v.get("object_id") is None and isinstance(reasons, list) and "overlooked" in reasons
+                            and box is not None):
+        return None, ("missing_object_id", "object_id must be a non-empty string (null only for an overlooked "
+                                           "entry, with its model_box [left, top, width, height])")
     if v.get("verdict") not in VERDICTS:
         return None, ("invalid_verdict", f"verdict must be one of {', '.join(VERDICTS)}, not "
                                          f"{str(v.get('verdict'))[:50]!r}")
@@ -113,7 +132,6 @@ def parse_verdict(v: object, job: str, sequences: set[str]) -> tuple[dict | None
     if decided is None:
         return None, ("invalid_timestamp", f"decided_at must be an ISO 8601 time with its zone, not "
                                            f"{str(v.get('decided_at'))[:50]!r}")
-    reasons = v.get("reasons", [])
     if not isinstance(reasons, list) or any(r not in QUEUE_REASONS for r in reasons):
         return None, ("invalid_reasons", f"reasons must be a list of queue reasons ({', '.join(QUEUE_REASONS)})")
     score = v.get("score")
@@ -123,7 +141,9 @@ def parse_verdict(v: object, job: str, sequences: set[str]) -> tuple[dict | None
     rank = v.get("rank")
     if rank is not None and _int(rank) is None:
         return None, ("invalid_rank", "rank must be a whole number >= 0 or null")
-    return {"sequence_id": seq, "frame_no": frame, "object_id": obj, "reasons": list(reasons),
+    edges = box if obj is None else (None,) * 4
+    return {"sequence_id": seq, "frame_no": frame, "object_id": obj,
+            **dict(zip(("model_left", "model_top", "model_width", "model_height"), edges)), "reasons": list(reasons),
             "score": None if score is None else float(score), "queue_rank": rank, "verdict": v["verdict"],
             "decided_at": decided}, None
 
@@ -175,7 +195,7 @@ def parse_file(data: bytes, source_uri: str, jobs: dict[str, set[str]]) -> Parse
     for i, v in enumerate(listed):
         def parse(v: object = v) -> tuple[dict | None, Reject | None]:
             row, why = parse_verdict(v, job, jobs[job])
-            if why is None and (row["sequence_id"], row["frame_no"], row["object_id"]) in seen:
+            if why is None and entry(row) in seen:
                 why = ("duplicate_verdict", "the file judges this (sequence, frame, object) twice; the first is kept")
             if why is not None:
                 return None, Reject(job, source_uri, f"verdicts[{i}]", "verdict", *why, v)
@@ -186,7 +206,7 @@ def parse_file(data: bytes, source_uri: str, jobs: dict[str, set[str]]) -> Parse
         if reject is not None:
             rejects.append(reject)
             continue
-        seen.add((row["sequence_id"], row["frame_no"], row["object_id"]))
+        seen.add(entry(row))
         rows.append({**row, "reviewer": reviewer, "queue_run_id": run, "verdicts_file": digest,
                      "source_uri": safejson.escape(source_uri), "job_name": job})
     return Parsed(job, rows, rejects, len(listed))

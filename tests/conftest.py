@@ -178,7 +178,8 @@ def s3_endpoint():
 @pytest.fixture(scope="session")
 def pipeline_lake(spark, tmp_path_factory):
     """A sample (every tracking job audited) ingested, embedded, scored, with its activity export read, audits
-    compared and a simulated reviewer's verdicts on every queue entry imported. The sample has no frame images
+    compared, a simulated model's predictions for the audited jobs read (and the queue re-ranked with its
+    findings), and a simulated reviewer's verdicts on every queue entry imported. The sample has no frame images
     (rendering them is test_embed's job), so every embedding_metrics row here says image_missing: the tables, gates
     and views still see the table.
 
@@ -219,13 +220,30 @@ def pipeline_lake(spark, tmp_path_factory):
     shutil.copytree(tmp / "sample" / "worker-activity", activity)
     workers = workers_run(spark, WorkersConfig(lake=str(lake), activity=str(activity)), **quiet)
     audit = audit_run(spark, AuditJobConfig(lake=str(lake)), **quiet)
+    # A (simulated) model's predictions for every audited tracking job, and what they say of its labels, which
+    # re-rank the review queue (as `gtlake predictions` does).
+    from gtlake.jobs.predictions import PredictionsConfig
+    from gtlake.jobs.predictions import run as predictions_run
+    from gtlake.lakesql import connect
+    from gtlake.sample.predictions import main as simulate_predictions
+
+    audited = [j for (j,) in connect(str(lake)).execute(
+        "SELECT DISTINCT audited_job FROM jobs WHERE role = 'audit' ORDER BY 1").fetchall()]
+    predicted = audited[0]
+    for job in reversed(audited):  # the first last: its result is the one the tests read
+        simulate_predictions(["--lake", str(lake), "--job", job, "--sample", str(tmp / "sample"),
+                              "--out", str(tmp / "predictions.jsonl")])
+        predictions = predictions_run(spark, PredictionsConfig(lake=str(lake), job=job,
+                                                               input=str(tmp / "predictions.jsonl"), model="sim"),
+                                      **quiet)
+    quality_run(spark, QualityJobConfig(lake=str(lake)), **quiet)
+    audit = audit_run(spark, AuditJobConfig(lake=str(lake)), **quiet)  # its worker_quality reads the new queue
     # A (simulated) reviewer judged every queue entry on review pages and their verdicts were imported.
     import json
     from datetime import datetime, timezone
 
     from gtlake.jobs.verdicts import VerdictsConfig
     from gtlake.jobs.verdicts import run as verdicts_run
-    from gtlake.lakesql import connect
     from gtlake.sample.reviewer import for_lake
 
     files = []
@@ -234,19 +252,6 @@ def pipeline_lake(spark, tmp_path_factory):
         files[-1].write_text(json.dumps(for_lake(str(lake), str(tmp / "sample"), job,
                                                  at=datetime(2026, 11, 20, 9, tzinfo=timezone.utc))))
     verdicts = verdicts_run(spark, VerdictsConfig(lake=str(lake), files=[str(f) for f in files]), **quiet)
-    # A (simulated) model's predictions for every audited tracking job, and what they say of its labels.
-    from gtlake.jobs.predictions import PredictionsConfig
-    from gtlake.jobs.predictions import run as predictions_run
-    from gtlake.sample.predictions import main as simulate_predictions
-
-    audited = [j for (j,) in connect(str(lake)).execute(
-        "SELECT DISTINCT audited_job FROM jobs WHERE role = 'audit' ORDER BY 1").fetchall()]
-    predicted = audited[0]
-    for job in reversed(audited):  # the first last: its result is the one the tests read
-        simulate_predictions(["--lake", str(lake), "--job", job, "--out", str(tmp / "predictions.jsonl")])
-        predictions = predictions_run(spark, PredictionsConfig(lake=str(lake), job=job,
-                                                               input=str(tmp / "predictions.jsonl"), model="sim"),
-                                      **quiet)
     return {"tmp": tmp, "lake": lake, "sample": tmp / "sample", "activity": activity, "summary": summary,
             "workers": workers, "audit": audit, "verdicts": verdicts, "predictions": predictions,
             "predicted_job": predicted}
@@ -272,9 +277,9 @@ def rubric_reference(tables: dict):
                          "wrong_labels": int((g.change == "relabeled").sum()),
                          "tracking_errors": int((g.change == "reidentified").sum()),
                          "attribute_errors": int((g.attributes_changed & (g.change == "unchanged")).sum())})
-    order = [("omissions", {"missing_box"}),
-             ("inaccurate", {"off_path", "low_iou", "size_jump", "duplicate_box", "appearance_change"}),
-             ("wrong_labels", {"class_flip"}), ("tracking_errors", {"id_swap", "broken_track"}),
+    order = [("omissions", {"missing_box", "overlooked"}),
+             ("inaccurate", {"off_path", "low_iou", "size_jump", "duplicate_box", "appearance_change", "badly_located"}),
+             ("wrong_labels", {"class_flip", "class_disagrees"}), ("tracking_errors", {"id_swap", "broken_track"}),
              ("attribute_errors", {"attribute_flip"})]
     queue, metrics, jobs = tables["review_queue"], tables["box_metrics"], tables["jobs"]
     labeling = set(jobs[jobs.role != "audit"].job_name)

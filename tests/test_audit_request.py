@@ -64,6 +64,19 @@ def test_instructions_list_frames_per_object_and_escape_worker_text():
     assert full.index("v2/seq.json") < full.index("v0/seq.json")  # most suspect first
 
 
+def test_an_overlooked_object_tells_the_auditor_to_add_a_box_where_the_model_saw_it():
+    queue, sequences = _inputs()
+    queue = pd.concat([queue, pd.DataFrame([
+        {"sequence_id": "cars:0", "frame_no": 7, "frame_file": "f8.jpg", "object_id": None, "object_name": None,
+         "label": XSS, "reasons": ["overlooked"], "rank": 3, "source_ref": "s3://in/v0/seq.json", "model_left": 101.4,
+         "model_top": 50.0, "model_width": 30.0, "model_height": 60.0}])], ignore_index=True)
+    full = ar.build("cars", queue, sequences, SETTINGS)["label_categories"]["instructions"]["fullInstruction"]
+    assert "<b>Not labeled</b>: frame 7 (f8.jpg): a model sees" in full
+    assert "near x 101, y 50, 30 x 60 px that has no box; add a box" in full
+    assert XSS not in full and "unnamed object" not in full
+    assert "frame 40 (f41.jpg): box missing" in full  # the labeled objects of the video are listed as before
+
+
 def test_request_that_breaks_the_model_is_caught():
     queue, sequences = _inputs()
     req = ar.build("cars", queue, sequences, SETTINGS)["request"]

@@ -43,7 +43,8 @@ def _cases(t):  # t: the fixture's folder
     L, F, D = str(t / "lake"), str(t / "a-file"), str(t / "a-folder")
     inp = str(t / "sample" / "output")
     return {
-        "sample": [(["sample", "--out", D, "--regime", "moon"], 2, "invalid choice: 'moon'")],
+        "sample": [(["sample", "--out", D, "--regime", "moon"], 2, "invalid choice: 'moon'"),
+                   (["sample", "--out", D, "--omissions", "nan"], 2, "expected a number from 0 to 10, got nan")],
         "ingest": [(["ingest", "--input", inp, "--lake", F], 2, f"--lake {F}: not a folder"),
                    (["ingest", "--input", F, "--lake", L], 2, "no such folder")],
         "run": [(["run", "--input", inp, "--lake", L, "--config", str(t / "fps0.json")], 2,

@@ -78,6 +78,43 @@ def test_the_session_model_is_stored_and_finds_what_the_audit_fixed(pipeline_lak
     assert len(hit) >= 1 and len(hit) / len(bad) >= 0.5 > 3 * len(moved) / labeled, (len(hit), len(bad))
 
 
+def test_overlooked_objects_are_queued_judged_and_sent_to_the_auditor(pipeline_lake):
+    """The model's findings re-ranked the queue: an object left out of the labels is an entry of its own (no object,
+    the model's box) that finds what the sample left out; the reviewer's verdicts on it are stored; the directed
+    audit job tells the auditor to add a box."""
+    from gtlake.jobs import audit_request as ar
+    from gtlake.lake import Lake
+    from gtlake.sample.scoring import score_overlooked
+
+    lake, job = pipeline_lake["lake"], pipeline_lake["predicted_job"]
+    assert Lake(str(lake)).ledger("quality")[job]["predictions_run"] == Lake(str(lake)).ledger("predictions")[job][
+        "run_id"]
+    queue = read_table(lake, "review_queue")
+    queue = queue[queue.job_name == job]
+    over = queue[queue.reasons.map(lambda r: "overlooked" in list(r))]
+    assert len(over) and over.object_id.isna().all() and over.model.eq("sim").all()
+    assert over[["model_left", "model_top", "model_width", "model_height"]].notna().all().all()
+    assert queue[queue.object_id.isna()].index.isin(over.index).all()  # only overlooked entries lack an object
+    findings = read_table(lake, "prediction_findings")
+    assert len(over) == ((findings.job_name == job) & (findings.reason == "overlooked")).sum()
+    with open(pipeline_lake["sample"] / "planted.jsonl") as f:
+        planted = [p for p in map(json.loads, f) if p["job_name"] == job]
+    frames = int((read_table(lake, "frames").job_name == job).sum())
+    got = score_overlooked(over, planted, frames)
+    assert got["omitted"] >= 2 and got["recall"] >= 0.9, got["missed"]
+    assert got["false_frame_share"] <= 0.01, got
+    # the simulated reviewer judged them (a mistake where the sample left an object out), stored with their box
+    verdicts = read_table(lake, "review_verdicts")
+    judged = verdicts[(verdicts.job_name == job) & verdicts.object_id.isna()]
+    assert len(judged) == len(over) and judged.model_width.notna().all()
+    assert (judged.verdict == "mistake").sum() >= got["omitted"] * 0.5
+    # the directed audit job names them
+    q, seqs = ar.flagged(Lake(str(lake)), job)
+    full = ar.instructions(q, job)[1]
+    listed = q.sort_values("rank").head(ar.MAX_LISTED)
+    assert full.count("<b>Not labeled</b>") == listed.object_id.isna().sum() > 0
+
+
 def test_jsonl_refusals_rerun_and_models(own, tmp_path, spark):
     lake, job = own
     seq = connect(str(lake)).execute("SELECT min(sequence_id), min(source_ref) FROM sequences WHERE job_name = ?",

@@ -66,6 +66,25 @@ def test_plan_draws_the_object_the_others_and_the_missing_box():
     assert x0 <= 0.0 and x1 >= 60.0 and y0 <= 5.0 and y1 >= 25.0
 
 
+def test_plan_draws_an_overlooked_object_where_the_model_puts_it():
+    """An overlooked entry has no object: every labeled box is another's, and the model's box is drawn (kind 3)."""
+    boxes = [{"sequence_id": "j:0", "frame_no": f, "frame_file": f"{f}.jpg", "object_id": "a", "left": 300.0,
+              "top": 5.0, "width": 20.0, "height": 20.0} for f in range(5)]
+    boxes.append({"sequence_id": "j:0", "frame_no": 2, "frame_file": "2.jpg", "object_id": None, "left": 40.0,
+                  "top": 40.0, "width": 8.0, "height": 8.0})  # an untracked box: never "this object"
+    entry = {"sequence_id": "j:0", "frame_no": 2, "frame_file": "2.jpg", "object_id": None, "object_name": None,
+             "label": "car", "reasons": ["overlooked"], "score": 3.0, "rank": 1, "source_ref": "s3://b/seq.json",
+             "worker_id": "w", "model": "m", "model_left": 50.0, "model_top": 60.0, "model_width": 30.0,
+             "model_height": 20.0}
+    (item,) = plan([entry], boxes, {("j:0", f): f"{f}.jpg" for f in range(5)})
+    main_panel = next(p for p in item["panels"] if p.frame_no == 2)
+    assert sorted(b[4] for b in main_panel.boxes) == [1, 1, 3]
+    assert [b for b in main_panel.boxes if b[4] == 3][0][:4] == [50.0, 60.0, 30.0, 20.0]
+    x0, y0, x1, y1 = main_panel.window  # the region is around the model's box, not around another object
+    assert x0 <= 50.0 and x1 >= 80.0 and y0 <= 60.0 and y1 >= 80.0 and x1 < 300.0
+    assert item["path"] == []
+
+
 def _gradient(w: int = 1920, h: int = 1080) -> Image.Image:
     """A frame whose colour says where a pixel is: red grows with x, green with y (JPEG keeps smooth ramps)."""
     x = np.linspace(0, 255, w, dtype=np.float32)[None, :].repeat(h, 0)
@@ -86,7 +105,9 @@ def page(pipeline_lake, tmp_path_factory):
     part = next((lake / "review_queue" / f"job_name={job}").glob("*.parquet"))
     t = pq.read_table(part)
     names = t.column("object_name").to_pylist()
-    names[t.column("rank").to_pylist().index(1)] = PAYLOAD
+    ranks, objects = t.column("rank").to_pylist(), t.column("object_id").to_pylist()
+    named = min(r for r, o in zip(ranks, objects) if o is not None)  # the first entry of a labeled object
+    names[ranks.index(named)] = PAYLOAD
     pq.write_table(t.set_column(t.schema.get_field_index("object_name"), "object_name", pa.array(names)), part)
     refs = con.execute("""SELECT sequence_id, any_value(source_ref) FROM review_queue WHERE job_name = ?
                           GROUP BY 1 ORDER BY min(rank)""", [job]).fetchall()
@@ -105,7 +126,8 @@ def page(pipeline_lake, tmp_path_factory):
     out = tmp / "review.html"
     out.write_text(text, encoding="utf-8")
     data = json.loads(text.split('<script type="application/json" id="data">', 1)[1].split("</script>", 1)[0])
-    return {"lake": lake, "job": job, "path": out, "data": data, "stats": stats, "without": without, "tmp": tmp}
+    return {"lake": lake, "job": job, "path": out, "data": data, "stats": stats, "without": without, "tmp": tmp,
+            "named": [e["rank"] for e in data["entries"]].index(named)}
 
 
 @pytest.fixture
@@ -142,6 +164,10 @@ def test_the_page_shows_the_queue_top_and_each_box_at_its_pixels(opened, page):
     assert [e["rank"] for e in data["entries"]] == sorted(e["rank"] for e in data["entries"])
     assert all(e["score"] == round(e["score"], 2) for e in data["entries"])
     checked_image = checked_plain = 0
+    for e in data["entries"]:  # a model's box (kind 3) on every entry a model gave a reason, as the queue has it
+        model = [b[:4] for b in _main(e)["boxes"] if b[4] == 3]
+        assert (model == [e["model_box"]]) if e["model_box"] else not model
+        assert e["object_id"] is not None or ("overlooked" in e["reasons"] and e["model_box"])
     for i, e in enumerate(data["entries"]):
         p = _main(e)
         own = [b for b in p["boxes"] if b[4] == 0]
@@ -186,9 +212,9 @@ def test_the_page_shows_the_queue_top_and_each_box_at_its_pixels(opened, page):
 
 def test_untrusted_names_stay_text(opened, page):
     tab, _ = opened
-    first = tab.locator("#entry-0 .name")
+    first = tab.locator(f"#entry-{page['named']} .name")
     assert first.text_content() == PAYLOAD
-    assert tab.locator("#entry-0 img").count() == 0 and tab.locator("img").count() == 0
+    assert tab.locator(f"#entry-{page['named']} img").count() == 0 and tab.locator("img").count() == 0
     assert PAYLOAD not in page["path"].read_text(encoding="utf-8")  # escaped in the page's data
 
 

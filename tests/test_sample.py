@@ -13,7 +13,7 @@ import pytest
 
 from gtlake.sample.annotate import Worker, annotate
 from gtlake.sample.generate import SampleParams, generate
-from gtlake.sample.plants import PLANT_KINDS, Boxes, correct, plant_mistakes
+from gtlake.sample.plants import OMISSION_KINDS, PLANT_KINDS, Boxes, correct, plant_mistakes
 from gtlake.sample.scene import IMAGE_HEIGHT, IMAGE_WIDTH, simulate_track
 
 PARAMS = SampleParams(sequences=9, frames=100, objects=10, workers=5, seed=5)
@@ -71,7 +71,7 @@ def test_layout_is_ground_truths(sample):
 def test_planted_mistakes_are_where_the_truth_file_says(sample):
     plants = [json.loads(l) for l in (sample / "planted.jsonl").read_text().splitlines()]
     assert {p["kind"] for p in plants} >= {"shrunk", "shifted", "duplicate_box", "attribute_flip"}
-    assert set(p["kind"] for p in plants) <= set(PLANT_KINDS)
+    assert set(p["kind"] for p in plants) <= set(PLANT_KINDS) | set(OMISSION_KINDS)  # omissions: below
     regimes = json.loads((sample / "sample.json").read_text())["regimes"]
     assert all(p["regime"] == regimes[p["video"]] for p in plants)
     for p in plants:
@@ -220,3 +220,24 @@ def test_videos_too_short_for_a_track_give_empty_labels(tmp_path):
     labels = next((tmp_path / "output").rglob("SeqLabel.json"))
     frames = json.loads(labels.read_text())
     assert all(not f["annotations"] for f in next(iter(frames.values())))
+
+
+def test_objects_left_out_are_absent_from_the_labels_and_the_audit_adds_most_back(sample):
+    """An omission's boxes are nowhere in the labeler's file (the object, or its first or last frames, is left
+    out), and in the audit's file where the record says the audit added them back."""
+    planted = [json.loads(l) for l in (sample / "planted.jsonl").read_text().splitlines()]
+    omitted = [p for p in planted if p["kind"] in OMISSION_KINDS]
+    assert {p["kind"] for p in omitted} == set(OMISSION_KINDS)
+    for p in omitted:
+        own = _tracks(_labels(sample, p["job_name"], p["data_object_index"])).get(p["object_ids"][0], {})
+        frames = [int(b[0]) for b in p["detail"]["boxes"]]
+        assert frames == p["frames"] and not set(frames) & set(own)
+        if p["kind"] == "omitted_track":
+            assert not own
+        else:  # the first or the last frames of a track that goes on without them
+            assert 6 <= len(frames) <= 15 and len(own) >= 10
+            assert max(frames) < min(own) or min(frames) > max(own)
+        if "audit_job" in p:
+            audited = _tracks(_labels(sample, p["audit_job"], p["data_object_index"])).get(p["object_ids"][0], {})
+            assert (set(frames) <= set(audited)) == p["corrected_by_audit"]
+    assert sum(p.get("corrected_by_audit", False) for p in omitted) >= 0.6 * sum("audit_job" in p for p in omitted)

@@ -10,7 +10,7 @@ from gtlake.jobs.audit import worker_quality
 from gtlake.jobs.common import sequence_refs
 from gtlake.jobs.quality import attributes_text, review_queue, track_summary
 from gtlake.safejson import MAX_STRING_CHARS
-from gtlake.schemas import REJECTED, REVIEW_QUEUE, TRACK_SUMMARY
+from gtlake.schemas import PREDICTION_FINDINGS, REJECTED, REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 
 pytestmark = pytest.mark.spark
@@ -68,15 +68,37 @@ def test_review_queue_merges_reasons_adds_missing_boxes_and_ranks_within_the_job
                                       "job_name string, sequence_id string, source_ref string, labels_ref string, "
                                       "labels_read boolean")
     src, lab = "s3://in/v/seq.json", "s3://out/j/0/SeqLabel.json"
+    none = (None,) * 5  # no model gave a reason: no model, no model box
     expected = spark.createDataFrame([
         # the box's top score plus 0.25 per further reason; missing boxes weigh 3 (vocabulary.REASON_WEIGHTS)
-        ("j:0", 5, "0005.jpg", "o2", "Car:2", "Car", ["class_flip", "low_iou"], 3.65, 1, src, lab, "j"),
-        ("j:0", 7, "0007.jpg", "o1", "Car:1", "Car", ["missing_box"], 3.0, 2, src, lab, "j"),
-        ("j:0", 8, "0008.jpg", "o1", "Car:1", "Car", ["missing_box"], 3.0, 3, src, lab, "j"),
-        ("j:0", 5, "0005.jpg", "o1", "Car:1", "Car", ["off_path"], 2.5, 4, src, lab, "j"),
-        ("j:0", 9, "0009.jpg", "o1", "Car:1", "Car", ["size_jump"], 2.2, 5, src, lab, "j"),
+        ("j:0", 5, "0005.jpg", "o2", "Car:2", "Car", ["class_flip", "low_iou"], 3.65, 1, *none, src, lab, "j"),
+        ("j:0", 7, "0007.jpg", "o1", "Car:1", "Car", ["missing_box"], 3.0, 2, *none, src, lab, "j"),
+        ("j:0", 8, "0008.jpg", "o1", "Car:1", "Car", ["missing_box"], 3.0, 3, *none, src, lab, "j"),
+        ("j:0", 5, "0005.jpg", "o1", "Car:1", "Car", ["off_path"], 2.5, 4, *none, src, lab, "j"),
+        ("j:0", 9, "0009.jpg", "o1", "Car:1", "Car", ["size_jump"], 2.2, 5, *none, src, lab, "j"),
     ], REVIEW_QUEUE.spark_schema())
     out = review_queue(metrics, tracks, frames, sequences).orderBy("rank")
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+    # A model's findings: badly_located joins the other reasons of its (frame, object), with the model's box;
+    # each overlooked object is an entry of its own (no object), two on one frame apart by their boxes.
+    findings = spark.createDataFrame([
+        ("j:0", 5, "o1", "badly_located", "Car", "Car", 12.0, 20.0, 30.0, 40.0, 0.9, 1, 6.0, "m", "j"),
+        ("j:0", 3, None, "overlooked", "Car", "Car", 500.0, 60.0, 30.0, 20.0, 0.95, 7, 1.5, "m", "j"),
+        ("j:0", 3, None, "overlooked", "Car", "Car", 900.0, 60.0, 30.0, 20.0, 0.8, 4, 1.2, "m", "j"),
+    ], PREDICTION_FINDINGS.spark_schema())
+    tracks = tracks.withColumn("object_name", F.concat(F.lit("Car:"), F.substring("object_id", 2, 1)))
+    out = review_queue(metrics, tracks, frames, sequences, findings=findings).orderBy("rank")
+    at = ("m", 12.0, 20.0, 30.0, 40.0)
+    expected = spark.createDataFrame([
+        ("j:0", 5, "0005.jpg", "o2", "Car:2", "Car", ["class_flip", "low_iou"], 3.65, 1, *none, src, lab, "j"),
+        ("j:0", 3, "0003.jpg", None, None, "Car", ["overlooked"], 3.0, 2, "m", 500.0, 60.0, 30.0, 20.0, src, lab, "j"),
+        ("j:0", 3, "0003.jpg", None, None, "Car", ["overlooked"], 3.0, 3, "m", 900.0, 60.0, 30.0, 20.0, src, lab, "j"),
+        ("j:0", 7, "0007.jpg", "o1", "Car:1", "Car", ["missing_box"], 3.0, 4, *none, src, lab, "j"),
+        ("j:0", 8, "0008.jpg", "o1", "Car:1", "Car", ["missing_box"], 3.0, 5, *none, src, lab, "j"),
+        ("j:0", 5, "0005.jpg", "o1", "Car:1", "Car", ["badly_located", "off_path"], 2.75, 6, *at, src, lab, "j"),
+        ("j:0", 9, "0009.jpg", "o1", "Car:1", "Car", ["size_jump"], 2.2, 7, *none, src, lab, "j"),
+    ], REVIEW_QUEUE.spark_schema())
     assert_df_equality(out, expected, ignore_nullable=True)
 
 

@@ -25,7 +25,7 @@ def _break_row(df, key_col, n, **changes):
     """`df` with the n-th row (by `key_col` order, 0-based) changed: column -> value (a Column or a literal)."""
     from pyspark.sql.window import Window
 
-    w = Window.orderBy(*[F.col(c) for c in key_col])
+    w = Window.orderBy(*[F.col(c) if isinstance(c, str) else c() for c in key_col])
     df = df.withColumn("_n", F.row_number().over(w) - 1)
     for col, value in changes.items():
         value = value if hasattr(value, "alias") else F.lit(value)
@@ -36,13 +36,15 @@ def _break_row(df, key_col, n, **changes):
 def _duplicate_row(df, key_col, n):
     from pyspark.sql.window import Window
 
-    w = Window.orderBy(*[F.col(c) for c in key_col])
+    w = Window.orderBy(*[F.col(c) if isinstance(c, str) else c() for c in key_col])
     one = df.withColumn("_n", F.row_number().over(w) - 1).where(F.col("_n") == n).drop("_n")
     return df.unionByName(one)
 
 
 BOX_ORDER = ["job_name", "sequence_id", "frame_no", "box_index"]
 TRACK_ORDER = ["job_name", "sequence_id", "frame_no", "object_id"]
+LABELED_FIRST = [lambda: F.col("object_id").isNull(), *TRACK_ORDER]  # entries of a labeled object, then overlooked
+ENTRY_KEY = "job_name, sequence_id, frame_no, object_id, model_left, model_top, model_width, model_height"
 PRED_ORDER = ["job_name", "sequence_id", "frame_no", "left", "top", "label", "score"]
 FIND_ORDER = ["job_name", "sequence_id", "frame_no", "reason", "left", "top"]
 
@@ -80,15 +82,18 @@ FAULTS = {
     "box_metrics": (lambda df: _break_row(_break_row(
         df, TRACK_ORDER, 1, iou_prev=1.5), TRACK_ORDER, 2, flags=F.array(F.lit("low_iou"), F.lit("bogus"))),
         {("iou_prev", "values >= 0 and <= 1"), ("flags", "allowed values")}),
-    "review_queue": (lambda df: _duplicate_row(_break_row(_break_row(
-        df, TRACK_ORDER, 0, reasons=F.array(F.lit("<script>"))), TRACK_ORDER, 1, score=-2.0), TRACK_ORDER, 2),
-        {("reasons", "allowed values"), ("score", "values > 0"), ("job_name, sequence_id, frame_no, object_id",
-                                                                  "unique key"), ("job_name, rank", "unique key")}),
-    "review_verdicts": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(
-        df, TRACK_ORDER, 0, verdict="maybe"), TRACK_ORDER, 1, frame_no=-1), TRACK_ORDER, 2,
-        sequence_id="no-such-job:9"), TRACK_ORDER, 3, reasons=F.array(F.lit("bogus"))), TRACK_ORDER, 4),
+    "review_queue": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(
+        df, LABELED_FIRST, 0, reasons=F.array(F.lit("<script>"))), LABELED_FIRST, 1, score=-2.0), LABELED_FIRST, 3,
+        object_id=None), LABELED_FIRST, 4, model_width=-1.0), LABELED_FIRST, 2),
+        {("reasons", "allowed values"), ("score", "values > 0"), (ENTRY_KEY, "unique key"),
+         ("job_name, rank", "unique key"), ("object_id", "null only for overlooked"), ("model_width", "values > 0")}),
+    "review_verdicts": (lambda df: _duplicate_row(_break_row(_break_row(_break_row(_break_row(_break_row(
+        df, LABELED_FIRST, 0, verdict="maybe"), LABELED_FIRST, 1, frame_no=-1), LABELED_FIRST, 2,
+        sequence_id="no-such-job:9"), LABELED_FIRST, 3, reasons=F.array(F.lit("bogus"))), LABELED_FIRST, 5,
+        object_id=None), LABELED_FIRST, 4),
         {("verdict", "allowed values"), ("frame_no", "values >= 0"), ("job_name, sequence_id", "exists in sequences"),
-         ("reasons", "allowed values"), ("job_name, sequence_id, frame_no, object_id, reviewer", "unique key")}),
+         ("reasons", "allowed values"), (ENTRY_KEY + ", reviewer", "unique key"),
+         ("object_id", "null only for overlooked")}),
     "predictions": (lambda df: _break_row(_break_row(_break_row(_break_row(
         df, PRED_ORDER, 0, score=1.5), PRED_ORDER, 1, width=0.0), PRED_ORDER, 2, sequence_id="no-such-job:9"),
         PRED_ORDER, 3, model=None),
@@ -190,7 +195,8 @@ def test_validate_command_records_findings_and_fails_on_a_lake_damaged_by_hand(p
         ("audit", "input", "sequences"), ("audit", "input", "boxes"), ("audit", "input", "review_queue"),
         ("audit", "input", "box_metrics"), ("audit", "output", "audit_changes"),
         ("verdicts", "output", "review_verdicts"),
-        ("predictions", "output", "predictions"), ("predictions", "output", "prediction_findings")}
+        ("predictions", "output", "predictions"), ("predictions", "output", "prediction_findings"),
+        ("quality", "input", "prediction_findings")}
     assert not found[found.scope != "lake"].success.eq(False).any()
     found = found[found.step == "validate"]
     assert found.run_id.nunique() == 3 and set(found.scope) == {"lake"}

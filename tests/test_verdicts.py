@@ -60,6 +60,10 @@ def test_a_file_that_is_not_a_verdicts_file_is_refused_whole(data, reason):
     ({"decided_at": "yesterday"}, "invalid_timestamp"), ({"decided_at": "2026-12-01T10:00:00"}, "invalid_timestamp"),
     ({"decided_at": "3026-12-01T10:00:00Z"}, "invalid_timestamp"), ({"reasons": ["made_up"]}, "invalid_reasons"),
     ({"score": "high"}, "invalid_score"), ({"rank": -2}, "invalid_rank"), ({"object_id": "x" * 70000}, "oversized_value"),
+    ({"object_id": None}, "missing_object_id"),  # only an overlooked entry has no object, and it has a model box
+    ({"object_id": None, "reasons": ["overlooked"]}, "missing_object_id"),
+    ({"object_id": None, "reasons": ["overlooked"], "model_box": [1, 2, 0, 4]}, "missing_object_id"),
+    ({"object_id": None, "reasons": ["overlooked"], "model_box": [1, 2, "3", 4]}, "missing_object_id"),
 ])
 def test_a_bad_verdict_is_refused_alone(change, reason):
     got = parse_file(doc(GOOD, {**GOOD, "frame_no": 9, **change}), "f.json", JOBS)
@@ -67,6 +71,16 @@ def test_a_bad_verdict_is_refused_alone(change, reason):
     (r,) = got.rejects
     assert (r.record_kind, r.reason_code, r.locator, r.job_name) == ("verdict", reason, "verdicts[1]", "job-a")
     assert reason in REASONS["verdict"]
+
+
+def test_an_overlooked_entry_is_told_apart_by_the_models_box():
+    """No object: the verdict keeps the model's box, and two overlooked objects on one frame are two verdicts."""
+    over = {**GOOD, "object_id": None, "reasons": ["overlooked"], "model_box": [10, 20.5, 30, 40]}
+    got = parse_file(doc(over, {**over, "model_box": [300, 20, 30, 40]}, {**over, "verdict": "fine"}, GOOD), "f.json",
+                     JOBS)
+    assert [(r["object_id"], r["model_left"], r["model_top"], r["model_width"], r["model_height"]) for r in got.rows] == [
+        (None, 10.0, 20.5, 30.0, 40.0), (None, 300.0, 20.0, 30.0, 40.0), ("o1", None, None, None, None)]
+    assert [r.reason_code for r in got.rejects] == ["duplicate_verdict"]  # the same box on the same frame again
 
 
 def test_the_same_entry_twice_in_a_file_keeps_the_first():
@@ -106,7 +120,7 @@ def _entries(lake, n: int) -> tuple[str, list[dict]]:
     con = connect(str(lake))
     job = con.execute("SELECT job_name FROM review_queue GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()[0]
     rows = con.execute("""SELECT sequence_id, frame_no, object_id, reasons, score, rank FROM review_queue
-                          WHERE job_name = ? ORDER BY rank LIMIT ?""", [job, n]).fetchall()
+                          WHERE job_name = ? AND object_id IS NOT NULL ORDER BY rank LIMIT ?""", [job, n]).fetchall()
     return job, [{"sequence_id": s, "frame_no": f, "object_id": o, "reasons": list(r), "score": sc, "rank": k}
                  for s, f, o, r, sc, k in rows]
 

@@ -184,7 +184,8 @@ def test_audit_rows_account_for_every_box_and_find_the_fixed_mistakes(lake):
         if p["kind"] == "attribute_flip":
             assert mine["attributes_changed"].any(), p
             continue
-        expected = {"deleted_box": {"added"}, "id_swap": {"reidentified"}, "duplicate_box": {"deleted"},
+        expected = {"deleted_box": {"added"}, "omitted_track": {"added"}, "omitted_span": {"added"},
+                    "id_swap": {"reidentified"}, "duplicate_box": {"deleted"},
                     "class_flip": {"relabeled"}, "broken_track": {"reidentified"}}.get(p["kind"], {"moved", "resized"})
         assert set(mine["change"]) & expected, (p["kind"], mine["change"].value_counts().to_dict())
 

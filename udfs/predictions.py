@@ -1,6 +1,6 @@
 """A model's predictions as a second opinion on one sequence's labels: what the labelers left out, boxes the model
-puts clearly elsewhere, and classes it disagrees with (issue 24's kernel; the step that stores predictions and
-queues these findings is not built yet).
+puts clearly elsewhere, and classes it disagrees with (`gtlake predictions` stores them, `jobs.quality` queues
+them).
 
 Pure numpy/pandas, no Spark, two passes so that the thresholds come from the lake itself:
 
@@ -16,7 +16,8 @@ Pure numpy/pandas, no Spark, two passes so that the thresholds come from the lak
 3. `second_opinion(labels, predictions, matches, calibration)`: the findings of one sequence:
    * `overlooked`: confident unmatched predictions that form a chain over at least `overlooked_frames` frames (by
      the model's track id when it gives one, else linked frame to frame by overlap): an object nobody labeled, or
-     the part of a track that was not labeled. Named by the chain's most confident frame and the predicted box;
+     the part of a track that was not labeled. Named by the chain's most confident frame (among those where it
+     touches no label, when it has such frames) and the predicted box;
      there is no object id. A single confident false detection never chains.
    * `badly_located`: a label whose same-class prediction overlaps it clearly (IoU >= `clear_iou`) but whose worst
      edge is off by far more than the model's typical offset on that class (median + `offset_k` robust sigmas) and
@@ -41,11 +42,12 @@ PREDICTION_COLUMNS = ["frame_no", "label", "score", "left", "top", "width", "hei
 FINDING_COLUMNS = ["reason", "frame_no", "object_id", "label", "model_label", "left", "top", "width", "height",
                    "score", "frames", "evidence"]
 REASONS = ("overlooked", "badly_located", "class_disagrees")
+SIZE_PX = 2.0  # sizes (sqrt of area) this close are similar whatever their ratio: a model's pixel of jitter
 
 
 @dataclass(frozen=True)
 class PredictionConfig:
-    """How predictions are read against the labels (README: *Label quality*, to come with the step)."""
+    """How predictions are read against the labels (README: *Label quality*, a model's second opinion)."""
 
     match_iou: float = 0.3  # a prediction and a label of one frame pair only at or above this overlap
     clear_iou: float = 0.4  # "overlaps it clearly": badly_located and class_disagrees judge only such pairs
@@ -58,6 +60,7 @@ class PredictionConfig:
     # real object the model is briefly unsure of stays one chain), and a chain needs overlooked_frames confident ones
     link_iou: float = 0.3  # chaining unmatched predictions that carry no track id: overlap with the chain's last box
     link_distance: float = 1.0  # ... or a centre within this many box sizes per frame (a small fast object)
+    link_px: float = 16.0  # ... or within this many pixels per frame (a tiny fast object: 5 px moving 12 a frame)
     link_gap: int = 5  # ... at most this many frames later (crossing another object, a few misses)
     offset_k: float = 4.0  # badly_located: offset beyond the class's median + k robust sigmas ...
     offset_floor_px: float = 2.0  # ... and beyond this many pixels on the worst edge
@@ -67,7 +70,7 @@ class PredictionConfig:
     RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
         "match_iou": (0, 1, True), "clear_iou": (0, 1, True), "matched_quantile": (0, 1, False),
         "min_calibration": (1, 1e9, False), "default_threshold": (0, 1, False), "overlooked_frames": (1, 1e6, False),
-        "chain_share": (0, 1, False), "link_iou": (0, 1, True), "link_distance": (0, 100, False),
+        "chain_share": (0, 1, False), "link_iou": (0, 1, True), "link_distance": (0, 100, False), "link_px": (0, 1e4, False),
         "link_gap": (1, 1e6, False), "offset_k": (0, 1e3, True), "offset_floor_px": (0, 1e4, False),
         "disagree_share": (0, 1, True), "disagree_frames": (1, 1e6, False)}
 
@@ -196,14 +199,17 @@ def pair_offsets(labels: pd.DataFrame, predictions: pd.DataFrame, matches: pd.Da
                          "offset_rel": rel, "size_px": np.sqrt(np.maximum(pb[:, 2] * pb[:, 3], 0.0))})
 
 
-def _near(a: np.ndarray, b: np.ndarray, reach: np.ndarray) -> np.ndarray:
-    """Whether each box of `a` is within `reach` (in units of sqrt of b's area, per pair) of each box of `b`,
-    centre to centre, and of a similar size (areas within a factor 2): a small fast object overlaps little."""
+def _near(a: np.ndarray, b: np.ndarray, reach: np.ndarray, reach_px: np.ndarray | float = 0.0) -> np.ndarray:
+    """Whether each box of `a` is within `reach` (in units of sqrt of b's area, per pair) or `reach_px` pixels of
+    each box of `b`, centre to centre, and of a similar size (areas within a factor 2): a small fast object
+    overlaps little, and a tiny one (a ball, a far helmet) moves several of its sizes a frame."""
     ca, cb = a[:, :2] + a[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2
     size = np.sqrt(np.maximum(b[:, 2] * b[:, 3], 1.0))
-    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=-1) / size[None, :]
+    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=-1)
     area_a, area_b = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None, :]
-    return (dist <= reach) & (np.maximum(area_a, area_b) <= 2 * np.maximum(np.minimum(area_a, area_b), 1e-9))
+    similar = ((np.maximum(area_a, area_b) <= 2 * np.maximum(np.minimum(area_a, area_b), 1e-9))
+               | (np.abs(np.sqrt(area_a) - np.sqrt(area_b)) <= SIZE_PX))  # a pixel on each side of a 4 px box
+    return ((dist <= reach * size[None, :]) | (dist <= reach_px)) & similar
 
 
 def _chains(predictions: pd.DataFrame, rows: np.ndarray, cfg: PredictionConfig) -> list[np.ndarray]:
@@ -227,7 +233,8 @@ def _chains(predictions: pd.DataFrame, rows: np.ndarray, cfg: PredictionConfig) 
                 last = np.array([c[-1] for c in live])
                 iou = iou_matrix(boxes[idx], boxes[last])
                 same = classes[idx][:, None] == classes[last][None, :]
-                near = _near(boxes[idx], boxes[last], (f - frame[last])[None, :] * cfg.link_distance)
+                gap = (f - frame[last])[None, :]
+                near = _near(boxes[idx], boxes[last], gap * cfg.link_distance, gap * cfg.link_px)
                 cost = np.where(((iou >= cfg.link_iou) | near) & same, -iou - 1e-3 * ~near, np.nan)
                 taken = set()
                 for i, j in zip(*_assign(cost)):
@@ -257,11 +264,17 @@ def second_opinion(labels: pd.DataFrame, predictions: pd.DataFrame, matches: pd.
     unmatched = matches["label_index"].to_numpy() < 0
     frames = predictions["frame_no"].to_numpy()
     floor = score >= cfg.chain_share * np.array([calibration.threshold(c) for c in pred_class])
+    by_frame = _frames(labels["frame_no"].to_numpy()) if len(labels) else {}
+    label_boxes = _boxes(labels) if len(labels) else np.zeros((0, 4))
     for chain in _chains(predictions, np.flatnonzero(floor & unmatched), cfg):
         n_frames = len(np.unique(frames[chain[confident[chain]]]))
         if n_frames < cfg.overlooked_frames:
             continue
-        best = chain[np.argmax(score[chain])]
+        # Named by its most confident frame among those where it touches no label (where the labels stop, a
+        # tiny object's prediction may miss the last label by a pixel and chain on into the unlabeled frames).
+        touching = np.array([int(frames[r]) in by_frame and bool((iou_matrix(
+            _boxes(predictions.iloc[[r]]), label_boxes[by_frame[int(frames[r])]]) > 0).any()) for r in chain])
+        best = chain[np.argmax(score[chain] - 2.0 * touching)]
         out.append({"reason": "overlooked", "frame_no": int(frames[best]), "object_id": None,
                     "label": pred_class[best], "model_label": pred_class[best],
                     **_box(predictions, best), "score": float(score[best]), "frames": n_frames,

@@ -29,8 +29,22 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
                    help="kind of footage: street, sports (small fast objects), aerial (small slow ones), pan_zoom "
                         "(a moving camera), low_fps (6 fps), keyframes (sparse annotator keyframes), occlusion "
                         "(objects partly hidden); mixed (default): each video one of them in turn")
+    s.add_argument("--omissions", type=_rate, default=0.6,
+                   help="objects left out of a tracking video's labels (a whole track, or its first or last frames), "
+                        "on average (default 0.6; 0: none); found only by a model's predictions (gtlake predictions)")
     s.set_defaults(handler=_sample)
     commands["sample"] = s
+
+
+def _rate(text: str) -> float:
+    """A finite number from 0 to 10."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 10:  # (also refuses nan and inf)
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 10, got {text}")
+    return value
 
 
 def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -38,7 +52,8 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     t0 = time.monotonic()
     params = SampleParams(sequences=args.sequences, frames=args.frames, objects=args.objects,
-                          workers=args.workers, seed=args.seed, frames_images=args.frames_images, regime=args.regime)
+                          workers=args.workers, seed=args.seed, frames_images=args.frames_images, regime=args.regime,
+                          omissions=args.omissions)
     print(f"sample: writing {params} to {args.out}", flush=True)
     summary = generate(args.out, params)
     print(f"sample: {summary['jobs']} jobs, {summary['sequences']} sequences, {summary['boxes']} boxes, "

@@ -95,7 +95,9 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
                                     "say into prediction_findings: overlooked (an object the model sees over several "
                                     "frames that nobody labeled), badly_located, class_disagrees. Confidence "
                                     "thresholds are calibrated per class from the lake. The job's predictions of "
-                                    "that model are replaced; other models' stay.")
+                                    "that model are replaced; other models' stay. Then the quality job re-ranks "
+                                    "the review queue with the findings (overlooked objects get entries of their "
+                                    "own, with the model's box).")
     pr.add_argument("--lake", required=True, help="lake folder (or s3:// prefix) holding the job")
     pr.add_argument("--job", required=True, help="the labeling job the predictions are for")
     pr.add_argument("--input", required=True, help="predictions file or folder (local or s3://)")
@@ -372,7 +374,10 @@ def _predictions_command(args: argparse.Namespace, parser: argparse.ArgumentPars
             print(f"  refused files and predictions, with their reasons: {where(args.lake, 'rejected')}")
         checks(result)
     print(f"findings: {where(args.lake, 'prediction_findings')}; gtlake sql --lake {args.lake} --view model_findings")
-    return catalog_sync(args)
+    code = 1 if result.status == "failed" else 0
+    for step in pipeline.followers("predictions"):  # quality, which syncs the catalog when asked
+        code = code or _follow(args, step)
+    return code
 
 
 def _needs_table(lake, parser: argparse.ArgumentParser, args: argparse.Namespace, table: str) -> None:  # noqa: ANN001
@@ -414,7 +419,8 @@ def _follow(args: argparse.Namespace, step: str) -> int:
 
     if step != "quality":
         raise ValueError(f"no command to follow with {step!r}")
-    print(f"{args.command}: re-ranking the review queue with the appearance flags (quality job)", flush=True)
+    said = "the model's findings" if args.command == "predictions" else "the appearance flags"
+    print(f"{args.command}: re-ranking the review queue with {said} (quality job)", flush=True)
     return _quality(args, QualityConfig.recorded(Lake(args.lake).ledger("quality").values()))
 
 

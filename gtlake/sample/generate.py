@@ -25,7 +25,7 @@ import numpy as np
 
 from gtlake.sample.annotate import Worker, annotate
 from gtlake.sample.frames import render_video
-from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes, refine
+from gtlake.sample.plants import Boxes, Plant, correct, plant_mistakes, plant_omissions, refine
 from gtlake.sample.scene import (IMAGE_HEIGHT, IMAGE_WIDTH, REGIME_NAMES, REGIMES, Regime, Track, camera_path,
                                  simulate_track)
 
@@ -36,7 +36,8 @@ REGION = "us-east-1"
 USER_POOL = f"{REGION}_gtlakeSMP"
 WORKTEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/gtlake-sample-team"
 START = datetime(2026, 10, 5, 7, 30, tzinfo=timezone.utc)
-GENERATOR_VERSION = 7  # bump when the same parameters give a different tree (cached benchmark samples are redone)
+MEAN_CARELESSNESS = 0.2  # about the mean of the labelers' (0.03 + 0.45 q^1.5 over q in [0, 1])
+GENERATOR_VERSION = 8  # bump when the same parameters give a different tree (cached benchmark samples are redone)
 FREE_TEXT_NOTES = (
     "wet road, glare from headlights",
     "Straße nass — Blendung",
@@ -59,6 +60,8 @@ class SampleParams:
     seed: int = 7
     frames_images: bool = False  # also render every frame as a JPEG beside its sequence file
     regime: str = "mixed"  # kind of footage (scene.REGIMES), or "mixed": each video one of them in turn
+    omissions: float = 0.6  # objects left out of a tracking video's labels (whole or in part), on average (a
+    # careless labeler more, a careful one fewer)
 
 
 def regime_of(p: SampleParams, video: int) -> Regime:
@@ -314,6 +317,13 @@ class _Writer:
             audit = next((a for a in self.jobs if a.audit_of == job.name), None)
             fix_rng = np.random.default_rng([p.seed, 6, video])
             keep = [bool(fix_rng.random() < 0.9) for _ in plants]  # the auditor fixes most mistakes
+            # Objects the labeler never saw (whole or in part), from a stream of their own: the other plants and
+            # the auditor's choices stay as they were without them. Careless labelers leave out more.
+            omit_rng = np.random.default_rng([p.seed, 8, video])
+            rate = p.omissions * labeler.carelessness / MEAN_CARELESSNESS
+            planted, omitted = plant_omissions(planted, int(omit_rng.poisson(rate)),
+                                               {x for plant in plants for x in plant.idents}, omit_rng)
+            plants, keep = plants + omitted, keep + [bool(omit_rng.random() < 0.9) for _ in omitted]
             boxes = planted
             if job.audit_of:
                 boxes = correct(planted, plants, keep)

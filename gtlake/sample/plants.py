@@ -25,6 +25,9 @@ PLANT_KINDS = (
     "broken_track",
 )
 PLANT_WEIGHTS = np.array([0.12, 0.10, 0.14, 0.12, 0.12, 0.08, 0.08, 0.08, 0.08, 0.08])
+# Omissions: what no check of the labels alone can find (there is no track to check), only a model's predictions
+# (`gtlake predictions`: overlooked). Planted apart from the kinds above, from a stream of their own.
+OMISSION_KINDS = ("omitted_track", "omitted_span")
 
 
 @dataclass
@@ -277,6 +280,30 @@ def plant_mistakes(
     return boxes, plants, next_ident
 
 
+def plant_omissions(boxes: Boxes, n: int, busy: set[int], rng: np.random.Generator,
+                    span: tuple[int, int] = (6, 15)) -> tuple[Boxes, list[Plant]]:
+    """Leave up to `n` objects (not among `busy`, those of other plants) out of the labels, as a worker who never
+    saw them: a whole track (`omitted_track`), or its first or last `span` frames (`omitted_span`: a track started
+    late or given up early, at least 10 frames left). Each plant's `before` holds the boxes left out (what an
+    auditor adds back) and its detail their [frame, left, top, width, height]."""
+    boxes = boxes.copy()
+    plants: list[Plant] = []
+    free = [int(i) for i in np.unique(boxes.ident) if int(i) not in busy]
+    for ident in rng.permutation(free)[:n]:
+        rows = np.flatnonzero(boxes.ident == ident)
+        rows = rows[np.argsort(boxes.frame_no[rows])]
+        kind = "omitted_track" if rng.random() < 0.4 or len(rows) < span[1] + 10 else "omitted_span"
+        if kind == "omitted_span":
+            k = int(rng.integers(span[0], span[1] + 1))
+            rows = rows[:k] if rng.random() < 0.5 else rows[-k:]
+        gone = boxes.take(rows)
+        detail = {"boxes": [[int(f), float(l), float(t), float(w), float(h)] for f, l, t, w, h in zip(
+            gone.frame_no, gone.left, gone.top, gone.width, gone.height)]}
+        plants.append(Plant(kind, (int(ident),), tuple(int(f) for f in gone.frame_no), detail, gone))
+        boxes = boxes.take(~np.isin(np.arange(len(boxes)), rows))
+    return boxes, plants
+
+
 def correct(planted: Boxes, plants: list[Plant], keep: list[bool]) -> Boxes:
     """An auditor's fix: undo each plant where `keep` is True, latest first.
 
@@ -295,7 +322,7 @@ def correct(planted: Boxes, plants: list[Plant], keep: list[bool]) -> Boxes:
             later = fixed.frame_no >= plant.frames[0]
             ma, mb = later & (fixed.ident == a), later & (fixed.ident == b)
             fixed.ident[ma], fixed.ident[mb] = b, a
-        elif plant.kind == "deleted_box":
+        elif plant.kind in ("deleted_box", *OMISSION_KINDS):
             fixed = fixed.append(plant.before)
         else:
             for k in range(len(plant.before)):

@@ -3,7 +3,8 @@
     python -m gtlake.sample.predictions --lake demo/lake --job street-tracking-b2 --out demo/predictions.jsonl
 
 The model sees the objects as the job's audit left them (the corrected labels, the nearest the sample has to the
-truth; the job's own labels when it has no audit), and behaves like a detector: it finds 90% of the boxes, puts
+truth; the job's own labels when it has no audit; with --sample also the objects the sample left out that the
+audit did not add back), and behaves like a detector: it finds 90% of the boxes, puts
 them within a few percent of the object's size, scores them from Beta(6, 2), names the wrong class on 2% of them,
 and adds about 0.3 false detections a frame, scored from Beta(2, 5). Same seed, same file.
 """
@@ -49,6 +50,27 @@ def predictions(boxes, frames, seed: int = 7, recall: float = 0.9, false_per_fra
     return out
 
 
+def left_out(sample: str, job: str) -> pd.DataFrame:
+    """The boxes of the objects the sample left out of `job`'s labels (planted.jsonl's omissions) that its audit
+    did not add back, as label rows: a model sees them as it sees the rest."""
+    import os
+
+    from gtlake.sample.plants import OMISSION_KINDS
+
+    rows = []
+    with open(os.path.join(sample, "planted.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            p = json.loads(line) if line.strip() else {}
+            if p.get("job_name") != job or p.get("kind") not in OMISSION_KINDS or p.get("corrected_by_audit"):
+                continue
+            label = p["object_names"][0].rsplit(":", 1)[0]
+            rows += [{"sequence_id": p["sequence_id"], "frame_no": int(b[0]), "object_id": p["object_ids"][0],
+                      "label": label, "left": b[1], "top": b[2], "width": b[3], "height": b[4]}
+                     for b in p["detail"]["boxes"]]
+    return pd.DataFrame(rows, columns=["sequence_id", "frame_no", "object_id", "label", "left", "top", "width",
+                                       "height"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the simulated predictions of a job of the lake as JSON lines."""
     from gtlake import export
@@ -59,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--job", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--sample", help="the folder gtlake sample wrote: the model also sees the objects its "
+                                    "planted.jsonl says were left out and the audit did not add back")
     args = p.parse_args(argv)
     con = connect(args.lake)
     try:
@@ -67,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         labels = export.load(con, args.job)
     frames = con.execute("SELECT sequence_id, frame_no, image_width, image_height FROM frames WHERE job_name = ?",
                          [args.job]).df()
-    rows = predictions(labels.boxes, frames, args.seed)
+    seen = labels.boxes
+    if args.sample:
+        extra = left_out(args.sample, args.job)
+        seen = pd.concat([seen, extra], ignore_index=True) if len(extra) else seen
+    rows = predictions(seen, frames, args.seed)
     with open(args.out, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     print(f"predictions: {args.out}: {len(rows)} predictions of a simulated model for {args.job}")

@@ -15,6 +15,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 from gtlake.review import VERDICTS_FORMAT
+from gtlake.sample.plants import OMISSION_KINDS
 
 UNSURE_EVERY = 9
 
@@ -24,15 +25,22 @@ def verdicts(entries: list[dict], planted: list[dict], job: str, reviewer: str, 
     """The verdicts document for `entries` (sequence_id, frame_no, object_id, reasons, score, rank)."""
     near = {(p["sequence_id"], oid, f + d) for p in planted for oid in p["object_ids"] for f in p["frames"]
             for d in range(-tolerance, tolerance + 1)}
+    left_out = {(p["sequence_id"], int(b[0])) for p in planted if p.get("kind") in OMISSION_KINDS
+                for b in p.get("detail", {}).get("boxes", [])}
     out = []
     for i, e in enumerate(entries):
-        verdict = "mistake" if (e["sequence_id"], e["object_id"], int(e["frame_no"])) in near else "fine"
+        seq, obj, f = e["sequence_id"], e["object_id"], int(e["frame_no"])
+        # an overlooked entry (no object) is a mistake where an object was left out of the labels on its frame
+        found = (seq, f) in left_out if obj is None else (seq, obj, f) in near
+        verdict = "mistake" if found else "fine"
         if i % UNSURE_EVERY == UNSURE_EVERY - 1:
             verdict = "unsure"
-        out.append({"sequence_id": e["sequence_id"], "frame_no": int(e["frame_no"]), "object_id": e["object_id"],
-                    "reasons": list(e["reasons"]), "score": round(float(e["score"]), 2), "rank": int(e["rank"]),
-                    "verdict": verdict,
-                    "decided_at": (at + timedelta(seconds=20 * i)).isoformat(timespec="seconds")})
+        one = {"sequence_id": seq, "frame_no": f, "object_id": obj,
+               "reasons": list(e["reasons"]), "score": round(float(e["score"]), 2), "rank": int(e["rank"]),
+               "verdict": verdict, "decided_at": (at + timedelta(seconds=20 * i)).isoformat(timespec="seconds")}
+        if obj is None:
+            one["model_box"] = [float(e[f"model_{c}"]) for c in ("left", "top", "width", "height")]
+        out.append(one)
     return {"format": VERDICTS_FORMAT, "job_name": job, "queue_run_id": queue_run_id, "reviewer": reviewer,
             "saved_at": at.isoformat(timespec="seconds"), "verdicts": out}
 

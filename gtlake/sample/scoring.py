@@ -5,14 +5,21 @@ from collections import Counter
 
 import pandas as pd
 
+from gtlake.sample.plants import OMISSION_KINDS  # objects left out of the labels: scored by score_overlooked
 
-def score_queue(queue: pd.DataFrame, planted: list[dict], n_boxes: int, tolerance: int = 1) -> dict:
+
+def score_queue(queue: pd.DataFrame, planted: list[dict], n_boxes: int, tolerance: int = 1,
+                omissions: bool = False) -> dict:
     """Recall (a mistake is caught when one of its objects is queued within `tolerance` frames of it)
     per kind and overall, the queue's size as a share of all boxes, the share of boxes queued that no planted
     mistake accounts for (`false_share`), and the queue's precision (entries accounted for / entries).
 
-    `queue` needs sequence_id, object_id, frame_no; `planted` are records of planted.jsonl.
+    `queue` needs sequence_id, object_id, frame_no; `planted` are records of planted.jsonl. Omissions (objects
+    left out of the labels: no label check can see them) are scored by `score_overlooked`, and left out here
+    unless `omissions`; overlooked entries (no object) are too.
     """
+    planted = [p for p in planted if omissions or p["kind"] not in OMISSION_KINDS]
+    queue = queue[queue["object_id"].notna()]
     keys = set(zip(queue["sequence_id"], queue["object_id"], queue["frame_no"].astype(int)))
     caught: Counter = Counter()
     total: Counter = Counter()
@@ -85,3 +92,46 @@ def by_regime(queue: pd.DataFrame, planted: list[dict], boxes: pd.DataFrame, reg
         out[regime] = score_queue(queue[q_regime == regime], [p for p in planted if p.get("regime") == regime],
                                   int((regime_of == regime).sum()))
     return out
+
+
+def score_overlooked(entries: pd.DataFrame, planted: list[dict], n_frames: int, min_iou: float = 0.5,
+                     centre_px: float = 2.0) -> dict:
+    """Omission recall of a model's `overlooked` entries (sequence_id, frame_no, and the model's box as left, top,
+    width, height, or model_left ...): an omitted object (a whole track or part of one, `planted` records of
+    planted.jsonl) is found when an entry falls on one of its left-out frames with a box overlapping the
+    left-out box by `min_iou`, or centred within `centre_px` of it (a 4 px object: a pixel of the model's jitter
+    is a quarter of it, and the reviewer sees the box on it); and the entries that find none, as a share of the
+    `n_frames` frames."""
+    import numpy as np
+
+    boxes = entries.rename(columns={f"model_{c}": c for c in ("left", "top", "width", "height")})
+    omitted = [p for p in planted if p["kind"] in OMISSION_KINDS]
+    by_seq = {s: g for s, g in boxes.groupby("sequence_id")}
+    hit = pd.Series(False, index=boxes.index)
+    found: dict[str, int] = {k: 0 for k in OMISSION_KINDS}
+    total: dict[str, int] = {k: 0 for k in OMISSION_KINDS}
+    missed = []
+    for p in omitted:
+        total[p["kind"]] += 1
+        g = by_seq.get(p["sequence_id"])
+        truth = {int(b[0]): b[1:] for b in p["detail"].get("boxes", [])}
+        ok = False
+        if g is not None:
+            for i, r in g[g["frame_no"].astype(int).isin(truth)].iterrows():
+                t = truth[int(r["frame_no"])]
+                ix = max(0.0, min(r["left"] + r["width"], t[0] + t[2]) - max(r["left"], t[0]))
+                iy = max(0.0, min(r["top"] + r["height"], t[1] + t[3]) - max(r["top"], t[1]))
+                inter = ix * iy
+                centres = np.hypot(r["left"] + r["width"] / 2 - t[0] - t[2] / 2, r["top"] + r["height"] / 2 - t[1] - t[3] / 2)
+                if inter / (r["width"] * r["height"] + t[2] * t[3] - inter) >= min_iou or centres <= centre_px:
+                    hit[i] = ok = True
+        found[p["kind"]] += ok
+        if not ok:
+            missed.append(p)
+    n = sum(total.values())
+    false = int((~hit).sum())
+    return {"recall": sum(found.values()) / n if n else 1.0,
+            "recall_by_kind": {k: found[k] / total[k] for k in OMISSION_KINDS if total[k]},
+            "omitted": n, "entries": int(len(boxes)), "false": false,
+            "false_frame_share": false / n_frames if n_frames else 0.0,
+            "missed": missed}

@@ -3,13 +3,16 @@
 (function () {
   const DATA = JSON.parse(document.getElementById("data").textContent);
   const OWN = "#ff2d2d", STRIP_OWN = "#ffd400", OTHER = "rgba(255,255,255,0.6)", PATH = "rgba(0,200,255,0.85)";
+  const MODEL = "#00e5ff";  // a model's box: an overlooked object, or where the model puts a labeled one
   const KEY = "gtlake-review:" + DATA.job_name + ":" + (DATA.queue_run_id || "");
   const entries = DATA.entries;
   const cards = [];
   let verdicts = {};
   let current = -1;
 
-  function entryKey(e) { return [e.sequence_id, e.frame_no, e.object_id].join("\u0001"); }
+  // An entry is its object on its frame; an overlooked one (no object) is the model's box on its frame.
+  function entryKey(e) { return [e.sequence_id, e.frame_no, e.object_id === null ? "" : e.object_id,
+    e.object_id === null && e.model_box ? e.model_box.join(",") : ""].join("\u0001"); }
   function el(tag, cls, text) {
     const n = document.createElement(tag);
     if (cls) n.className = cls;
@@ -39,6 +42,7 @@
       for (const b of order) {
         if (b[4] === 1) { ctx.strokeStyle = OTHER; ctx.lineWidth = 1; ctx.setLineDash([]); }
         else if (b[4] === 2) { ctx.strokeStyle = OWN; ctx.lineWidth = 2; ctx.setLineDash([6, 4]); }
+        else if (b[4] === 3) { ctx.strokeStyle = MODEL; ctx.lineWidth = 2; ctx.setLineDash([3, 3]); }
         else { ctx.strokeStyle = main ? OWN : STRIP_OWN; ctx.lineWidth = main ? 3 : 2; ctx.setLineDash([]); }
         ctx.strokeRect(X(b[0]), Y(b[1]), b[2] * s, b[3] * s);
       }
@@ -68,7 +72,9 @@
     c.id = "entry-" + i; c.dataset.index = i; c.tabIndex = -1;
     const head = el("div", "head");
     head.append(el("span", "rank", "#" + entry.rank), el("span", "score", "score " + entry.score.toFixed(2)),
-      el("span", "label", entry.label || "?"), el("span", "name", entry.object_name || entry.object_id || ""),
+      el("span", "label", entry.label || "?"),
+      el("span", "name", entry.object_id === null ? "not labeled (" + (entry.model || "model") + ")"
+        : entry.object_name || entry.object_id || ""),
       el("span", "frame", "frame " + entry.frame_no));
     const worker = el("span", "worker", "worker " + shortWorker(entry.worker_id));
     worker.title = entry.worker_id || "unknown";
@@ -164,8 +170,11 @@
     const list = [];
     entries.forEach((e) => {
       const v = verdicts[entryKey(e)];
-      if (v) list.push({ sequence_id: e.sequence_id, frame_no: e.frame_no, object_id: e.object_id, reasons: e.reasons,
-        score: e.score, rank: e.rank, verdict: v.verdict, decided_at: v.decided_at });
+      if (!v) return;
+      const one = { sequence_id: e.sequence_id, frame_no: e.frame_no, object_id: e.object_id, reasons: e.reasons,
+        score: e.score, rank: e.rank, verdict: v.verdict, decided_at: v.decided_at };
+      if (e.object_id === null) one.model_box = e.model_box;  // what tells overlooked objects of a frame apart
+      list.push(one);
     });
     const doc = { format: DATA.format, job_name: DATA.job_name, queue_run_id: DATA.queue_run_id, reviewer: name,
       saved_at: new Date().toISOString(), verdicts: list };

@@ -2,7 +2,11 @@
 CREATE EXTERNAL TABLE IF NOT EXISTS `review_verdicts` (
   `sequence_id` string COMMENT 'Data object of a job: \'<job_name>:<data_object_index>\'',
   `frame_no` int COMMENT 'Ground Truth frame-no, as written (usually 0-based)',
-  `object_id` string COMMENT 'Ground Truth object-id of the track',
+  `object_id` string COMMENT 'Ground Truth object-id of the entry\'s track; null for an overlooked object',
+  `model_left` double COMMENT 'The model\'s box, left edge of an overlooked entry (it tells two apart on one frame), else null',
+  `model_top` double COMMENT 'The model\'s box, top edge of an overlooked entry (it tells two apart on one frame), else null',
+  `model_width` double COMMENT 'The model\'s box, width of an overlooked entry (it tells two apart on one frame), else null',
+  `model_height` double COMMENT 'The model\'s box, height of an overlooked entry (it tells two apart on one frame), else null',
   `reasons` array<string> COMMENT 'The entry\'s reasons on the page the reviewer judged',
   `score` double COMMENT 'The entry\'s score on that page',
   `queue_rank` int COMMENT 'The entry\'s rank on that page',

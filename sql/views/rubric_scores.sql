@@ -12,10 +12,11 @@ WITH audited AS (
   GROUP BY source_job, sequence_id
 ), entries AS (
   SELECT q.job_name, q.sequence_id,
-         CASE WHEN contains(q.reasons, 'missing_box') THEN 'omission'
+         CASE WHEN contains(q.reasons, 'missing_box') OR contains(q.reasons, 'overlooked') THEN 'omission'
               WHEN contains(q.reasons, 'off_path') OR contains(q.reasons, 'low_iou') OR contains(q.reasons, 'size_jump')
-                   OR contains(q.reasons, 'duplicate_box') OR contains(q.reasons, 'appearance_change') THEN 'inaccurate'
-              WHEN contains(q.reasons, 'class_flip') THEN 'wrong_label'
+                   OR contains(q.reasons, 'duplicate_box') OR contains(q.reasons, 'appearance_change')
+                   OR contains(q.reasons, 'badly_located') THEN 'inaccurate'
+              WHEN contains(q.reasons, 'class_flip') OR contains(q.reasons, 'class_disagrees') THEN 'wrong_label'
               WHEN contains(q.reasons, 'id_swap') OR contains(q.reasons, 'broken_track') THEN 'tracking'
               WHEN contains(q.reasons, 'attribute_flip') THEN 'attributes'
          END AS category
