@@ -16,8 +16,8 @@ Pure numpy/pandas, no Spark, two passes so that the thresholds come from the lak
 3. `second_opinion(labels, predictions, matches, calibration)`: the findings of one sequence:
    * `overlooked`: confident unmatched predictions that form a chain over at least `overlooked_frames` frames (by
      the model's track id when it gives one, else linked frame to frame by overlap): an object nobody labeled, or
-     the part of a track that was not labeled. Named by the chain's most confident frame (among those where it
-     touches no label, when it has such frames) and the predicted box;
+     the part of a track that was not labeled. Named by the chain's most confident frame (among its confident
+     frames where it touches no label of its class, when it has such frames) and the predicted box;
      there is no object id. A single confident false detection never chains.
    * `badly_located`: a label whose same-class prediction overlaps it clearly (IoU >= `clear_iou`) but whose worst
      edge is off by far more than the model's typical offset on that class (median + `offset_k` robust sigmas) and
@@ -266,15 +266,19 @@ def second_opinion(labels: pd.DataFrame, predictions: pd.DataFrame, matches: pd.
     floor = score >= cfg.chain_share * np.array([calibration.threshold(c) for c in pred_class])
     by_frame = _frames(labels["frame_no"].to_numpy()) if len(labels) else {}
     label_boxes = _boxes(labels) if len(labels) else np.zeros((0, 4))
+    label_class = labels["label"].astype(str).to_numpy() if len(labels) else np.zeros(0, str)
     for chain in _chains(predictions, np.flatnonzero(floor & unmatched), cfg):
         n_frames = len(np.unique(frames[chain[confident[chain]]]))
         if n_frames < cfg.overlooked_frames:
             continue
-        # Named by its most confident frame among those where it touches no label (where the labels stop, a
-        # tiny object's prediction may miss the last label by a pixel and chain on into the unlabeled frames).
+        # Named by its most confident frame among the confident ones where it touches no label of its class
+        # (where the labels stop, a tiny object's prediction may miss the last label by a pixel and chain on into
+        # the unlabeled frames; other objects may overlap it anywhere in a crowd).
+        sure = chain[confident[chain]]
         touching = np.array([int(frames[r]) in by_frame and bool((iou_matrix(
-            _boxes(predictions.iloc[[r]]), label_boxes[by_frame[int(frames[r])]]) > 0).any()) for r in chain])
-        best = chain[np.argmax(score[chain] - 2.0 * touching)]
+            _boxes(predictions.iloc[[r]]), label_boxes[by_frame[int(frames[r])]])[0][
+                label_class[by_frame[int(frames[r])]] == pred_class[r]] > 0).any()) for r in sure])
+        best = sure[np.argmax(score[sure] - 2.0 * touching)]
         out.append({"reason": "overlooked", "frame_no": int(frames[best]), "object_id": None,
                     "label": pred_class[best], "model_label": pred_class[best],
                     **_box(predictions, best), "score": float(score[best]), "frames": n_frames,

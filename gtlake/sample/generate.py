@@ -37,7 +37,7 @@ USER_POOL = f"{REGION}_gtlakeSMP"
 WORKTEAM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/gtlake-sample-team"
 START = datetime(2026, 10, 5, 7, 30, tzinfo=timezone.utc)
 MEAN_CARELESSNESS = 0.2  # about the mean of the labelers' (0.03 + 0.45 q^1.5 over q in [0, 1])
-GENERATOR_VERSION = 8  # bump when the same parameters give a different tree (cached benchmark samples are redone)
+GENERATOR_VERSION = 9  # bump when the same parameters give a different tree (cached benchmark samples are redone)
 FREE_TEXT_NOTES = (
     "wet road, glare from headlights",
     "Straße nass — Blendung",
