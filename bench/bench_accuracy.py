@@ -115,15 +115,12 @@ def omissions(boxes: pd.DataFrame, planted: list[dict], regimes: dict[str, str],
 
     from gtlake.jobs.predictions import findings
     from gtlake.sample.plants import OMISSION_KINDS
-    from gtlake.sample.predictions import predictions
+    from gtlake.sample.predictions import omitted_boxes, predictions
     from gtlake.sample.scoring import score_overlooked, score_queue
     from gtlake.udfs.predictions import PredictionConfig
 
     labels = boxes.assign(label=boxes["object_name"].str.rsplit(":", n=1).str[0])
-    gone = pd.DataFrame([{"sequence_id": p["sequence_id"], "frame_no": int(b[0]), "object_id": p["object_ids"][0],
-                          "label": p["object_names"][0].rsplit(":", 1)[0], "left": b[1], "top": b[2], "width": b[3],
-                          "height": b[4]} for p in planted if p["kind"] in OMISSION_KINDS for b in p["detail"]["boxes"]])
-    seen = pd.concat([labels, gone], ignore_index=True)  # what the model sees: every object, labeled or not
+    seen = pd.concat([labels, omitted_boxes(planted)], ignore_index=True)  # what the model sees: every object, labeled or not
     frames = seen[["sequence_id", "frame_no"]].drop_duplicates().assign(image_width=1920, image_height=1080)
     t0 = time.perf_counter()
     pred = pd.DataFrame(predictions(seen, frames, seed))

@@ -70,8 +70,8 @@ class PredictionConfig:
     RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
         "match_iou": (0, 1, True), "clear_iou": (0, 1, True), "matched_quantile": (0, 1, False),
         "min_calibration": (1, 1e9, False), "default_threshold": (0, 1, False), "overlooked_frames": (1, 1e6, False),
-        "chain_share": (0, 1, False), "link_iou": (0, 1, True), "link_distance": (0, 100, False), "link_px": (0, 1e4, False),
-        "link_gap": (1, 1e6, False), "offset_k": (0, 1e3, True), "offset_floor_px": (0, 1e4, False),
+        "chain_share": (0, 1, False), "link_iou": (0, 1, True), "link_distance": (0, 100, False),
+        "link_px": (0, 1e4, False), "link_gap": (1, 1e6, False), "offset_k": (0, 1e3, True), "offset_floor_px": (0, 1e4, False),
         "disagree_share": (0, 1, True), "disagree_frames": (1, 1e6, False)}
 
     def __post_init__(self) -> None:
@@ -201,8 +201,8 @@ def pair_offsets(labels: pd.DataFrame, predictions: pd.DataFrame, matches: pd.Da
 
 def _near(a: np.ndarray, b: np.ndarray, reach: np.ndarray, reach_px: np.ndarray | float = 0.0) -> np.ndarray:
     """Whether each box of `a` is within `reach` (in units of sqrt of b's area, per pair) or `reach_px` pixels of
-    each box of `b`, centre to centre, and of a similar size (areas within a factor 2): a small fast object
-    overlaps little, and a tiny one (a ball, a far helmet) moves several of its sizes a frame."""
+    each box of `b`, centre to centre, and of a similar size (areas within a factor 2, or sizes within `SIZE_PX`):
+    a small fast object overlaps little, and a tiny one (a ball, a far helmet) moves several of its sizes a frame."""
     ca, cb = a[:, :2] + a[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2
     size = np.sqrt(np.maximum(b[:, 2] * b[:, 3], 1.0))
     dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=-1)
@@ -210,6 +210,22 @@ def _near(a: np.ndarray, b: np.ndarray, reach: np.ndarray, reach_px: np.ndarray 
     similar = ((np.maximum(area_a, area_b) <= 2 * np.maximum(np.minimum(area_a, area_b), 1e-9))
                | (np.abs(np.sqrt(area_a) - np.sqrt(area_b)) <= SIZE_PX))  # a pixel on each side of a 4 px box
     return ((dist <= reach * size[None, :]) | (dist <= reach_px)) & similar
+
+
+def _touching_own_class(labels: pd.DataFrame, predictions: pd.DataFrame) -> np.ndarray:
+    """Per prediction, whether it overlaps (IoU > 0) a label of its own class on its frame."""
+    out = np.zeros(len(predictions), dtype=bool)
+    if not len(labels) or not len(predictions):
+        return out
+    lab_frames = _frames(labels["frame_no"].to_numpy())
+    lab_boxes, lab_class = _boxes(labels), labels["label"].astype(str).to_numpy()
+    pred_boxes, pred_class = _boxes(predictions), predictions["label"].astype(str).to_numpy()
+    for f, idx in _frames(predictions["frame_no"].to_numpy()).items():
+        mine = lab_frames.get(f)
+        if mine is not None:
+            same = pred_class[idx][:, None] == lab_class[mine][None, :]
+            out[idx] = ((iou_matrix(pred_boxes[idx], lab_boxes[mine]) > 0) & same).any(axis=1)
+    return out
 
 
 def _chains(predictions: pd.DataFrame, rows: np.ndarray, cfg: PredictionConfig) -> list[np.ndarray]:
@@ -264,9 +280,7 @@ def second_opinion(labels: pd.DataFrame, predictions: pd.DataFrame, matches: pd.
     unmatched = matches["label_index"].to_numpy() < 0
     frames = predictions["frame_no"].to_numpy()
     floor = score >= cfg.chain_share * np.array([calibration.threshold(c) for c in pred_class])
-    by_frame = _frames(labels["frame_no"].to_numpy()) if len(labels) else {}
-    label_boxes = _boxes(labels) if len(labels) else np.zeros((0, 4))
-    label_class = labels["label"].astype(str).to_numpy() if len(labels) else np.zeros(0, str)
+    touching = _touching_own_class(labels, predictions)
     for chain in _chains(predictions, np.flatnonzero(floor & unmatched), cfg):
         n_frames = len(np.unique(frames[chain[confident[chain]]]))
         if n_frames < cfg.overlooked_frames:
@@ -275,10 +289,7 @@ def second_opinion(labels: pd.DataFrame, predictions: pd.DataFrame, matches: pd.
         # (where the labels stop, a tiny object's prediction may miss the last label by a pixel and chain on into
         # the unlabeled frames; other objects may overlap it anywhere in a crowd).
         sure = chain[confident[chain]]
-        touching = np.array([int(frames[r]) in by_frame and bool((iou_matrix(
-            _boxes(predictions.iloc[[r]]), label_boxes[by_frame[int(frames[r])]])[0][
-                label_class[by_frame[int(frames[r])]] == pred_class[r]] > 0).any()) for r in sure])
-        best = sure[np.argmax(score[sure] - 2.0 * touching)]
+        best = sure[np.argmax(score[sure] - 2.0 * touching[sure])]
         out.append({"reason": "overlooked", "frame_no": int(frames[best]), "object_id": None,
                     "label": pred_class[best], "model_label": pred_class[best],
                     **_box(predictions, best), "score": float(score[best]), "frames": n_frames,

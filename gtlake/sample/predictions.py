@@ -50,25 +50,25 @@ def predictions(boxes, frames, seed: int = 7, recall: float = 0.9, false_per_fra
     return out
 
 
-def left_out(sample: str, job: str) -> pd.DataFrame:
-    """The boxes of the objects the sample left out of `job`'s labels (planted.jsonl's omissions) that its audit
-    did not add back, as label rows: a model sees them as it sees the rest."""
-    import os
-
+def omitted_boxes(planted: list[dict]) -> pd.DataFrame:
+    """The boxes the sample left out of the labels (planted.jsonl's omission records), as label rows."""
     from gtlake.sample.plants import OMISSION_KINDS
 
-    rows = []
-    with open(os.path.join(sample, "planted.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            p = json.loads(line) if line.strip() else {}
-            if p.get("job_name") != job or p.get("kind") not in OMISSION_KINDS or p.get("corrected_by_audit"):
-                continue
-            label = p["object_names"][0].rsplit(":", 1)[0]
-            rows += [{"sequence_id": p["sequence_id"], "frame_no": int(b[0]), "object_id": p["object_ids"][0],
-                      "label": label, "left": b[1], "top": b[2], "width": b[3], "height": b[4]}
-                     for b in p["detail"]["boxes"]]
+    rows = [{"sequence_id": p["sequence_id"], "frame_no": int(b[0]), "object_id": p["object_ids"][0],
+             "label": p["object_names"][0].rsplit(":", 1)[0], "left": b[1], "top": b[2], "width": b[3], "height": b[4]}
+            for p in planted if p.get("kind") in OMISSION_KINDS for b in p["detail"]["boxes"]]
     return pd.DataFrame(rows, columns=["sequence_id", "frame_no", "object_id", "label", "left", "top", "width",
                                        "height"])
+
+
+def left_out(sample: str, job: str) -> pd.DataFrame:
+    """The boxes the sample left out of `job`'s labels that its audit did not add back (`omitted_boxes`): a model
+    sees them as it sees the rest."""
+    import os
+
+    with open(os.path.join(sample, "planted.jsonl"), encoding="utf-8") as f:
+        planted = [json.loads(line) for line in f if line.strip()]
+    return omitted_boxes([p for p in planted if p.get("job_name") == job and not p.get("corrected_by_audit")])
 
 
 def main(argv: list[str] | None = None) -> int:

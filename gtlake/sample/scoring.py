@@ -104,6 +104,8 @@ def score_overlooked(entries: pd.DataFrame, planted: list[dict], n_frames: int, 
     `n_frames` frames."""
     import numpy as np
 
+    from gtlake.udfs.matching import iou_matrix
+
     boxes = entries.rename(columns={f"model_{c}": c for c in ("left", "top", "width", "height")})
     omitted = [p for p in planted if p["kind"] in OMISSION_KINDS]
     by_seq = {s: g for s, g in boxes.groupby("sequence_id")}
@@ -117,14 +119,15 @@ def score_overlooked(entries: pd.DataFrame, planted: list[dict], n_frames: int, 
         truth = {int(b[0]): b[1:] for b in p["detail"].get("boxes", [])}
         ok = False
         if g is not None:
-            for i, r in g[g["frame_no"].astype(int).isin(truth)].iterrows():
-                t = truth[int(r["frame_no"])]
-                ix = max(0.0, min(r["left"] + r["width"], t[0] + t[2]) - max(r["left"], t[0]))
-                iy = max(0.0, min(r["top"] + r["height"], t[1] + t[3]) - max(r["top"], t[1]))
-                inter = ix * iy
-                centres = np.hypot(r["left"] + r["width"] / 2 - t[0] - t[2] / 2, r["top"] + r["height"] / 2 - t[1] - t[3] / 2)
-                if inter / (r["width"] * r["height"] + t[2] * t[3] - inter) >= min_iou or centres <= centre_px:
-                    hit[i] = ok = True
+            on = g[g["frame_no"].astype(int).isin(truth)]
+            if len(on):
+                got = on[["left", "top", "width", "height"]].to_numpy(float)
+                want = np.array([truth[int(f)] for f in on["frame_no"]], dtype=float)
+                iou = np.diag(iou_matrix(got, want))
+                centres = np.hypot(*((got[:, :2] + got[:, 2:] / 2) - (want[:, :2] + want[:, 2:] / 2)).T)
+                close = (iou >= min_iou) | (centres <= centre_px)
+                hit[on.index[close]] = True
+                ok = bool(close.any())
         found[p["kind"]] += ok
         if not ok:
             missed.append(p)
