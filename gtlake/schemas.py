@@ -238,7 +238,7 @@ TRACK_SUMMARY = Table("track_summary", "tracked object of a sequence", (
     _c("first_frame", INT, "First frame_no"), _c("last_frame", INT, "Last frame_no"),
     _c("missing_frames", INT, "Frames between first and last without a box (gaps, occlusions)"),
     _c("iou_mean", DOUBLE, "Mean frame-to-frame IoU"), _c("iou_median", DOUBLE, "Median frame-to-frame IoU"),
-    _c("iou_mode", DOUBLE, "Most frequent frame-to-frame IoU, rounded to 0.01"),
+    _c("iou_mode", DOUBLE, "Most frequent frame-to-frame IoU, rounded to 0.01 (of those tied, the smallest)"),
     _c("iou_min", DOUBLE, "Lowest frame-to-frame IoU"), _c("iou_p10", DOUBLE, "10th percentile of frame-to-frame IoU"),
     _c("iou_pred_p10", DOUBLE, "10th percentile of iou_pred: how well the track's boxes follow its own motion"),
     _c("peer_z", DOUBLE, "Robust z-score of iou_pred_p10 among tracks of the same class and job (negative: worse)"),

@@ -305,13 +305,15 @@ def _breaks(rule: Rule, columns: set[str]):  # noqa: ANN202 - a Spark Column, or
     return None
 
 
-def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spark DataFrame
+def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = frozenset()) -> list[bool]:  # noqa: ANN001
     """Per rule, True where it surely holds on `df`, found in one aggregation over the rows for every row-level
     rule (and one grouping per unique key, one query per reference rule, as Great Expectations would run it)
     instead of Great Expectations' several Spark jobs per rule; False
     where it may not hold, or this cannot tell: those rules go to Great Expectations, which stays the judge of
     every rule that does not plainly hold (and the record of what broke). Uniqueness is judged counting nulls
-    as equal values, stricter than Great Expectations (which skips them): a doubt goes to it."""
+    as equal values, stricter than Great Expectations (which skips them): a doubt goes to it. `unique`: keys
+    the caller proved unique in the same rows by other means, as strictly (`jobs.files.unique_in_files`: from
+    the files, without a shuffle), taken as holding."""
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType for f in df.schema.fields}
@@ -325,7 +327,9 @@ def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spar
             out[i] = kw["column"] in types and type(types[kw["column"]]).__name__ == kw["type_"]
         elif rule.expectation in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
             cols = [kw["column"]] if "column" in kw else list(kw["column_list"])
-            if set(cols) <= set(types):
+            if tuple(cols) in unique and set(cols) <= set(types):
+                out[i] = True
+            elif set(cols) <= set(types):
                 out[i] = not df.groupBy(*cols).count().where(F.col("count") > 1).limit(1).collect()
         elif rule.expectation == "UnexpectedRowsExpectation" and not rule.where:
             # a rows query (a reference check): the rows it finds, as Great Expectations runs it; the tables it
@@ -349,10 +353,12 @@ def fast_verdicts(df, rules: list[Rule]) -> list[bool]:  # noqa: ANN001 - a Spar
     return out
 
 
-def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]:  # noqa: ANN001
+def validate(spark, table: str, df, refs: dict | None = None,  # noqa: ANN001
+             unique: frozenset[tuple[str, ...]] = frozenset()) -> list[Finding]:
     """Run `table`'s suite on the Spark DataFrame `df`; `refs` are the referenced tables (e.g. sequences).
 
-    The rules that plainly hold are found in one pass over the rows (`fast_verdicts`); the others go to Great
+    The rules that plainly hold are found in one pass over the rows (`fast_verdicts`; `unique`: keys proved
+    unique by the caller); the others go to Great
     Expectations in two passes: with result format BOOLEAN_ONLY (a
     third of the Spark jobs of SUMMARY), then only the broken rules again with SUMMARY, for their counts and
     example rows. A row-level rule that holds broke on 0 rows. A suite whose rules all plainly hold never starts
@@ -363,7 +369,7 @@ def validate(spark, table: str, df, refs: dict | None = None) -> list[Finding]: 
         ref.createOrReplaceTempView(REF_PREFIX + name)
     missing = {t for r in rules for t in r.refs} - set(refs or {})
     rules = [r for r in rules if not set(r.refs) & missing]
-    holds = fast_verdicts(df, rules)
+    holds = fast_verdicts(df, rules, unique)
     judged = [r for r, ok in zip(rules, holds) if not ok]
     passed = dict(zip([id(r) for r in judged], _great_expectations(table, df, judged))) if judged else {}
     findings = []

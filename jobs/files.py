@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import posixpath
 from contextlib import contextmanager
+from functools import partial
 from typing import Iterator
 
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from pyspark.sql import SparkSession
 
+from gtlake.jobs.filepass import FileWork, run_files
 from gtlake.lake import Lake
 from gtlake.schemas import Table
 
@@ -79,3 +81,29 @@ def whole_files(spark: SparkSession, sizes: list[int]) -> Iterator[None]:
                 spark.conf.unset(k)
             else:
                 spark.conf.set(k, v)
+
+
+def _file_unique(fs, file: FileWork, keys: tuple[str, ...]) -> dict:  # noqa: ANN001 - a pyarrow FileSystem
+    table = pq.read_table(file.path, columns=list(keys), filesystem=fs)
+    return {"unique": table.group_by(list(keys)).aggregate([([], "count_all")]).num_rows == table.num_rows}
+
+
+def unique_in_files(spark: SparkSession, lake: Lake, folder: str, keys: tuple[str, ...],
+                    partition: str = "job_name", column: str = "sequence_id") -> frozenset[tuple[str, ...]]:
+    """{(partition, *keys)} when no key of the table folder's rows comes twice, proved without a shuffle: each
+    partition's files hold disjoint ranges of `column`, one of the keys (their footers, `clustered_files`), so a
+    key lies in one file at most, and no file holds one twice (each file's keys read and grouped in a task,
+    `jobs.filepass`; missing values count as equal, as `validation.fast_verdicts` counts them); else empty."""
+    if column not in keys:
+        return frozenset()
+    found = []
+    for part in lake.listdir(folder):
+        if part.startswith(f"{partition}="):
+            files = data_files(lake, posixpath.join(folder, part))
+            if not clustered_files(lake, files, column):
+                return frozenset()
+            found += [(part, f) for f in files]
+    work = [FileWork(i, part, f.path, f.size) for i, (part, f) in enumerate(found)]
+    if all(r["unique"] for r in run_files(spark, lake, work, partial(_file_unique, keys=tuple(keys)))):
+        return frozenset({(partition, *keys)})
+    return frozenset()

@@ -65,12 +65,15 @@ class Gate:
         check_on_failure(self.on_failure)
 
     def check(self, scope: str, table: str, df: DataFrame | Callable[[], DataFrame],
-              refs: dict[str, DataFrame] | None = None) -> list[Finding]:
+              refs: dict[str, DataFrame] | None = None,
+              unique: Callable[[], frozenset[tuple[str, ...]]] | None = None) -> list[Finding]:
         """Run `table`'s suite on `df` (or on what the callable returns: reading may itself fail); `scope`
-        says which rows they are: `input` (read by the run), `output` (staged by it) or `lake` (committed)."""
+        says which rows they are: `input` (read by the run), `output` (staged by it) or `lake` (committed).
+        `unique`: what proves keys of `df` unique by other means (`validation.fast_verdicts`)."""
         t0 = time.monotonic()
         try:
-            found = validate(self.spark, table, df() if callable(df) else df, refs)
+            found = validate(self.spark, table, df() if callable(df) else df, refs,
+                             unique() if unique else frozenset())
         except Exception as e:  # noqa: BLE001 - a file Spark cannot read (damaged, wrong format) is a finding
             found = [_unreadable(table, e)]
         self._record(scope, table, found, time.monotonic() - t0)
@@ -132,11 +135,14 @@ class Gate:
                 out[job][table] = stamp
         return out
 
-    def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None) -> None:
-        """Validate what the run staged for `table` at `path` (nothing when it staged no rows)."""
+    def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None,
+                     unique: Callable[[], frozenset[tuple[str, ...]]] | None = None) -> None:
+        """Validate what the run staged for `table` at `path` (nothing when it staged no rows); `unique`, when
+        given, names the keys it proves unique in the staged files (`validation.fast_verdicts`), its time counted
+        as the check's."""
         if path is None or not has_rows(self.lake, path, TABLES[table].partition_by):
             return
-        self.check("output", table, lambda: read_folder(self.spark, self.lake, path), refs)
+        self.check("output", table, lambda: read_folder(self.spark, self.lake, path), refs, unique)
 
     @property
     def broken(self) -> list[Finding]:

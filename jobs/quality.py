@@ -3,11 +3,13 @@
     run(spark, QualityJobConfig(lake=..., quality=QualityConfig()))
 
 The detector (`udfs.detect.detect_boxes`) compares the tracks of a sequence with each other, so a sequence is
-its unit; it scores many whole sequences per call, over Arrow batches (`mapInArrow`). Ingest writes `boxes`
-clustered (each file whole sequences, sorted by sequence, object and frame; its ledger says so), and such boxes are
-read with files never split and scored straight from the scan, without a shuffle; other boxes are shuffled into
-that order first. `box_metrics_per_sequence` (one pandas group per sequence) is the reference the batch path is
-tested equal to. Tracks are then compared with the other tracks of their class in the job
+its unit; it scores many whole sequences per call, as numpy over Arrow tables. Ingest writes `boxes` clustered
+(each file whole sequences, sorted by sequence, object and frame; its ledger says so), and the job scores each such
+file whole in a Spark task that reads it and writes its box_metrics rows and its tracks' statistics
+(`udfs.tracks`) with pyarrow (`score_file`, `jobs.filepass`): no shuffle, and no row crossing between the JVM and
+Python. Other boxes are copied into that order first. `box_metrics` is the same detector as a DataFrame transform
+(`mapInArrow`), and `box_metrics_per_sequence` (one pandas group per sequence) the reference both are tested
+equal to. Tracks are then compared with the other tracks of their class in the job
 (track_outlier), and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
 appearance_change flags of `gtlake embed` (`embedding_metrics`) and a model's findings (`gtlake predictions`,
 `prediction_findings`: overlooked objects get entries of their own) when they were made from the job's current boxes.
@@ -19,26 +21,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from functools import partial
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake import integrity
-from gtlake.jobs.common import read_folder, read_partitions, sequence_refs
-from gtlake.jobs.files import clustered_partition, data_files, whole_files
+from gtlake.jobs.common import has_rows, read_folder, read_partitions, read_table_or_empty, sequence_refs
+from gtlake.jobs.filepass import FileWork, run_files
+from gtlake.jobs.files import clustered_partition, data_files, unique_in_files
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts
-from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
+from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY, Table
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.batches import whole_sequences
 from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
+from gtlake.udfs.tracks import STATS_SCHEMA, track_stats
 from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
@@ -129,14 +140,74 @@ def box_metrics_per_sequence(cfg: QualityConfig) -> Callable[[DataFrame], DataFr
                           .applyInPandas(_sequence_udf(cfg), UDF_SCHEMA))
 
 
+FILE_COLS = [c for c in BOX_COLS if c != "job_name"]  # what the detector reads of a boxes file (job: its folder)
+READ_ROWS = 65_536  # rows read from a file at a time
+
+
+def _file_schema(table: Table) -> pa.Schema:
+    return pa.schema([f for f in table.arrow_schema() if f.name not in table.partition_by])
+
+
+def _tracked_tables(file: pq.ParquetFile, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    for batch in file.iter_batches(batch_size=READ_ROWS, columns=schema.names):
+        rows = pa.Table.from_batches([batch]).filter(pc.is_valid(batch.column("object_id")))
+        yield from rows.cast(schema).to_batches()
+
+
+def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, tracks_root: str) -> dict:
+    """Score one clustered boxes file (whole sequences, sorted by sequence, object and frame) in a task: its
+    box_metrics rows and its tracks' statistics (`udfs.tracks.track_stats`) written under `metrics_root` and
+    `tracks_root`, in the file's partition folder (`jobs.filepass`). Rows read, scored and tracks found."""
+    metrics_schema = _file_schema(BOX_METRICS)
+    writers: dict[str, pq.ParquetWriter] = {}
+    done = {"read": 0, "scored": 0, "tracks": 0}
+
+    def write(root: str, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        if root not in writers:
+            path = file.output_path(root)
+            if isinstance(fs, pafs.LocalFileSystem):
+                fs.create_dir(posixpath.dirname(path), recursive=True)
+            writers[root] = pq.ParquetWriter(path, table.schema, filesystem=fs)
+        writers[root].write_table(table)
+
+    try:
+        with fs.open_input_file(file.path) as f:
+            batches = _tracked_tables(pq.ParquetFile(f), pa.schema([BOXES.arrow_schema().field(c) for c in FILE_COLS]))
+            for table in whole_sequences(batches, ("sequence_id",), CHUNK_ROWS):
+                scored = detect_table(table, cfg, metrics_schema, keys=("sequence_id",))
+                tracks = track_stats(scored)
+                write(metrics_root, scored)
+                write(tracks_root, tracks)
+                done["read"] += table.num_rows
+                done["scored"] += scored.num_rows
+                done["tracks"] += tracks.num_rows
+    finally:
+        for w in writers.values():
+            w.close()
+    return done
+
+
+def cluster_tracked(boxes: DataFrame) -> DataFrame:
+    """Tracked boxes (the detector's columns) in the clustered order: range-partitioned by sequence (a sequence
+    in one task) and sorted by sequence, object and frame, for boxes not stored that way (a lake of an older
+    gtlake, or one written by another tool): written out, each file holds whole sequences."""
+    return (_tracked(boxes, text=False).repartitionByRange(*SEQUENCE_KEYS)
+            .sortWithinPartitions(*SEQUENCE_KEYS, "object_id", "frame_no"))
+
+
 def track_summary(cfg: QualityConfig) -> Callable[[DataFrame], DataFrame]:
     """One row per track (its IoU distribution, compared with the tracks of its class in the job) of box_metrics
-    rows: `metrics.transform(track_summary(cfg))`."""
-    return lambda metrics: _track_summary(metrics, cfg)
+    rows: `metrics.transform(track_summary(cfg))`. The quality job computes the same statistics in its scoring
+    tasks (`udfs.tracks.track_stats`) and compares them here (`peer_scored`)."""
+    return lambda metrics: peer_scored(track_stats_reference(metrics), cfg)
 
 
-def _track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
-    tracks = metrics.groupBy("job_name", "sequence_id", "object_id").agg(
+def track_stats_reference(metrics: DataFrame) -> DataFrame:
+    """Per track of box_metrics rows, the statistics of `udfs.tracks.track_stats`, as one Spark aggregation: the
+    reference the kernel is tested equal to (where Spark's `mode` finds no tie: it picks any of those tied)."""
+    return metrics.groupBy("job_name", "sequence_id", "object_id").agg(
         F.first("object_name").alias("object_name"), F.mode("label").alias("label"),
         F.count(F.lit(1)).cast("int").alias("n_boxes"),
         F.min("frame_no").alias("first_frame"), F.max("frame_no").alias("last_frame"),
@@ -148,6 +219,11 @@ def _track_summary(metrics: DataFrame, cfg: QualityConfig) -> DataFrame:
         F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.when(F.size("flags") > 0, F.col("flags"))))))
         .alias("box_flags"),  # (only the flagged boxes' lists are collected: most are empty)
     ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int"))
+
+
+def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
+    """track_summary rows of per-track statistics (`track_stats_reference`'s columns): each track's iou_pred_p10
+    compared with its peers' (robust z-score), track_outlier far below them."""
     tracks = tracks.persist()  # small (one row per track), used three times below
     # Peers: tracks of the same class in the same job, long enough to have a distribution. A track is compared on how
     # well its boxes follow its own motion (iou_pred), not on frame-to-frame IoU, which is low for fast objects.
@@ -268,6 +344,24 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
     return df
 
 
+STATS_SPARK_SCHEMA = from_arrow_schema(STATS_SCHEMA.append(pa.field("job_name", pa.string())))
+
+
+def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> DataFrame:
+    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`), and the
+    tracks' statistics, read back."""
+    t0 = time.monotonic()
+    metrics_root = run.lake.staging(run.run_id, "box_metrics")
+    tracks_root = run.lake.staging(run.run_id, "_work", "track_stats")
+    run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, metrics_root=metrics_root,
+                                                  tracks_root=tracks_root))
+    run.staged["box_metrics"] = metrics_root
+    run.log(f"  staged box_metrics in {time.monotonic() - t0:.1f}s")
+    if not has_rows(run.lake, tracks_root, ["job_name"]):
+        return run.spark.createDataFrame([], STATS_SPARK_SCHEMA)
+    return read_folder(run.spark, run.lake, tracks_root, STATS_SPARK_SCHEMA)
+
+
 INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics", "prediction_findings")
 OUTPUTS = ("box_metrics", "track_summary", "review_queue")
 
@@ -310,20 +404,22 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
         gate.enforce()
         # Boxes ingest wrote clustered (its ledger says so, integrity.require found the files as committed, and
-        # their footers show no sequence in two files) are scored straight from the scan; others (a lake of an
-        # older gtlake) are shuffled into that order.
+        # their footers show no sequence in two files) are scored straight from their files; others (a lake of an
+        # older gtlake) are copied into that order first.
         files = {j: data_files(lake, lake.path("boxes", f"job_name={j}")) for j in scored}
         clustered = [j for j in scored if clustered_partition(lake, ingested[j], BOXES, files[j])]
-        parts = [boxes.where(F.col("job_name").isin(js)).transform(box_metrics(cfg, clustered=c))
-                 for js, c in ((clustered, True), (sorted(set(scored) - set(clustered)), False)) if js]
-        if len(clustered) < len(scored):
-            run.say(f"{len(scored) - len(clustered)} jobs' boxes not clustered: shuffled into sequence order")
-        with whole_files(spark, [f.size for j in scored for f in files[j]]):
-            staged_metrics = run.stage(parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1]),
-                                       BOX_METRICS, in_order=True)  # each task's rows: sequence by sequence
-        metrics = read_folder(spark, lake, staged_metrics)
-        run.stage(metrics.transform(track_summary(cfg)), TRACK_SUMMARY)
-        spark.catalog.clearCache()  # the per-track aggregate track_summary persisted is written now
+        others = sorted(set(scored) - set(clustered))
+        if others:
+            run.say(f"{len(others)} jobs' boxes not clustered: copied in sequence order first")
+            copy = lake.staging(run.run_id, "_work", "boxes")
+            (cluster_tracked(boxes.where(F.col("job_name").isin(others))).write.partitionBy("job_name")
+             .parquet(lake.uri(copy)))
+            files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
+        stats = _score(run, cfg, [FileWork(i, f"job_name={j}", f.path, f.size) for i, (j, f) in enumerate(
+            (j, f) for j in scored for f in files[j])])
+        metrics = read_table_or_empty(spark, lake, run.staged["box_metrics"], BOX_METRICS)
+        run.stage(peer_scored(stats, cfg), TRACK_SUMMARY)
+        spark.catalog.clearCache()  # the per-track statistics peer_scored persisted are written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
         with_flags = [j for j in scored if j in embedded]
         appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
@@ -343,7 +439,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         run.counts.add("tracked_box", seen=n_in, out=n_out)
         run.balance(f"{n_in} tracked boxes read but {n_out} scored")
         queued = sum(run.staged_rows("review_queue").values())
-        gate.check_staged("box_metrics", run.staged["box_metrics"])
+        gate.check_staged("box_metrics", run.staged["box_metrics"], unique=lambda: unique_in_files(
+            spark, lake, run.staged["box_metrics"], ("sequence_id", "frame_no", "object_id")))
         gate.check_staged("review_queue", run.staged["review_queue"])
     for table in OUTPUTS:
         run.replace(table, jobs)

@@ -167,7 +167,7 @@ def test_boxes_not_clustered_are_shuffled_first_or_refused(spark, pipeline_lake,
 
 
 @pytest.mark.spark
-def test_quality_falls_back_to_a_shuffle_for_a_lake_without_the_layout(spark, pipeline_lake, tmp_path):
+def test_quality_copies_boxes_into_the_layout_for_a_lake_without_it(spark, pipeline_lake, tmp_path):
     from gtlake.jobs.quality import QualityJobConfig, run
 
     lake_dir = tmp_path / "lake"
@@ -179,10 +179,13 @@ def test_quality_falls_back_to_a_shuffle_for_a_lake_without_the_layout(spark, pi
     shutil.rmtree(lake_dir / "_gtlake" / "ledger" / "quality")
     said: list[str] = []
     run(spark, QualityJobConfig(lake=str(lake_dir)), log=said.append)
-    assert any("not clustered: shuffled" in m for m in said)
-    read = lambda root: spark.read.parquet(str(root / "box_metrics"))
-    assert_df_equality(_metrics(read(lake_dir)), _metrics(read(Path(pipeline_lake["lake"]))),
+    assert any("not clustered: copied in sequence order first" in m for m in said)
+    read = lambda root, table: spark.read.parquet(str(root / table)).drop("run_id", "scored_at")
+    assert_df_equality(_metrics(read(lake_dir, "box_metrics")), _metrics(read(Path(pipeline_lake["lake"]), "box_metrics")),
                        ignore_row_order=True, ignore_nullable=True)
+    for table in ("track_summary", "review_queue"):
+        assert_df_equality(read(lake_dir, table), read(Path(pipeline_lake["lake"]), table), ignore_row_order=True,
+                           ignore_nullable=True)
 
 
 @pytest.mark.spark
@@ -196,3 +199,25 @@ def test_clustered_boxes_reach_the_detector_without_a_shuffle(spark, pipeline_la
     clustered = plan(boxes.transform(box_metrics(QualityConfig())))
     assert "MapInArrow" in clustered and "Exchange" not in clustered and "Sort" not in clustered
     assert "Exchange" in plan(boxes.transform(box_metrics(QualityConfig(), clustered=False)))
+
+
+@pytest.mark.spark
+def test_keys_are_proved_unique_from_the_files_only_when_they_are(spark, tmp_path):
+    from gtlake.jobs.files import unique_in_files
+
+    def write(folder: str, name: str, seqs: list[str], frames: list[int]) -> None:
+        path = tmp_path / folder / "job_name=j" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"sequence_id": seqs, "frame_no": frames, "object_id": ["o"] * len(seqs)}), path)
+
+    lake = Lake(str(tmp_path))
+    keys = ("sequence_id", "frame_no", "object_id")
+    write("ok", "a.parquet", ["s1", "s1", "s2"], [0, 1, 0])
+    write("ok", "b.parquet", ["s3", "s4"], [0, 0])
+    assert unique_in_files(spark, lake, str(tmp_path / "ok"), keys) == {("job_name", *keys)}
+    write("twice", "a.parquet", ["s1", "s1", "s2"], [0, 0, 0])  # a key twice in a file
+    write("overlap", "a.parquet", ["s1", "s3"], [0, 0])
+    write("overlap", "b.parquet", ["s2"], [0])  # s2 lies within a's range: the footers cannot tell
+    for folder in ("twice", "overlap"):
+        assert unique_in_files(spark, lake, str(tmp_path / folder), keys) == frozenset()
+    assert unique_in_files(spark, lake, str(tmp_path / "ok"), ("frame_no", "object_id")) == frozenset()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import functions as F
 
 from gtlake import cli, seals
 from gtlake.jobs import quality
@@ -148,13 +148,17 @@ def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
 
 
 def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
-    real = quality.box_metrics
+    real = quality._score
 
-    def buggy(cfg, **how):  # a transform bug: one IoU out of [0, 1]
-        return lambda boxes: real(cfg, **how)(boxes).withColumn(
-            "iou_prev", F.when(F.col("frame_no") == 7, F.lit(1.5)).otherwise(F.col("iou_prev")))
+    def buggy(run, cfg, files):  # a kernel bug: one IoU out of [0, 1] in what the scoring tasks wrote
+        stats = real(run, cfg, files)
+        for path in Path(run.staged["box_metrics"]).rglob("*.parquet"):
+            t = pq.ParquetFile(path).read()
+            iou = pc.if_else(pc.equal(t["frame_no"], 7), 1.5, t["iou_prev"])
+            pq.write_table(t.set_column(t.schema.get_field_index("iou_prev"), "iou_prev", iou), path)
+        return stats
 
-    monkeypatch.setattr(quality, "box_metrics", buggy)
+    monkeypatch.setattr(quality, "_score", buggy)
     with pytest.raises(ValidationFailed) as stopped:
         quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
     assert {(f.table, f.column, f.rule) for f in stopped.value.findings} == {

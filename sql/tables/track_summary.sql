@@ -10,7 +10,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `track_summary` (
   `missing_frames` int COMMENT 'Frames between first and last without a box (gaps, occlusions)',
   `iou_mean` double COMMENT 'Mean frame-to-frame IoU',
   `iou_median` double COMMENT 'Median frame-to-frame IoU',
-  `iou_mode` double COMMENT 'Most frequent frame-to-frame IoU, rounded to 0.01',
+  `iou_mode` double COMMENT 'Most frequent frame-to-frame IoU, rounded to 0.01 (of those tied, the smallest)',
   `iou_min` double COMMENT 'Lowest frame-to-frame IoU',
   `iou_p10` double COMMENT '10th percentile of frame-to-frame IoU',
   `iou_pred_p10` double COMMENT '10th percentile of iou_pred: how well the track\'s boxes follow its own motion',

@@ -1,0 +1,84 @@
+"""A kernel over a table's Parquet files in Spark tasks that read and write the files themselves (pyarrow).
+
+    files = [FileWork(i, "job_name=j", path, size) for i, (path, size) in enumerate(...)]
+    results = run_files(spark, lake, files, work)  # work(fs, file) -> a small dict, per file, in the tasks
+
+Spark schedules the tasks (a group of whole files each, balanced by size, at least one per core) and retries a
+failed one; each task opens its files with the lake's file system (local or S3), so the rows never cross from the
+JVM to Python and back, nor through Spark's row conversion and Parquet writer: for a kernel that reads a dozen
+columns and writes two dozen, that round trip cost more than the kernel (BENCHMARKS.md, issue 21). A task writes
+into the run's staging folders under names that depend only on its input file (`output_path`), so a retried task
+replaces its own files and nothing else; what is staged is committed by the run, as Spark's writes are.
+"""
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pyspark.sql import SparkSession
+
+from gtlake.lake import Lake
+
+TASK_BYTES = 64 << 20  # a task's share of the input, at most (a larger file is one task of its own)
+
+
+@dataclass(frozen=True)
+class FileWork:
+    """One input file: its number in the pass (names its outputs), the partition folder it lies in
+    (`job_name=<job>`, as written), its path in the lake's store, and its size."""
+
+    index: int
+    folder: str
+    path: str
+    size: int
+
+    def output_path(self, root: str, name: str = "part") -> str:
+        """Where this file's output goes under the staged folder `root`: the same partition folder, a name of
+        its own."""
+        return posixpath.join(root, self.folder, f"{name}-{self.index:05d}.parquet")
+
+
+def file_groups(files: list[FileWork], parallelism: int, task_bytes: int = TASK_BYTES) -> list[list[FileWork]]:
+    """The files in groups of about equal size (largest first onto the lightest group), at least `parallelism`
+    groups while there are files for them, more when the input is larger than `task_bytes` a group; each
+    group's files in input order."""
+    total = sum(f.size for f in files)
+    n = min(len(files), max(1, parallelism, -(-total // task_bytes)))
+    groups: list[list[FileWork]] = [[] for _ in range(n)]
+    load = [0] * n
+    for f in sorted(files, key=lambda f: (-f.size, f.index)):
+        g = load.index(min(load))
+        groups[g].append(f)
+        load[g] += f.size
+    return [sorted(g, key=lambda f: f.index) for g in groups if g]
+
+
+def task_filesystem(remote: bool):  # noqa: ANN201 - a pyarrow FileSystem
+    """The lake's file system as a task opens it: S3 configured by the task's environment, as the driver's is
+    (`gtlake.storage.s3_filesystem`: no credential travels with the task), or the local one."""
+    from pyarrow import fs
+
+    from gtlake import storage
+
+    return storage.s3_filesystem() if remote else fs.LocalFileSystem()
+
+
+def run_files(spark: SparkSession, lake: Lake, files: list[FileWork],
+              work: Callable[[Any, FileWork], dict]) -> list[dict]:
+    """`work(fs, file)` for every file, in Spark tasks (`file_groups`), `fs` the lake's file system; the dicts
+    it returns, in file order. `work` must be picklable (a module-level function, or a partial of one)."""
+    if not files:
+        return []
+    groups = file_groups(files, spark.sparkContext.defaultParallelism)
+    remote = lake.remote
+
+    def task(numbers):  # noqa: ANN001, ANN202 - an iterator of group numbers
+        fs = task_filesystem(remote)
+        for g in numbers:
+            for f in groups[g]:
+                yield f.index, work(fs, f)
+
+    done = (spark.sparkContext.parallelize(range(len(groups)), len(groups)).mapPartitions(task)
+            .collect())
+    return [r for _, r in sorted(done, key=lambda x: x[0])]

@@ -1,0 +1,117 @@
+"""Per-track statistics over a whole table of detector rows (`udfs.tracks`), against hand-computed values and
+against the Spark aggregation they replace in the quality job."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from chispa import assert_df_equality
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from gtlake.jobs.filepass import FileWork, file_groups
+from gtlake.jobs.quality import STATS_SPARK_SCHEMA, track_stats_reference
+from gtlake.udfs.tracks import STATS_SCHEMA, modes, percentiles, round_half_up, track_stats
+
+NAN = math.nan
+
+
+def _rows(tracks: list[tuple[str, str, list]]) -> pa.Table:
+    """Detector rows of tracks given as (sequence, object, [(frame, label, iou_prev, iou_pred, flags)])."""
+    cols: dict[str, list] = {c: [] for c in ("sequence_id", "object_id", "object_name", "label", "frame_no",
+                                               "iou_prev", "iou_pred", "flags")}
+    for seq, obj, boxes in tracks:
+        for frame, label, iou, pred, flags in boxes:
+            for c, v in zip(cols, (seq, obj, f"{label}:{obj}", label, frame, iou, pred, flags)):
+                cols[c].append(v)
+    return pa.table({**cols, "frame_no": pa.array(cols["frame_no"], pa.int32()),
+                     "flags": pa.array(cols["flags"], pa.list_(pa.string()))})
+
+
+def test_percentiles_are_the_ceil_rank_value_spark_gives():
+    v = np.array([0.5, 0.1, NAN, 0.9, 0.3, 0.7, 0.2])
+    g = np.array([0, 0, 0, 0, 1, 1, 1])
+    # group 0: 0.1 0.5 0.9 (NaN skipped): 10th percentile rank ceil(0.3) = 1st, median ceil(1.5) = 2nd
+    assert percentiles(v, g, 3, 0.1)[:2].tolist() == [0.1, 0.2]
+    assert percentiles(v, g, 3, 0.5)[:2].tolist() == [0.5, 0.3]
+    assert math.isnan(percentiles(v, g, 3, 0.5)[2])  # a group without values
+    # ten values: the 10th percentile is the smallest; eleven: the second smallest (rank ceil(1.1))
+    assert percentiles(np.arange(21.0), np.repeat([0, 1], [10, 11]), 2, 0.1).tolist() == [0.0, 11.0]
+
+
+def test_round_half_up_rounds_the_decimal_text_as_spark_does():
+    x = np.array([0.285, 0.125, 0.934, 0.005, 2.675, 0.9999, NAN])
+    out = round_half_up(x)
+    assert out[:6].tolist() == [0.29, 0.13, 0.93, 0.01, 2.68, 1.0]  # numpy's round gives 0.28, 0.12, 2.67
+    assert math.isnan(out[6])
+
+
+def test_modes_take_the_smallest_of_values_tied():
+    v = np.array([0.9, 0.8, 0.8, 0.9, 0.7, NAN, NAN])
+    g = np.array([0, 0, 0, 0, 0, 1, 1])
+    out = modes(v, g, 3)
+    assert out[0] == 0.8 and math.isnan(out[1]) and math.isnan(out[2])
+    codes = np.array([2, 1, 1, -1, 3])
+    assert modes(codes, np.array([0, 0, 0, 1, 1]), 2).tolist() == [1, 3]
+
+
+def test_track_stats_by_hand():
+    t = _rows([("s", "a", [(0, "Car", None, None, []), (1, "Car", 0.9, 0.95, []), (2, "Car", 0.9, 0.9, []),
+                           (4, "Bus", 0.7, 0.6, ["off_path"])]),
+               ("s", "b", [(0, "Car", None, None, ["size_jump"]), (1, "Car", 0.5, 0.8, ["low_iou", "size_jump"])])])
+    out = track_stats(t).to_pylist()
+    assert out[0] == {"sequence_id": "s", "object_id": "a", "object_name": "Car:a", "label": "Car", "n_boxes": 4,
+                      "first_frame": 0, "last_frame": 4, "iou_mean": pytest.approx(2.5 / 3), "iou_median": 0.9,
+                      "iou_mode": 0.9, "iou_min": 0.7, "iou_p10": 0.7, "iou_pred_p10": 0.6, "flagged_boxes": 1,
+                      "box_flags": ["off_path"], "missing_frames": 1}
+    assert out[1]["box_flags"] == ["low_iou", "size_jump"] and out[1]["flagged_boxes"] == 2
+    assert track_stats(t.slice(0, 0)).schema == STATS_SCHEMA
+
+
+@pytest.mark.spark
+def test_track_stats_equal_the_spark_aggregation(spark):
+    rng = np.random.default_rng(5)
+    tracks = []
+    for i in range(150):
+        n = int(rng.integers(1, 120))
+        values = np.round(rng.uniform(0, 1, n), int(rng.integers(2, 5)))  # repeats, and ties at the third decimal
+        labels = ["Car"] * n
+        if i % 7 == 0:
+            labels[: n // 3] = ["Bus"] * (n // 3)  # a class flip for a third of the track: no tie
+        tracks.append((f"s{i // 10}", f"o{i:03d}", [
+            (f, labels[f], None if f == 0 or rng.random() < 0.1 else float(values[f]),
+             None if rng.random() < 0.2 else float(rng.uniform(0, 1)),
+             ["off_path"] if rng.random() < 0.05 else []) for f in range(n) if f == 0 or rng.random() > 0.1]))
+    table = _rows(tracks)
+    ours = spark.createDataFrame(track_stats(table).append_column("job_name", pa.array(["j"] * 150)).to_pylist(),
+                                 STATS_SPARK_SCHEMA)
+    table = table.append_column("job_name", pa.array(["j"] * table.num_rows))
+    metrics = spark.createDataFrame(table.to_pylist(), from_arrow_schema(table.schema))
+    spark_stats = track_stats_reference(metrics).select(*STATS_SPARK_SCHEMA.names)
+    # iou_mode: Spark's mode picks any of the values tied; ours the smallest, of the same count
+    assert_df_equality(ours.drop("iou_mode"), spark_stats.drop("iou_mode"), ignore_row_order=True,
+                       ignore_nullable=True, allow_nan_equality=True)
+    counts = (metrics.where(F.col("iou_prev").isNotNull()).groupBy("object_id", F.round("iou_prev", 2).alias("m"))
+              .count())
+    picked = lambda df: (df.select("object_id", F.col("iou_mode").alias("m")).join(counts, ["object_id", "m"], "left")
+                         .select("object_id", F.coalesce("count", F.lit(0)).alias("count")))
+    assert_df_equality(picked(ours), picked(spark_stats), ignore_row_order=True, ignore_nullable=True)
+    assert ours.join(spark_stats.select("object_id", F.col("iou_mode").alias("theirs")), "object_id") \
+        .where(F.col("iou_mode") > F.col("theirs")).count() == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10_000_000), max_size=30), st.integers(1, 8))
+def test_file_groups_hold_every_file_once_and_balance_the_sizes(sizes, parallelism):
+    files = [FileWork(i, "job_name=j", f"/x/{i}", s) for i, s in enumerate(sizes)]
+    groups = file_groups(files, parallelism, task_bytes=4_000_000)
+    assert sorted(f.index for g in groups for f in g) == list(range(len(files)))
+    assert all([f.index for f in g] == sorted(f.index for f in g) for g in groups)
+    if files:
+        assert len(groups) >= min(len(files), parallelism)
+        loads = [sum(f.size for f in g) for g in groups]
+        assert max(loads) <= sum(sizes) / len(groups) + max(sizes)  # greedy: within one file of the mean
