@@ -8,7 +8,8 @@ failed one; each task opens its files with the lake's file system (local or S3),
 JVM to Python and back, nor through Spark's row conversion and Parquet writer: for a kernel that reads a dozen
 columns and writes two dozen, that round trip cost more than the kernel (BENCHMARKS.md, issue 21). A task writes
 into the run's staging folders under names that depend only on its input file (`output_path`), so a retried task
-replaces its own files and nothing else; what is staged is committed by the run, as Spark's writes are.
+replaces its own files and nothing else, each file whole or absent (locally written aside and renamed; an S3
+object appears only when its upload completes); what is staged is committed by the run, as Spark's writes are.
 """
 from __future__ import annotations
 

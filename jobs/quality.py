@@ -23,6 +23,7 @@ import hashlib
 import json
 import posixpath
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -159,7 +160,7 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
     box_metrics rows and its tracks' statistics (`udfs.tracks.track_stats`) written under `metrics_root` and
     `tracks_root`, in the file's partition folder (`jobs.filepass`). Rows read, scored and tracks found."""
     metrics_schema = _file_schema(BOX_METRICS)
-    writers: dict[str, pq.ParquetWriter] = {}
+    writers: dict[str, tuple[pq.ParquetWriter, str, str]] = {}
     done = {"read": 0, "scored": 0, "tracks": 0}
 
     def write(root: str, table: pa.Table) -> None:
@@ -167,25 +168,27 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
             return
         if root not in writers:
             path = file.output_path(root)
-            if isinstance(fs, pafs.LocalFileSystem):
+            part = path
+            if isinstance(fs, pafs.LocalFileSystem):  # written aside, then renamed: a file is whole or absent
                 fs.create_dir(posixpath.dirname(path), recursive=True)
-            writers[root] = pq.ParquetWriter(path, table.schema, filesystem=fs)
-        writers[root].write_table(table)
+                part = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}")
+            writers[root] = (pq.ParquetWriter(part, table.schema, filesystem=fs), part, path)  # (S3: whole on close)
+        writers[root][0].write_table(table)
 
-    try:
-        with fs.open_input_file(file.path) as f:
-            batches = _tracked_tables(pq.ParquetFile(f), pa.schema([BOXES.arrow_schema().field(c) for c in FILE_COLS]))
-            for table in whole_sequences(batches, ("sequence_id",), CHUNK_ROWS):
-                scored = detect_table(table, cfg, metrics_schema, keys=("sequence_id",))
-                tracks = track_stats(scored)
-                write(metrics_root, scored)
-                write(tracks_root, tracks)
-                done["read"] += table.num_rows
-                done["scored"] += scored.num_rows
-                done["tracks"] += tracks.num_rows
-    finally:
-        for w in writers.values():
-            w.close()
+    with fs.open_input_file(file.path) as f:
+        batches = _tracked_tables(pq.ParquetFile(f), pa.schema([BOXES.arrow_schema().field(c) for c in FILE_COLS]))
+        for table in whole_sequences(batches, ("sequence_id",), CHUNK_ROWS):
+            scored = detect_table(table, cfg, metrics_schema, keys=("sequence_id",))
+            tracks = track_stats(scored)
+            write(metrics_root, scored)
+            write(tracks_root, tracks)
+            done["read"] += table.num_rows
+            done["scored"] += scored.num_rows
+            done["tracks"] += tracks.num_rows
+    for writer, part, path in writers.values():
+        writer.close()
+        if part != path:
+            fs.move(part, path)
     return done
 
 
