@@ -47,11 +47,11 @@ def file_groups(files: list[FileWork], parallelism: int, task_bytes: int = TASK_
     total = sum(f.size for f in files)
     n = min(len(files), max(1, parallelism, -(-total // task_bytes)))
     groups: list[list[FileWork]] = [[] for _ in range(n)]
-    load = [0] * n
+    load = [(0, 0)] * n  # (bytes, files): empty files spread too
     for f in sorted(files, key=lambda f: (-f.size, f.index)):
         g = load.index(min(load))
         groups[g].append(f)
-        load[g] += f.size
+        load[g] = (load[g][0] + f.size, load[g][1] + 1)
     return [sorted(g, key=lambda f: f.index) for g in groups if g]
 
 

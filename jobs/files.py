@@ -28,27 +28,48 @@ def data_files(lake: Lake, folder: str) -> list[pafs.FileInfo]:
                   key=lambda f: f.path)
 
 
+def column_stats(lake: Lake, info: pafs.FileInfo, column: str) -> list[tuple[int, object]] | None:
+    """Per row group of a Parquet file, (rows, statistics of the top-level flat `column`, or None where the
+    writer kept none), from its footer (one small read, local or S3); None when the file has no such column. (A
+    row group keeps statistics per leaf column: a map or list before `column` takes several.)"""
+    with lake.fs.open_input_file(info.path) as f:
+        meta = pq.ParquetFile(f).metadata
+    names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    if column not in names:
+        return None
+    index = names.index(column)
+    return [(meta.row_group(g).num_rows, meta.row_group(g).column(index).statistics)
+            for g in range(meta.num_row_groups)]
+
+
 def clustered_files(lake: Lake, files: list[pafs.FileInfo], column: str = "sequence_id") -> bool:
     """Whether the Parquet `files` (`data_files` of one partition) hold disjoint ranges of `column` (their footers'
     min and max): no value, so no sequence, lies in two files, and each file's row groups come in order. Read from
-    the footers only (one small read per file, local or S3); False where a file has no statistics to tell."""
+    the footers only (`column_stats`); False where a file has no statistics to tell."""
     ranges = []
     for info in files:
-        with lake.fs.open_input_file(info.path) as f:
-            meta = pq.ParquetFile(f).metadata
-        index = meta.schema.to_arrow_schema().get_field_index(column)
-        groups = []
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(index).statistics
-            if stats is None or not stats.has_min_max:
-                return False
-            groups.append((stats.min, stats.max))
-        if any(groups[i][1] > groups[i + 1][0] for i in range(len(groups) - 1)):
+        groups = column_stats(lake, info, column)
+        if groups is None or any(s is None or not s.has_min_max for _, s in groups):
+            return False
+        bounds = [(s.min, s.max) for _, s in groups]
+        if any(bounds[i][1] > bounds[i + 1][0] for i in range(len(bounds) - 1)):
             return False  # row groups out of order
-        if groups:
-            ranges.append((groups[0][0], groups[-1][1]))
+        if bounds:
+            ranges.append((bounds[0][0], bounds[-1][1]))
     ranges.sort()
     return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def non_null_rows(lake: Lake, files: list[pafs.FileInfo], column: str) -> int | None:
+    """Rows of the Parquet `files` where `column` is not null, from their footers' row and null counts
+    (`column_stats`); None where a footer has no null count to tell."""
+    total = 0
+    for info in files:
+        groups = column_stats(lake, info, column)
+        if groups is None or any(s is None or not s.has_null_count for _, s in groups):
+            return None
+        total += sum(rows - s.null_count for rows, s in groups)
+    return total
 
 
 def clustered_partition(lake: Lake, entry: dict, table: Table, files: list[pafs.FileInfo]) -> bool:

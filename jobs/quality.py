@@ -39,9 +39,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake import integrity
-from gtlake.jobs.common import has_rows, read_folder, read_partitions, read_table_or_empty, sequence_refs
+from gtlake.jobs.common import has_rows, read_folder, read_partitions, sequence_refs
 from gtlake.jobs.filepass import FileWork, run_files
-from gtlake.jobs.files import clustered_partition, data_files, unique_in_files
+from gtlake.jobs.files import clustered_partition, data_files, non_null_rows, unique_in_files
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
@@ -155,10 +155,12 @@ def _tracked_tables(file: pq.ParquetFile, schema: pa.Schema) -> Iterator[pa.Reco
         yield from rows.cast(schema).to_batches()
 
 
-def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, tracks_root: str) -> dict:
+def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, tracks_root: str,
+               suspects_root: str | None = None) -> dict:
     """Score one clustered boxes file (whole sequences, sorted by sequence, object and frame) in a task: its
-    box_metrics rows and its tracks' statistics (`udfs.tracks.track_stats`) written under `metrics_root` and
-    `tracks_root`, in the file's partition folder (`jobs.filepass`). Rows read, scored and tracks found."""
+    box_metrics rows, its tracks' statistics (`udfs.tracks.track_stats`) and, with `suspects_root`, its suspect
+    rows (box_metrics rows flagged or with missing boxes before them: what the review queue reads) written under
+    the roots, in the file's partition folder (`jobs.filepass`). Rows read, scored and tracks found."""
     metrics_schema = _file_schema(BOX_METRICS)
     writers: dict[str, tuple[pq.ParquetWriter, str, str]] = {}
     done = {"read": 0, "scored": 0, "tracks": 0}
@@ -182,6 +184,9 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
             tracks = track_stats(scored)
             write(metrics_root, scored)
             write(tracks_root, tracks)
+            if suspects_root:
+                write(suspects_root, scored.filter(pc.or_(pc.greater(pc.list_value_length(scored["flags"]), 0),
+                                                          pc.greater(scored["missing_before"], 0))))
             done["read"] += table.num_rows
             done["scored"] += scored.num_rows
             done["tracks"] += tracks.num_rows
@@ -221,7 +226,12 @@ def track_stats_reference(metrics: DataFrame) -> DataFrame:
         F.sum((F.size("flags") > 0).cast("int")).cast("int").alias("flagged_boxes"),
         F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.when(F.size("flags") > 0, F.col("flags"))))))
         .alias("box_flags"),  # (only the flagged boxes' lists are collected: most are empty)
-    ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int"))
+        F.min_by(F.struct("frame_no", "object_name", "label"),
+                 F.struct(F.coalesce("iou_pred", F.lit(float("inf"))), "frame_no")).alias("_worst"),
+    ).withColumn("missing_frames", (F.col("last_frame") - F.col("first_frame") + 1 - F.col("n_boxes")).cast("int")
+                 ).select("*", *[F.col(f"_worst.{c}").alias(f"worst_{w}")
+                                 for c, w in (("frame_no", "frame"), ("object_name", "name"), ("label", "label"))]
+                          ).drop("_worst")
 
 
 def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
@@ -262,10 +272,14 @@ def _model_findings(findings: DataFrame, tracks: DataFrame) -> tuple[DataFrame, 
 
 
 def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequences: DataFrame,
-                 appearance: DataFrame | None = None, findings: DataFrame | None = None) -> DataFrame:
+                 appearance: DataFrame | None = None, findings: DataFrame | None = None,
+                 worst: DataFrame | None = None) -> DataFrame:
     """Every suspect (frame, object) of `box_metrics` rows (and of `embedding_metrics` and `prediction_findings`
     rows, when given), all its reasons merged, ranked by score within the job. An overlooked object (a model's
-    finding with no label) is an entry of its own, object_id null, with the model's box."""
+    finding with no label) is an entry of its own, object_id null, with the model's box. A track_outlier is
+    queued on the track's box least like its own motion: found in `boxes`, or, when given, in `worst` (per
+    track: worst_frame, worst_name, worst_label, as `udfs.tracks.track_stats` gives them), so that `boxes` may
+    be only the suspect rows (flagged, or with missing boxes before them)."""
     cols = ["job_name", "sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score"]
     no_model = [F.lit(None).cast("string").alias("model"), *[F.lit(None).cast("double").alias(c) for c in MODEL_COLS[1:]]]
     flagged = boxes.where(F.size("flags") > 0).select(*cols, *no_model)
@@ -284,15 +298,19 @@ def review_queue(boxes: DataFrame, tracks: DataFrame, frames: DataFrame, sequenc
                .select("job_name", "sequence_id", "frame_no", "object_id", "object_name",
                        F.col("_track_label").alias("label"), F.array(F.lit("missing_box")).alias("flags"),
                        F.lit(REASON_WEIGHTS["missing_box"]).alias("score"), *no_model))
-    worst = Window.partitionBy("job_name", "sequence_id", "object_id").orderBy(F.col("iou_pred").asc_nulls_last(),
-                                                                                "frame_no")
-    outliers = (boxes.join(tracks.where(F.array_contains("flags", "track_outlier"))
-                           .select("job_name", "sequence_id", "object_id"), ["job_name", "sequence_id", "object_id"],
-                           how="inner")
-                .withColumn("_r", F.row_number().over(worst)).where(F.col("_r") == 1)
-                .select("job_name", "sequence_id", "frame_no", "object_id", "object_name", "label",
-                        F.array(F.lit("track_outlier")).alias("flags"), F.lit(TRACK_OUTLIER_SCORE).alias("score"),
-                        *no_model))
+    track = ["job_name", "sequence_id", "object_id"]
+    outlying = tracks.where(F.array_contains("flags", "track_outlier")).select(*track)
+    if worst is None:
+        by_fit = Window.partitionBy(*track).orderBy(F.col("iou_pred").asc_nulls_last(), "frame_no")
+        at = (boxes.join(outlying, track, how="inner").withColumn("_r", F.row_number().over(by_fit))
+              .where(F.col("_r") == 1))
+    else:
+        at = outlying.join(worst.select(*track, F.col("worst_frame").alias("frame_no"),
+                                        F.col("worst_name").alias("object_name"), F.col("worst_label").alias("label")),
+                           track, how="inner")
+    outliers = at.select("job_name", "sequence_id", "frame_no", "object_id", "object_name", "label",
+                         F.array(F.lit("track_outlier")).alias("flags"), F.lit(TRACK_OUTLIER_SCORE).alias("score"),
+                         *no_model)
     model_box = F.when(F.col("model").isNotNull(), F.struct(*MODEL_COLS))
     merged = (flagged.unionByName(missing).unionByName(outliers)
               .groupBy("job_name", "sequence_id", "frame_no", "object_id")
@@ -350,19 +368,19 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
 STATS_SPARK_SCHEMA = from_arrow_schema(STATS_SCHEMA.append(pa.field("job_name", pa.string())))
 
 
-def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> DataFrame:
-    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`), and the
-    tracks' statistics, read back."""
+def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> tuple[DataFrame, DataFrame]:
+    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`); the tracks'
+    statistics and the suspect rows, read back."""
     t0 = time.monotonic()
-    metrics_root = run.lake.staging(run.run_id, "box_metrics")
-    tracks_root = run.lake.staging(run.run_id, "_work", "track_stats")
-    run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, metrics_root=metrics_root,
-                                                  tracks_root=tracks_root))
-    run.staged["box_metrics"] = metrics_root
+    roots = {"metrics_root": run.lake.staging(run.run_id, "box_metrics"),
+             "tracks_root": run.lake.staging(run.run_id, "_work", "track_stats"),
+             "suspects_root": run.lake.staging(run.run_id, "_work", "suspects")}
+    run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, **roots))
+    run.staged["box_metrics"] = roots["metrics_root"]
     run.log(f"  staged box_metrics in {time.monotonic() - t0:.1f}s")
-    if not has_rows(run.lake, tracks_root, ["job_name"]):
-        return run.spark.createDataFrame([], STATS_SPARK_SCHEMA)
-    return read_folder(run.spark, run.lake, tracks_root, STATS_SPARK_SCHEMA)
+    read = lambda root, schema: (read_folder(run.spark, run.lake, root, schema)  # noqa: E731
+                                 if has_rows(run.lake, root, ["job_name"]) else run.spark.createDataFrame([], schema))
+    return read(roots["tracks_root"], STATS_SPARK_SCHEMA), read(roots["suspects_root"], UDF_SCHEMA)
 
 
 INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics", "prediction_findings")
@@ -418,9 +436,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             (cluster_tracked(boxes.where(F.col("job_name").isin(others))).write.partitionBy("job_name")
              .parquet(lake.uri(copy)))
             files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
-        stats = _score(run, cfg, [FileWork(i, f"job_name={j}", f.path, f.size) for i, (j, f) in enumerate(
+        stats, suspects = _score(run, cfg, [FileWork(i, f"job_name={j}", f.path, f.size) for i, (j, f) in enumerate(
             (j, f) for j in scored for f in files[j])])
-        metrics = read_table_or_empty(spark, lake, run.staged["box_metrics"], BOX_METRICS)
         run.stage(peer_scored(stats, cfg), TRACK_SUMMARY)
         spark.catalog.clearCache()  # the per-track statistics peer_scored persisted are written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
@@ -434,10 +451,14 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         gate.enforce()
         # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
         # the review queue is the labelers'.
-        queue = review_queue(metrics, tracks, frames, sequences, appearance, findings).where(
+        queue = review_queue(suspects, tracks, frames, sequences, appearance, findings, worst=stats).where(
             ~F.col("job_name").isin(audits))
         run.stage(queue, REVIEW_QUEUE)
-        n_in = boxes.where(F.col("object_id").isNotNull()).count()
+        # Tracked boxes read: from the footers of the files scored (their null counts), else counted by Spark.
+        footers = non_null_rows(lake, [f for j in clustered for f in files[j]], "object_id")
+        counted = others if footers is not None else scored
+        n_in = (footers or 0) + (boxes.where(F.col("object_id").isNotNull() & F.col("job_name").isin(counted))
+                                 .count() if counted else 0)
         n_out = sum(run.staged_rows("box_metrics").values())
         run.counts.add("tracked_box", seen=n_in, out=n_out)
         run.balance(f"{n_in} tracked boxes read but {n_out} scored")

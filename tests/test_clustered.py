@@ -221,3 +221,19 @@ def test_keys_are_proved_unique_from_the_files_only_when_they_are(spark, tmp_pat
     for folder in ("twice", "overlap"):
         assert unique_in_files(spark, lake, str(tmp_path / folder), keys) == frozenset()
     assert unique_in_files(spark, lake, str(tmp_path / "ok"), ("frame_no", "object_id")) == frozenset()
+
+
+@pytest.mark.spark
+def test_the_queue_from_the_suspect_rows_equals_the_queue_from_every_row(spark, pipeline_lake):
+    from gtlake.jobs.quality import UDF_SCHEMA, review_queue, track_stats_reference
+
+    lake = Lake(str(pipeline_lake["lake"]))
+    jobs = sorted(j for j in lake.ledger("ingest") if not j.startswith("_"))
+    metrics, tracks, frames, sequences = (read_partitions(spark, lake, t, jobs) for t in (
+        "box_metrics", "track_summary", "frames", "sequences"))
+    suspects = metrics.where((F.size("flags") > 0) | (F.col("missing_before") > 0)).select(*UDF_SCHEMA.names)
+    assert tracks.where(F.array_contains("flags", "track_outlier")).count() > 0
+    assert 0 < suspects.count() < metrics.count() / 2
+    everything = review_queue(metrics, tracks, frames, sequences)
+    assert_df_equality(review_queue(suspects, tracks, frames, sequences, worst=track_stats_reference(metrics)),
+                       everything, ignore_row_order=True, ignore_nullable=True)

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -147,18 +148,26 @@ def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
     assert seals.sealed_by(lk, "sequences", []) is None and seals.sealed_by(lk, "shapes", jobs) is None
 
 
-def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
+def _buggy_kernel(monkeypatch, bug) -> None:
+    """Make the quality job's scoring tasks write `bug(rows)` instead of each file's box_metrics rows (a kernel
+    bug: the gate reads what was written)."""
     real = quality._score
 
-    def buggy(run, cfg, files):  # a kernel bug: one IoU out of [0, 1] in what the scoring tasks wrote
-        stats = real(run, cfg, files)
-        for path in Path(run.staged["box_metrics"]).rglob("*.parquet"):
-            t = pq.ParquetFile(path).read()
-            iou = pc.if_else(pc.equal(t["frame_no"], 7), 1.5, t["iou_prev"])
-            pq.write_table(t.set_column(t.schema.get_field_index("iou_prev"), "iou_prev", iou), path)
-        return stats
+    def buggy(run, cfg, files):
+        out = real(run, cfg, files)
+        for path in sorted(Path(run.staged["box_metrics"]).rglob("*.parquet")):
+            pq.write_table(bug(pq.ParquetFile(path).read()), path)
+        return out
 
     monkeypatch.setattr(quality, "_score", buggy)
+
+
+def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
+    def bug(t):  # one IoU out of [0, 1]
+        return t.set_column(t.schema.get_field_index("iou_prev"), "iou_prev",
+                            pc.if_else(pc.equal(t["frame_no"], 7), 1.5, t["iou_prev"]))
+
+    _buggy_kernel(monkeypatch, bug)
     with pytest.raises(ValidationFailed) as stopped:
         quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
     assert {(f.table, f.column, f.rule) for f in stopped.value.findings} == {
@@ -175,6 +184,21 @@ def test_an_output_breaking_a_rule_is_not_committed(spark, lake, monkeypatch):
     scored = Lake(str(lake)).ledger("quality")
     assert not any("box_metrics" in e["seals"] for e in scored.values())
     assert any("review_queue" in e["seals"] for e in scored.values())
+
+
+def test_a_key_written_twice_breaks_the_unique_rule_the_files_could_not_prove(spark, lake, monkeypatch):
+    def bug(t):  # a track's second box written with its first box's frame
+        frames = t["frame_no"].to_pylist()
+        assert t["object_id"][0] == t["object_id"][1]
+        frames[1] = frames[0]
+        i = t.schema.get_field_index("frame_no")
+        return t.set_column(i, "frame_no", pa.array(frames, t.schema.field(i).type))
+
+    _buggy_kernel(monkeypatch, bug)
+    with pytest.raises(ValidationFailed) as stopped:
+        quality.run(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    assert {(f.table, f.column, f.rule) for f in stopped.value.findings} == {
+        ("box_metrics", "job_name, sequence_id, frame_no, object_id", "unique key")}
 
 
 def test_an_unreadable_table_stops_the_job_even_when_warned(spark, lake):

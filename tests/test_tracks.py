@@ -67,8 +67,10 @@ def test_track_stats_by_hand():
     assert out[0] == {"sequence_id": "s", "object_id": "a", "object_name": "Car:a", "label": "Car", "n_boxes": 4,
                       "first_frame": 0, "last_frame": 4, "iou_mean": pytest.approx(2.5 / 3), "iou_median": 0.9,
                       "iou_mode": 0.9, "iou_min": 0.7, "iou_p10": 0.7, "iou_pred_p10": 0.6, "flagged_boxes": 1,
-                      "box_flags": ["off_path"], "missing_frames": 1}
+                      "box_flags": ["off_path"], "missing_frames": 1,
+                      "worst_frame": 4, "worst_name": "Bus:a", "worst_label": "Bus"}  # its lowest iou_pred
     assert out[1]["box_flags"] == ["low_iou", "size_jump"] and out[1]["flagged_boxes"] == 2
+    assert out[1]["worst_frame"] == 1  # a missing iou_pred comes last
     assert track_stats(t.slice(0, 0)).schema == STATS_SCHEMA
 
 

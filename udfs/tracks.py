@@ -24,6 +24,9 @@ STATS_SCHEMA = pa.schema([
     ("iou_mean", pa.float64()), ("iou_median", pa.float64()), ("iou_mode", pa.float64()),
     ("iou_min", pa.float64()), ("iou_p10", pa.float64()), ("iou_pred_p10", pa.float64()),
     ("flagged_boxes", pa.int32()), ("box_flags", pa.list_(pa.string())), ("missing_frames", pa.int32()),
+    # the track's box least like its own motion (lowest iou_pred, missing last; of those, the first frame): where a
+    # track_outlier is queued
+    ("worst_frame", pa.int32()), ("worst_name", pa.string()), ("worst_label", pa.string()),
 ])
 
 
@@ -131,6 +134,8 @@ def track_stats(metrics: pa.Table) -> pa.Table:
             flag_lists[g].extend(names)
         flag_lists = [sorted(set(f)) for f in flag_lists]
     take = pa.array(firsts)
+    by_fit = np.lexsort((frame, np.where(np.isnan(pred), np.inf, pred), group))
+    worst = pa.array(by_fit[np.r_[0, np.flatnonzero(np.diff(group[by_fit])) + 1]])
     return pa.Table.from_arrays([
         metrics.column("sequence_id").take(take).cast(pa.string()),
         metrics.column("object_id").take(take).cast(pa.string()),
@@ -146,4 +151,7 @@ def track_stats(metrics: pa.Table) -> pa.Table:
         pa.array(np.bincount(group[flagged], minlength=k), pa.int32()),
         pa.array(flag_lists, pa.list_(pa.string())),
         pa.array(last_frame - first_frame + 1 - counts, pa.int32()),
+        pa.array(frame[worst.to_numpy()], pa.int32()),
+        metrics.column("object_name").take(worst).cast(pa.string()),
+        metrics.column("label").take(worst).cast(pa.string()),
     ], schema=STATS_SCHEMA)
