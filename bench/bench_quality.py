@@ -105,15 +105,14 @@ def time_scoring_step(spark, lake: str, out: str) -> float:
     table: the like-for-like counterpart of the window references in the job's shape."""
     from functools import partial
 
-    from gtlake.jobs.filepass import FileWork, run_files
+    from gtlake.jobs.filepass import numbered, run_files
     from gtlake.jobs.files import data_files
     from gtlake.jobs.quality import score_file
     from gtlake.lake import Lake
     from gtlake.udfs.config import QualityConfig
 
     here = Lake(lake)
-    files = [FileWork(i, os.path.basename(os.path.dirname(f.path)), f.path, f.size)
-             for i, f in enumerate(data_files(here, here.path("boxes")))]
+    files = numbered([(os.path.basename(os.path.dirname(f.path)), f) for f in data_files(here, here.path("boxes"))])
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.monotonic()
     run_files(spark, here, files, partial(score_file, cfg=QualityConfig(), metrics_root=os.path.join(out, "metrics"),

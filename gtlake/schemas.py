@@ -70,6 +70,10 @@ class Table:
         """The Arrow schema of the table (partition columns included)."""
         return pa.schema([pa.field(c.name, c.type.arrow) for c in self.columns])
 
+    def file_schema(self) -> pa.Schema:
+        """The Arrow schema of the table's data files: partition columns are folder names, not in the files."""
+        return pa.schema([f for f in self.arrow_schema() if f.name not in self.partition_by])
+
 
 def _c(name: str, type_: Type, comment: str) -> Column:
     return Column(name, type_, comment)

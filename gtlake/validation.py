@@ -327,10 +327,9 @@ def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = fr
             out[i] = kw["column"] in types and type(types[kw["column"]]).__name__ == kw["type_"]
         elif rule.expectation in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
             cols = [kw["column"]] if "column" in kw else list(kw["column_list"])
-            if tuple(cols) in unique and set(cols) <= set(types):
-                out[i] = True
-            elif set(cols) <= set(types):
-                out[i] = not df.groupBy(*cols).count().where(F.col("count") > 1).limit(1).collect()
+            if set(cols) <= set(types):
+                out[i] = tuple(cols) in unique or not (df.groupBy(*cols).count().where(F.col("count") > 1)
+                                                       .limit(1).collect())
         elif rule.expectation == "UnexpectedRowsExpectation" and not rule.where:
             # a rows query (a reference check): the rows it finds, as Great Expectations runs it; the tables it
             # references are the temporary views `validate` registered

@@ -40,6 +40,11 @@ class FileWork:
         return posixpath.join(root, self.folder, f"{name}-{self.index:05d}.parquet")
 
 
+def numbered(found: list[tuple[str, Any]]) -> list[FileWork]:
+    """FileWork of (partition folder, pyarrow FileInfo) pairs, numbered in their order."""
+    return [FileWork(i, folder, info.path, info.size) for i, (folder, info) in enumerate(found)]
+
+
 def file_groups(files: list[FileWork], parallelism: int, task_bytes: int = TASK_BYTES) -> list[list[FileWork]]:
     """The files in groups of about equal size (largest first onto the lightest group), at least `parallelism`
     groups while there are files for them, more when the input is larger than `task_bytes` a group; each

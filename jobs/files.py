@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from pyspark.sql import SparkSession
 
-from gtlake.jobs.filepass import FileWork, run_files
+from gtlake.jobs.filepass import FileWork, numbered, run_files
 from gtlake.lake import Lake
 from gtlake.schemas import Table
 
@@ -124,7 +124,6 @@ def unique_in_files(spark: SparkSession, lake: Lake, folder: str, keys: tuple[st
             if not clustered_files(lake, files, column):
                 return frozenset()
             found += [(part, f) for f in files]
-    work = [FileWork(i, part, f.path, f.size) for i, (part, f) in enumerate(found)]
-    if all(r["unique"] for r in run_files(spark, lake, work, partial(_file_unique, keys=tuple(keys)))):
+    if all(r["unique"] for r in run_files(spark, lake, numbered(found), partial(_file_unique, keys=tuple(keys)))):
         return frozenset({(partition, *keys)})
     return frozenset()

@@ -36,17 +36,18 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake import integrity
 from gtlake.jobs.common import has_rows, read_folder, read_partitions, sequence_refs
-from gtlake.jobs.filepass import FileWork, run_files
+from gtlake.jobs.filepass import FileWork, numbered, run_files
 from gtlake.jobs.files import clustered_partition, data_files, non_null_rows, unique_in_files
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts
-from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY, Table
+from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.batches import whole_sequences
 from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
@@ -145,10 +146,6 @@ FILE_COLS = [c for c in BOX_COLS if c != "job_name"]  # what the detector reads 
 READ_ROWS = 65_536  # rows read from a file at a time
 
 
-def _file_schema(table: Table) -> pa.Schema:
-    return pa.schema([f for f in table.arrow_schema() if f.name not in table.partition_by])
-
-
 def _tracked_tables(file: pq.ParquetFile, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     for batch in file.iter_batches(batch_size=READ_ROWS, columns=schema.names):
         rows = pa.Table.from_batches([batch]).filter(pc.is_valid(batch.column("object_id")))
@@ -160,10 +157,10 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
     """Score one clustered boxes file (whole sequences, sorted by sequence, object and frame) in a task: its
     box_metrics rows, its tracks' statistics (`udfs.tracks.track_stats`) and, with `suspects_root`, its suspect
     rows (box_metrics rows flagged or with missing boxes before them: what the review queue reads) written under
-    the roots, in the file's partition folder (`jobs.filepass`). Rows read, scored and tracks found."""
-    metrics_schema = _file_schema(BOX_METRICS)
+    the roots, in the file's partition folder (`jobs.filepass`). {"rows": box_metrics rows written}."""
+    metrics_schema = BOX_METRICS.file_schema()
     writers: dict[str, tuple[pq.ParquetWriter, str, str]] = {}
-    done = {"read": 0, "scored": 0, "tracks": 0}
+    rows = 0
 
     def write(root: str, table: pa.Table) -> None:
         if not table.num_rows:
@@ -178,7 +175,7 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
         writers[root][0].write_table(table)
 
     with fs.open_input_file(file.path) as f:
-        batches = _tracked_tables(pq.ParquetFile(f), pa.schema([BOXES.arrow_schema().field(c) for c in FILE_COLS]))
+        batches = _tracked_tables(pq.ParquetFile(f), pa.schema([BOXES.file_schema().field(c) for c in FILE_COLS]))
         for table in whole_sequences(batches, ("sequence_id",), CHUNK_ROWS):
             scored = detect_table(table, cfg, metrics_schema, keys=("sequence_id",))
             tracks = track_stats(scored)
@@ -187,14 +184,12 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
             if suspects_root:
                 write(suspects_root, scored.filter(pc.or_(pc.greater(pc.list_value_length(scored["flags"]), 0),
                                                           pc.greater(scored["missing_before"], 0))))
-            done["read"] += table.num_rows
-            done["scored"] += scored.num_rows
-            done["tracks"] += tracks.num_rows
+            rows += scored.num_rows
     for writer, part, path in writers.values():
         writer.close()
         if part != path:
             fs.move(part, path)
-    return done
+    return {"rows": rows}
 
 
 def cluster_tracked(boxes: DataFrame) -> DataFrame:
@@ -375,11 +370,16 @@ def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> tuple[DataFra
     roots = {"metrics_root": run.lake.staging(run.run_id, "box_metrics"),
              "tracks_root": run.lake.staging(run.run_id, "_work", "track_stats"),
              "suspects_root": run.lake.staging(run.run_id, "_work", "suspects")}
-    run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, **roots))
+    done = run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, **roots))
     run.staged["box_metrics"] = roots["metrics_root"]
-    run.log(f"  staged box_metrics in {time.monotonic() - t0:.1f}s")
-    read = lambda root, schema: (read_folder(run.spark, run.lake, root, schema)  # noqa: E731
-                                 if has_rows(run.lake, root, ["job_name"]) else run.spark.createDataFrame([], schema))
+    run.log(f"  staged box_metrics ({sum(d['rows'] for d in done)} rows from {len(files)} files) in "
+            f"{time.monotonic() - t0:.1f}s")
+
+    def read(root: str, schema: T.StructType) -> DataFrame:
+        if has_rows(run.lake, root, ["job_name"]):
+            return read_folder(run.spark, run.lake, root, schema)
+        return run.spark.createDataFrame([], schema)
+
     return read(roots["tracks_root"], STATS_SPARK_SCHEMA), read(roots["suspects_root"], UDF_SCHEMA)
 
 
@@ -436,8 +436,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             (cluster_tracked(boxes.where(F.col("job_name").isin(others))).write.partitionBy("job_name")
              .parquet(lake.uri(copy)))
             files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
-        stats, suspects = _score(run, cfg, [FileWork(i, f"job_name={j}", f.path, f.size) for i, (j, f) in enumerate(
-            (j, f) for j in scored for f in files[j])])
+        stats, suspects = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]]))
         run.stage(peer_scored(stats, cfg), TRACK_SUMMARY)
         spark.catalog.clearCache()  # the per-track statistics peer_scored persisted are written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))

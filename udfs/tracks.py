@@ -80,21 +80,16 @@ def modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     return out
 
 
-def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
-    encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) \
-        else pc.dictionary_encode(column)
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, indices).astype(np.int64)
-    return codes, encoded.dictionary.to_pylist()
-
-
-def _sorted_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
-    """Integer codes of a string column that order as its values do (-1: null), and the values."""
-    codes, values = _codes(column)
-    order = sorted(range(len(values)), key=lambda i: values[i])
+def _sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes of a string column that order as its values do (-1: null), and the values, sorted."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    values = encoded.dictionary
+    order = pc.array_sort_indices(values).to_numpy()
     rank = np.empty(len(values), dtype=np.int64)
     rank[order] = np.arange(len(values))
-    return np.where(codes >= 0, rank[np.maximum(codes, 0)] if len(values) else -1, -1), [values[i] for i in order]
+    codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
+    return np.where(valid, rank[codes] if len(values) else -1, -1), values.take(pa.array(order))
 
 
 def track_stats(metrics: pa.Table) -> pa.Table:
@@ -140,7 +135,7 @@ def track_stats(metrics: pa.Table) -> pa.Table:
         metrics.column("sequence_id").take(take).cast(pa.string()),
         metrics.column("object_id").take(take).cast(pa.string()),
         metrics.column("object_name").take(take).cast(pa.string()),
-        pa.array([labels[c] if c >= 0 else None for c in label_mode], pa.string()),
+        labels.take(pa.array(np.maximum(label_mode, 0), mask=label_mode < 0)).cast(pa.string()),
         pa.array(counts, pa.int32()), pa.array(first_frame, pa.int32()), pa.array(last_frame, pa.int32()),
         pa.array(mean, pa.float64(), from_pandas=True),
         pa.array(percentiles(iou, group, k, 0.5), pa.float64(), from_pandas=True),
