@@ -37,6 +37,7 @@ class Rule:
     refs: tuple[str, ...] = ()  # the lake tables the rule reads beside the batch (a reference check)
     counts_rows: bool = True  # a row-level rule (its success means 0 rows break it), not a schema-level one
     where: str | None = None  # for a rows query on the batch alone: the Spark SQL condition of a breaking row
+    allowed: tuple[str, ...] | None = None  # for an array's allowed values: the values (what `arrow_breaks` reads)
 
     def build(self) -> object:
         """The Great Expectations expectation."""
@@ -97,7 +98,7 @@ def _array_in_set(col: str, values: tuple[str, ...]) -> Rule:
     where = f"exists({col}, x -> x IS NULL OR x NOT IN ({allowed}))"
     return Rule(col, "allowed values", "UnexpectedRowsExpectation", {
         "unexpected_rows_query": f"SELECT * FROM {{batch}} WHERE {where}",
-        "description": f"every element of {col} is one of {allowed}"}, where=where)
+        "description": f"every element of {col} is one of {allowed}"}, where=where, allowed=tuple(values))
 
 
 def _references(table: str, cols: list[str], as_: list[str] | None = None) -> Rule:
@@ -305,7 +306,81 @@ def _breaks(rule: Rule, columns: set[str]):  # noqa: ANN202 - a Spark Column, or
     return None
 
 
-def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = frozenset()) -> list[bool]:  # noqa: ANN001
+def rule_key(rule: Rule) -> str:
+    """The rule's name within its suite (column and rule): what `held` sets of `fast_verdicts` hold."""
+    return f"{rule.column}: {rule.rule}"
+
+
+def arrow_breaks(rule: Rule, table, constants: dict | None = None) -> bool | None:  # noqa: ANN001 - a pyarrow Table
+    """Whether some row of the Arrow `table` breaks a row-level rule of the batch alone, as `_breaks` (the Spark
+    condition) finds it: a null is not checked by a value rule, NaN breaks an upper bound only (Spark orders NaN
+    above every number). `constants`: columns the table lacks with one value on every row (a file's partition
+    column). None for a rule this cannot say (references, uniqueness, schema, a column it lacks): a writer that
+    evaluates its rows before writing them (`broken_rules`) proves the rules that hold without reading them
+    again."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kw, kind = rule.kwargs, rule.expectation
+    named = [kw[k] for k in ("column", "column_A", "column_B") if k in kw] + list(kw.get("column_list", []))
+    constants = constants or {}
+    if rule.refs or not rule.counts_rows or any(c not in table.column_names and c not in constants for c in named):
+        return None
+
+    def col(name: str):  # noqa: ANN202 - an Arrow array (a constant: one element, none when the table has no rows)
+        return table[name] if name in table.column_names else pa.array([constants[name]] * min(1, table.num_rows))
+
+    def some(mask) -> bool:  # noqa: ANN001
+        return bool(pc.any(mask).as_py())
+
+    if kind == "ExpectColumnValuesToNotBeNull":
+        return col(kw["column"]).null_count > 0
+    if kind == "ExpectColumnValuesToBeBetween" and not kw.get("strict_max"):
+        c, lo, hi = col(kw["column"]), kw.get("min_value"), kw.get("max_value")
+        if lo is None and hi is None:
+            return None
+        if not (pa.types.is_integer(c.type) or pa.types.is_floating(c.type)):
+            return None
+        low = lo is not None and some(pc.less_equal(c, lo) if kw.get("strict_min") else pc.less(c, lo))
+        high = hi is not None and (some(pc.greater(c, hi)) or (pa.types.is_floating(c.type) and some(pc.is_nan(c))))
+        return low or high
+    if kind == "ExpectColumnValuesToBeInSet":
+        c = col(kw["column"])
+        return some(pc.and_(pc.is_valid(c), pc.invert(pc.is_in(c, pa.array(kw["value_set"], c.type)))))
+    if kind == "ExpectColumnPairValuesAToBeGreaterThanB" and kw.get("ignore_row_if") == "either_value_is_missing":
+        a, b = col(kw["column_A"]), col(kw["column_B"])
+        if not (pa.types.is_integer(a.type) and pa.types.is_integer(b.type)):
+            return None  # (floats: Spark orders NaN above every number, Arrow compares it false)
+        return some(pc.invert(pc.greater_equal(a, b) if kw.get("or_equal") else pc.greater(a, b)))
+    if kind == "UnexpectedRowsExpectation" and rule.allowed is not None:
+        values = pc.list_flatten(col(rule.column))  # the elements of the non-null lists (a null list: unchecked)
+        return values.null_count > 0 or some(pc.invert(pc.is_in(values, pa.array(rule.allowed, values.type))))
+    return None
+
+
+def broken_rules(table_name: str, table, constants: dict | None = None) -> dict[str, bool | None]:  # noqa: ANN001
+    """`rule_key` -> `arrow_breaks` for every rule of `table_name`'s suite, on the Arrow `table` a writer is
+    about to write; `merge_broken` adds up those of several tables."""
+    return {rule_key(r): arrow_breaks(r, table, constants) for r in SUITES[table_name]()}
+
+
+def merge_broken(found: list[dict[str, bool | None]]) -> dict[str, bool | None]:
+    """The rules broken in any of several tables' `broken_rules` (None where one of them could not say)."""
+    out: dict[str, bool | None] = {}
+    for one in found:
+        for key, broke in one.items():
+            before = out.get(key, False)
+            out[key] = None if before is None or broke is None else before or broke
+    return out
+
+
+def held_rules(broken: dict[str, bool | None]) -> frozenset[str]:
+    """The rules `merge_broken` found holding on every row."""
+    return frozenset(k for k, broke in broken.items() if broke is False)
+
+
+def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = frozenset(),  # noqa: ANN001
+                  held: frozenset[str] = frozenset()) -> list[bool]:
     """Per rule, True where it surely holds on `df`, found in one aggregation over the rows for every row-level
     rule (and one grouping per unique key, one query per reference rule, as Great Expectations would run it)
     instead of Great Expectations' several Spark jobs per rule; False
@@ -313,7 +388,8 @@ def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = fr
     every rule that does not plainly hold (and the record of what broke). Uniqueness is judged counting nulls
     as equal values, stricter than Great Expectations (which skips them): a doubt goes to it. `unique`: keys
     the caller proved unique in the same rows by other means, as strictly (`jobs.files.unique_in_files`: from
-    the files, without a shuffle), taken as holding."""
+    the files, without a shuffle), taken as holding. `held`: the row-level rules (`rule_key`) the writer of the
+    rows found holding on every row it wrote (`broken_rules`), taken as holding too."""
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType for f in df.schema.fields}
@@ -321,7 +397,9 @@ def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = fr
     conditions: dict[int, object] = {}
     for i, rule in enumerate(rules):
         kw = rule.kwargs
-        if rule.expectation == "ExpectTableColumnsToMatchSet" and kw.get("exact_match"):
+        if rule.counts_rows and not rule.refs and rule_key(rule) in held:
+            out[i] = True
+        elif rule.expectation == "ExpectTableColumnsToMatchSet" and kw.get("exact_match"):
             out[i] = set(types) == set(kw["column_set"]) and len(types) == len(df.columns)
         elif rule.expectation == "ExpectColumnValuesToBeOfType":
             out[i] = kw["column"] in types and type(types[kw["column"]]).__name__ == kw["type_"]
@@ -353,11 +431,11 @@ def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = fr
 
 
 def validate(spark, table: str, df, refs: dict | None = None,  # noqa: ANN001
-             unique: frozenset[tuple[str, ...]] = frozenset()) -> list[Finding]:
+             unique: frozenset[tuple[str, ...]] = frozenset(), held: frozenset[str] = frozenset()) -> list[Finding]:
     """Run `table`'s suite on the Spark DataFrame `df`; `refs` are the referenced tables (e.g. sequences).
 
     The rules that plainly hold are found in one pass over the rows (`fast_verdicts`; `unique`: keys proved
-    unique by the caller); the others go to Great
+    unique by the caller; `held`: row-level rules the rows' writer found holding); the others go to Great
     Expectations in two passes: with result format BOOLEAN_ONLY (a
     third of the Spark jobs of SUMMARY), then only the broken rules again with SUMMARY, for their counts and
     example rows. A row-level rule that holds broke on 0 rows. A suite whose rules all plainly hold never starts
@@ -368,7 +446,7 @@ def validate(spark, table: str, df, refs: dict | None = None,  # noqa: ANN001
         ref.createOrReplaceTempView(REF_PREFIX + name)
     missing = {t for r in rules for t in r.refs} - set(refs or {})
     rules = [r for r in rules if not set(r.refs) & missing]
-    holds = fast_verdicts(df, rules, unique)
+    holds = fast_verdicts(df, rules, unique, held)
     judged = [r for r, ok in zip(rules, holds) if not ok]
     passed = dict(zip([id(r) for r in judged], _great_expectations(table, df, judged))) if judged else {}
     findings = []

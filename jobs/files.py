@@ -7,6 +7,9 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Iterator
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from pyspark.sql import SparkSession
@@ -104,17 +107,44 @@ def whole_files(spark: SparkSession, sizes: list[int]) -> Iterator[None]:
                 spark.conf.set(k, v)
 
 
+def strictly_ascending(table: pa.Table, keys: tuple[str, ...]) -> bool:
+    """Whether the Arrow `table`'s rows come in strictly ascending order of `keys` (compared as the tuple, no
+    value missing): then no keys value comes twice. Elementwise comparisons of neighbours only."""
+    n = table.num_rows
+    if n < 2:
+        return True
+    if any(table[k].null_count for k in keys):
+        return False
+    before = pa.array(np.zeros(n - 1, dtype=bool))  # per neighbour pair: ordered before by an earlier key
+    tied = pa.array(np.ones(n - 1, dtype=bool))  # ... or equal on every key so far
+    for k in keys:
+        prev, this = table[k].slice(0, n - 1), table[k].slice(1)
+        before = pc.or_(before, pc.and_(tied, pc.less(prev, this)))
+        tied = pc.and_(tied, pc.equal(prev, this))
+    return bool(pc.all(before).as_py())
+
+
+def unique_rows(table: pa.Table, keys: tuple[str, ...]) -> bool:
+    """Whether no `keys` value comes twice among the Arrow `table`'s rows (missing values count as equal, as
+    `validation.fast_verdicts` counts them): from the order of rows written sorted (`strictly_ascending`), else
+    grouped."""
+    if strictly_ascending(table, keys):
+        return True
+    return table.select(list(keys)).group_by(list(keys)).aggregate([([], "count_all")]).num_rows == table.num_rows
+
+
 def _file_unique(fs, file: FileWork, keys: tuple[str, ...]) -> dict:  # noqa: ANN001 - a pyarrow FileSystem
-    table = pq.read_table(file.path, columns=list(keys), filesystem=fs)
-    return {"unique": table.group_by(list(keys)).aggregate([([], "count_all")]).num_rows == table.num_rows}
+    return {"unique": unique_rows(pq.read_table(file.path, columns=list(keys), filesystem=fs), keys)}
 
 
 def unique_in_files(spark: SparkSession, lake: Lake, folder: str, keys: tuple[str, ...],
-                    partition: str = "job_name", column: str = "sequence_id") -> frozenset[tuple[str, ...]]:
+                    partition: str = "job_name", column: str = "sequence_id",
+                    checked: bool = False) -> frozenset[tuple[str, ...]]:
     """{(partition, *keys)} when no key of the table folder's rows comes twice, proved without a shuffle: each
     partition's files hold disjoint ranges of `column`, one of the keys (their footers, `clustered_files`), so a
     key lies in one file at most, and no file holds one twice (each file's keys read and grouped in a task,
-    `jobs.filepass`; missing values count as equal, as `validation.fast_verdicts` counts them); else empty."""
+    `jobs.filepass`, `unique_rows`); else empty. `checked`: the files' writers found each file's keys unique
+    (`unique_rows` on what they wrote), so that only the footers are read."""
     if column not in keys:
         return frozenset()
     found = []
@@ -124,6 +154,7 @@ def unique_in_files(spark: SparkSession, lake: Lake, folder: str, keys: tuple[st
             if not clustered_files(lake, files, column):
                 return frozenset()
             found += [(part, f) for f in files]
-    if all(r["unique"] for r in run_files(spark, lake, numbered(found), partial(_file_unique, keys=tuple(keys)))):
+    if checked or all(r["unique"] for r in run_files(spark, lake, numbered(found),
+                                                     partial(_file_unique, keys=tuple(keys)))):
         return frozenset({(partition, *keys)})
     return frozenset()

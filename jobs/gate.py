@@ -66,14 +66,16 @@ class Gate:
 
     def check(self, scope: str, table: str, df: DataFrame | Callable[[], DataFrame],
               refs: dict[str, DataFrame] | None = None,
-              unique: Callable[[], frozenset[tuple[str, ...]]] | None = None) -> list[Finding]:
+              unique: Callable[[], frozenset[tuple[str, ...]]] | None = None,
+              held: frozenset[str] = frozenset()) -> list[Finding]:
         """Run `table`'s suite on `df` (or on what the callable returns: reading may itself fail); `scope`
         says which rows they are: `input` (read by the run), `output` (staged by it) or `lake` (committed).
-        `unique`: what proves keys of `df` unique by other means (`validation.fast_verdicts`)."""
+        `unique`: what proves keys of `df` unique by other means; `held`: the row-level rules the rows' writer
+        found holding on every row (`validation.fast_verdicts`)."""
         t0 = time.monotonic()
         try:
             found = validate(self.spark, table, df() if callable(df) else df, refs,
-                             unique() if unique else frozenset())
+                             unique() if unique else frozenset(), held)
         except Exception as e:  # noqa: BLE001 - a file Spark cannot read (damaged, wrong format) is a finding
             found = [_unreadable(table, e)]
         self._record(scope, table, found, time.monotonic() - t0)
@@ -136,13 +138,15 @@ class Gate:
         return out
 
     def check_staged(self, table: str, path: str | None, refs: dict[str, DataFrame] | None = None,
-                     unique: Callable[[], frozenset[tuple[str, ...]]] | None = None) -> None:
+                     unique: Callable[[], frozenset[tuple[str, ...]]] | None = None,
+                     held: frozenset[str] = frozenset()) -> None:
         """Validate what the run staged for `table` at `path` (nothing when it staged no rows); `unique`, when
-        given, names the keys it proves unique in the staged files (`validation.fast_verdicts`), its time counted
-        as the check's."""
+        given, names the keys it proves unique in the staged files, its time counted as the check's; `held`: the
+        row-level rules the tasks that wrote the files found holding on every row they wrote
+        (`validation.broken_rules`), not checked again (`validation.fast_verdicts`)."""
         if path is None or not has_rows(self.lake, path, TABLES[table].partition_by):
             return
-        self.check("output", table, lambda: read_folder(self.spark, self.lake, path), refs, unique)
+        self.check("output", table, lambda: read_folder(self.spark, self.lake, path), refs, unique, held)
 
     @property
     def broken(self) -> list[Finding]:

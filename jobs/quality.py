@@ -42,7 +42,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from gtlake import integrity
 from gtlake.jobs.common import has_rows, read_folder, read_partitions, sequence_refs
 from gtlake.jobs.filepass import FileWork, numbered, run_files
-from gtlake.jobs.files import clustered_partition, data_files, non_null_rows, unique_in_files
+from gtlake.jobs.files import clustered_partition, data_files, non_null_rows, unique_in_files, unique_rows
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
@@ -52,6 +52,7 @@ from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.batches import whole_sequences
 from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
 from gtlake.udfs.tracks import STATS_SCHEMA, track_stats
+from gtlake.validation import broken_rules, held_rules, merge_broken
 from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
@@ -142,6 +143,7 @@ def box_metrics_per_sequence(cfg: QualityConfig) -> Callable[[DataFrame], DataFr
                           .applyInPandas(_sequence_udf(cfg), UDF_SCHEMA))
 
 
+METRICS_FILE_KEY = ("sequence_id", "object_id", "frame_no")  # box_metrics' key within a job's files, in their order
 FILE_COLS = [c for c in BOX_COLS if c != "job_name"]  # what the detector reads of a boxes file (job: its folder)
 READ_ROWS = 65_536  # rows read from a file at a time
 
@@ -157,10 +159,13 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
     """Score one clustered boxes file (whole sequences, sorted by sequence, object and frame) in a task: its
     box_metrics rows, its tracks' statistics (`udfs.tracks.track_stats`) and, with `suspects_root`, its suspect
     rows (box_metrics rows flagged or with missing boxes before them: what the review queue reads) written under
-    the roots, in the file's partition folder (`jobs.filepass`). {"rows": box_metrics rows written}."""
+    the roots, in the file's partition folder (`jobs.filepass`). {"rows": box_metrics rows written, "broken": the
+    box_metrics suite's rules broken on them (`validation.broken_rules`), "unique": whether their keys are
+    unique}: the gate's verdicts on what the task wrote, made on the rows before they were written."""
     metrics_schema = BOX_METRICS.file_schema()
     writers: dict[str, tuple[pq.ParquetWriter, str, str]] = {}
-    rows = 0
+    rows, broken, unique = 0, [], True
+    partition = dict([file.folder.split("=", 1)])  # the file's job_name, a constant of its rows
 
     def write(root: str, table: pa.Table) -> None:
         if not table.num_rows:
@@ -185,11 +190,13 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
                 write(suspects_root, scored.filter(pc.or_(pc.greater(pc.list_value_length(scored["flags"]), 0),
                                                           pc.greater(scored["missing_before"], 0))))
             rows += scored.num_rows
+            broken.append(broken_rules("box_metrics", scored, partition))
+            unique = unique and unique_rows(scored, METRICS_FILE_KEY)  # (a sequence lies in one table only)
     for writer, part, path in writers.values():
         writer.close()
         if part != path:
             fs.move(part, path)
-    return {"rows": rows}
+    return {"rows": rows, "broken": merge_broken(broken), "unique": unique}
 
 
 def cluster_tracked(boxes: DataFrame) -> DataFrame:
@@ -363,9 +370,19 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
 STATS_SPARK_SCHEMA = from_arrow_schema(STATS_SCHEMA.append(pa.field("job_name", pa.string())))
 
 
-def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> tuple[DataFrame, DataFrame]:
-    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`); the tracks'
-    statistics and the suspect rows, read back."""
+@dataclass(frozen=True)
+class Scored:
+    """What the scoring tasks made: the tracks' statistics and the suspect rows (read back from their files),
+    and the gate's verdicts on the box_metrics rows they wrote (`score_file`)."""
+
+    stats: DataFrame
+    suspects: DataFrame
+    held: frozenset[str]  # the box_metrics rules that held on every row written (`validation.held_rules`)
+    unique: bool  # whether each file's keys were unique
+
+
+def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> Scored:
+    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`)."""
     t0 = time.monotonic()
     roots = {"metrics_root": run.lake.staging(run.run_id, "box_metrics"),
              "tracks_root": run.lake.staging(run.run_id, "_work", "track_stats"),
@@ -380,7 +397,8 @@ def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> tuple[DataFra
             return read_folder(run.spark, run.lake, root, schema)
         return run.spark.createDataFrame([], schema)
 
-    return read(roots["tracks_root"], STATS_SPARK_SCHEMA), read(roots["suspects_root"], UDF_SCHEMA)
+    return Scored(read(roots["tracks_root"], STATS_SPARK_SCHEMA), read(roots["suspects_root"], UDF_SCHEMA),
+                  held_rules(merge_broken([d["broken"] for d in done])), all(d["unique"] for d in done))
 
 
 INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics", "prediction_findings")
@@ -436,8 +454,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             (cluster_tracked(boxes.where(F.col("job_name").isin(others))).write.partitionBy("job_name")
              .parquet(lake.uri(copy)))
             files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
-        stats, suspects = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]]))
-        run.stage(peer_scored(stats, cfg), TRACK_SUMMARY)
+        made = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]]))
+        run.stage(peer_scored(made.stats, cfg), TRACK_SUMMARY)
         spark.catalog.clearCache()  # the per-track statistics peer_scored persisted are written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
         with_flags = [j for j in scored if j in embedded]
@@ -450,7 +468,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         gate.enforce()
         # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
         # the review queue is the labelers'.
-        queue = review_queue(suspects, tracks, frames, sequences, appearance, findings, worst=stats).where(
+        queue = review_queue(made.suspects, tracks, frames, sequences, appearance, findings, worst=made.stats).where(
             ~F.col("job_name").isin(audits))
         run.stage(queue, REVIEW_QUEUE)
         # Tracked boxes read: from the footers of the files scored (their null counts), else counted by Spark.
@@ -462,8 +480,11 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         run.counts.add("tracked_box", seen=n_in, out=n_out)
         run.balance(f"{n_in} tracked boxes read but {n_out} scored")
         queued = sum(run.staged_rows("review_queue").values())
+        # The row-level rules and each file's keys were checked by the tasks on the rows they wrote: only the
+        # rules they could not settle (and the schema) are checked on the staged files.
         gate.check_staged("box_metrics", run.staged["box_metrics"], unique=lambda: unique_in_files(
-            spark, lake, run.staged["box_metrics"], ("sequence_id", "frame_no", "object_id")))
+            spark, lake, run.staged["box_metrics"], ("sequence_id", "frame_no", "object_id"), checked=made.unique),
+            held=made.held)
         gate.check_staged("review_queue", run.staged["review_queue"])
     for table in OUTPUTS:
         run.replace(table, jobs)

@@ -223,6 +223,52 @@ def test_keys_are_proved_unique_from_the_files_only_when_they_are(spark, tmp_pat
     assert unique_in_files(spark, lake, str(tmp_path / "ok"), ("frame_no", "object_id")) == frozenset()
 
 
+def test_unique_rows_from_the_order_and_else_by_grouping():
+    from gtlake.jobs.files import strictly_ascending, unique_rows
+
+    keys = ("sequence_id", "object_id", "frame_no")
+
+    def table(rows):
+        return pa.table({k: [r[i] for r in rows] for i, k in enumerate(keys)})
+
+    ordered = table([("s1", "a", 0), ("s1", "a", 3), ("s1", "b", 1), ("s2", "a", 0)])
+    assert strictly_ascending(ordered, keys) and unique_rows(ordered, keys)
+    twice = table([("s1", "a", 0), ("s1", "a", 0), ("s2", "a", 0)])
+    assert not strictly_ascending(twice, keys) and not unique_rows(twice, keys)
+    shuffled = table([("s2", "a", 0), ("s1", "b", 1), ("s1", "a", 0)])  # unique, not in order: grouped
+    assert not strictly_ascending(shuffled, keys) and unique_rows(shuffled, keys)
+    apart = table([("s1", "a", 0), ("s2", "a", 0), ("s1", "a", 0)])  # a key twice, not neighbours
+    assert not unique_rows(apart, keys)
+    missing = table([("s1", None, 0), ("s1", None, 0)])  # missing values count as equal
+    assert not strictly_ascending(missing, keys) and not unique_rows(missing, keys)
+    assert unique_rows(table([]), keys) and unique_rows(table([("s1", "a", 0)]), keys)
+
+
+@pytest.mark.spark
+def test_scoring_tasks_give_the_gate_verdicts_of_the_rows_they_write(spark, pipeline_lake, tmp_path):
+    """Each scoring task evaluates the box_metrics suite's row-level rules and its keys on the rows it writes:
+    on the sample every such rule holds (the gate then reads the staged rows for nothing but their schema), and
+    the verdicts agree with the one-pass Spark verdicts on the rows written."""
+    import pyarrow.fs as pafs
+
+    from gtlake.jobs.filepass import numbered
+    from gtlake.jobs.quality import score_file
+    from gtlake.validation import SUITES, fast_verdicts, held_rules, merge_broken, rule_key
+
+    lake = Lake(str(pipeline_lake["lake"]))
+    files = numbered([(p.name, f) for p in sorted(Path(lake.table_path("boxes")).iterdir()) if p.is_dir()
+                      for f in data_files(lake, str(p))])
+    out = tmp_path / "scored"
+    done = [score_file(pafs.LocalFileSystem(), f, QualityConfig(), str(out / "m"), str(out / "t")) for f in files]
+    assert done and all(d["unique"] for d in done)
+    held = held_rules(merge_broken([d["broken"] for d in done]))
+    rules = SUITES["box_metrics"]()
+    settled = {rule_key(r) for r in rules if r.counts_rows and not r.refs and r.rule != "unique key"}
+    assert held == settled  # every row-level rule decided by the tasks: no pass over the rows
+    written = spark.read.parquet(f"file://{out / 'm'}")
+    assert all(ok for r, ok in zip(rules, fast_verdicts(written, rules)) if rule_key(r) in held)
+
+
 @pytest.mark.spark
 def test_the_queue_from_the_suspect_rows_equals_the_queue_from_every_row(spark, pipeline_lake):
     from gtlake.jobs.quality import UDF_SCHEMA, review_queue, track_stats_reference

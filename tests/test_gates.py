@@ -150,14 +150,24 @@ def test_any_change_to_a_sealed_partition_breaks_its_seal(lake):
 
 def _buggy_kernel(monkeypatch, bug) -> None:
     """Make the quality job's scoring tasks write `bug(rows)` instead of each file's box_metrics rows (a kernel
-    bug: the gate reads what was written)."""
+    bug), with the verdicts a task makes on the rows it writes (`score_file`) made on those: the gate must find
+    the bug from them."""
+    from dataclasses import replace
+
+    from gtlake.jobs.files import unique_rows
+    from gtlake.validation import broken_rules, held_rules, merge_broken
+
     real = quality._score
 
     def buggy(run, cfg, files):
         out = real(run, cfg, files)
+        broken, unique = [], True
         for path in sorted(Path(run.staged["box_metrics"]).rglob("*.parquet")):
-            pq.write_table(bug(pq.ParquetFile(path).read()), path)
-        return out
+            rows = bug(pq.ParquetFile(path).read())
+            pq.write_table(rows, path)
+            broken.append(broken_rules("box_metrics", rows, {"job_name": path.parent.name.split("=", 1)[1]}))
+            unique = unique and unique_rows(rows, quality.METRICS_FILE_KEY)
+        return replace(out, held=held_rules(merge_broken(broken)), unique=unique)
 
     monkeypatch.setattr(quality, "_score", buggy)
 

@@ -236,3 +236,59 @@ def test_fast_verdicts_agree_with_great_expectations(spark, pipeline_lake, table
     assert [(r.column, r.rule, ok) for r, ok in zip(rules, fast)] == \
         [(r.column, r.rule, res is True) for r, res in zip(rules, judged)]
     assert not all(fast)
+
+
+def _arrow(df):
+    import pyarrow as pa
+
+    return pa.Table.from_batches(df._collect_as_arrow(), schema=None) if df.count() else None
+
+
+@pytest.mark.parametrize("table", sorted(FAULTS))
+def test_arrow_verdicts_agree_with_the_spark_verdicts(spark, pipeline_lake, table):
+    """What a writer finds on its Arrow rows before writing them (`arrow_breaks`) is what the one-pass Spark
+    verdicts find on the same rows, clean and broken, for every rule it can decide."""
+    from gtlake.validation import SUITES, arrow_breaks, fast_verdicts
+
+    clean = _table(spark, pipeline_lake["lake"], table)
+    rules = SUITES[table]()
+    for df in (clean, FAULTS[table][0](clean)):
+        rows = _arrow(df)
+        fast = fast_verdicts(df, rules)
+        decided = [(r.column, r.rule, arrow_breaks(r, rows), ok) for r, ok in zip(rules, fast)]
+        assert [(c, r, broke) for c, r, broke, ok in decided if broke is not None] == \
+            [(c, r, not ok) for c, r, broke, ok in decided if broke is not None], table
+    if table == "box_metrics":  # every row-level rule of the batch alone but its key is decided
+        assert all(arrow_breaks(r, rows) is not None for r in rules if r.counts_rows and r.rule != "unique key")
+
+
+def test_arrow_verdicts_count_nulls_and_nan_as_spark_does(spark):
+    """A null is not checked by a value rule; NaN breaks an upper bound only (Spark orders it above every
+    number); a null element of a list breaks its allowed values, a null list does not; a partition column's
+    constant is checked like a column."""
+    import pyarrow as pa
+    from pyspark.sql import types as T
+
+    from gtlake.validation import SUITES, arrow_breaks, fast_verdicts, rule_key
+
+    nan, inf = float("nan"), float("inf")
+    schema = T.StructType([T.StructField("job_name", T.StringType()), T.StructField("iou_prev", T.DoubleType()),
+                           T.StructField("score", T.DoubleType()),
+                           T.StructField("flags", T.ArrayType(T.StringType()))])
+    cases = [
+        [("j", nan, nan, ["low_iou"]), ("j", None, None, None)],  # NaN: breaks <= 1, not >= 0
+        [("j", 0.5, inf, []), ("j", 1.0, 0.0, ["low_iou", None])],  # inf: no upper bound on score; a null flag
+        [("j", -0.0, 0.0, ["low_iou"])],
+        [(None, -inf, -1.0, ["bogus"])],
+    ]
+    wanted = {"job_name: not null", "iou_prev: values >= 0 and <= 1", "score: values >= 0", "flags: allowed values"}
+    rules = [r for r in SUITES["box_metrics"]() if rule_key(r) in wanted]
+    assert len(rules) == len(wanted)
+    for rows in cases:
+        df = spark.createDataFrame(rows, schema)
+        arrow = pa.Table.from_batches(df._collect_as_arrow())
+        expected = [not ok for ok in fast_verdicts(df, rules)]
+        assert [arrow_breaks(r, arrow) for r in rules] == expected, rows
+        constant = arrow.drop(["job_name"])  # the job as a partition's constant
+        assert [arrow_breaks(r, constant, {"job_name": rows[0][0]}) for r in rules] == expected, rows
+    assert [arrow_breaks(r, arrow.slice(0, 0), {"job_name": None}) for r in rules] == [False] * len(rules)
