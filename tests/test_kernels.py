@@ -79,8 +79,34 @@ def test_rolling_median_deviation_per_track():
 _values = st.lists(st.one_of(st.integers(-5, 5).map(float), st.just(float("nan"))), min_size=0, max_size=40)
 
 
+@pytest.mark.parametrize("n", range(1, 17))
+def test_the_sorting_network_sorts_every_input_of_zeros_and_ones(n):
+    """A comparator network that sorts every 0/1 input sorts every input (the 0-1 principle): all 2**n of them."""
+    bits = (np.arange(2 ** n)[None, :] >> np.arange(n)[:, None]) & 1
+    out = np.stack(k.sorted_columns(list(bits.astype(float))))
+    assert np.array_equal(out, np.sort(bits, axis=0))
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 11, 16])
+def test_the_pruned_network_still_finds_the_wanted_positions(n):
+    bits = (np.arange(2 ** n)[None, :] >> np.arange(n)[:, None]) & 1
+    middle = n // 2
+    assert len(k.sorting_network(n, (middle,))) <= len(k.sorting_network(n))
+    out = k.sorted_columns(list(bits.astype(float)), only=(middle,))
+    assert np.array_equal(out[middle], np.sort(bits, axis=0)[middle])
+
+
+@pytest.mark.parametrize("n", [17, 23, 31])
+def test_the_sorting_network_sorts_wide_windows(n):
+    x = np.random.default_rng(n).integers(-3, 4, (n, 500)).astype(float)
+    x[0, :7] = [np.inf, -np.inf, -0.0, 0.0, 1e300, -1e-300, 2.5]
+    columns = list(x)
+    assert np.array_equal(np.stack(k.sorted_columns(columns)), np.sort(x, axis=0))
+    assert np.array_equal(np.stack(columns), x)  # the inputs untouched
+
+
 @settings(max_examples=200, deadline=None)
-@given(_values, st.sampled_from([1, 3, 5, 11]))
+@given(_values, st.sampled_from([1, 3, 5, 11, 33]))
 def test_centred_medians_are_pandas_rolling_medians_exactly(values, window):
     x = np.array(values, dtype=float)
     expected = pd.Series(x, dtype=float).rolling(window, center=True, min_periods=window).median().to_numpy()
@@ -88,13 +114,26 @@ def test_centred_medians_are_pandas_rolling_medians_exactly(values, window):
 
 
 @settings(max_examples=200, deadline=None)
-@given(_values, st.sampled_from([1, 3, 5, 7]), st.integers(0, 2**31 - 1))
+@given(_values, st.sampled_from([1, 3, 5, 7, 11, 33]), st.integers(0, 2**31 - 1))
 def test_segment_rolling_median_is_pandas_per_segment(values, window, seed):
     x = np.array(values, dtype=float)
     segment = np.sort(np.random.default_rng(seed).integers(0, 4, x.size))  # contiguous segments
     expected = (pd.Series(x, dtype=float).groupby(segment, sort=False)
                 .rolling(window, center=True, min_periods=1).median().to_numpy())
     assert np.allclose(k.segment_rolling_median(x, segment, window), expected, equal_nan=True, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-5, 5).map(float), st.just(float("nan")), st.just(float("inf")),
+                          st.just(float("-inf"))), min_size=1, max_size=40),
+       st.sampled_from([1, 3, 5, 11, 31]), st.integers(0, 2**31 - 1))
+def test_segment_rolling_median_sorted_across_equals_sorted_by_rows(values, window, seed):
+    """The narrow windows' network path gives what sorting each window's row gives, infinities included
+    (where pandas, which takes them for missing, is no reference)."""
+    x = np.array(values, dtype=float)
+    segment = np.sort(np.random.default_rng(seed).integers(0, 4, x.size))
+    assert np.array_equal(k._segment_rolling_median_sorted(x, segment, window),
+                          k._segment_rolling_median_by_rows(x, segment, window), equal_nan=True)
 
 
 def test_robust_scale_and_mode():

@@ -6,6 +6,8 @@ box i starts a track and `last[i]` where it ends one, so neighbours never cross 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 Box = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # left, top, width, height
@@ -250,11 +252,77 @@ def centred_medians(x: np.ndarray, window: int) -> np.ndarray:
         return out
     x = np.asarray(x, dtype=float)
     nan = np.isnan(x)
-    out[h:n - h] = np.partition(sliding_window_view(x, window), h, axis=1)[:, h]
+    if window <= NETWORK_MAX:  # the windows' columns are shifted slices of x: sorted across, not row by row
+        m = n - window + 1
+        out[h:n - h] = sorted_columns([x[j:j + m] for j in range(window)], only=(h,))[h]  # (NaN: its row only)
+    else:
+        out[h:n - h] = np.partition(sliding_window_view(x, window), h, axis=1)[:, h]
     if nan.any():
         holes = np.convolve(nan, np.ones(window), mode="valid") > 0
         out[h:n - h][holes] = np.nan
     return out
+
+
+NETWORK_MAX = 31  # the widest window sorted by a network (`sorted_columns`); wider ones row by row
+
+
+@lru_cache(maxsize=None)
+def sorting_network(n: int, only: tuple[int, ...] | None = None) -> tuple[tuple[int, int], ...]:
+    """The comparators (i < j: the smaller value to i) of Batcher's odd-even merge sort for `n` inputs, in order:
+    O(n log^2 n) of them, each one vector operation over every window at once. `only`: the output positions
+    wanted (a median: the middle one), the comparators none of them depends on left out."""
+    pairs = []
+    p = 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    if only is None:
+        return tuple(pairs)
+    wanted, kept = set(only), []
+    for i, j in reversed(pairs):
+        if i in wanted or j in wanted:
+            kept.append((i, j))
+            wanted |= {i, j}
+    return tuple(reversed(kept))
+
+
+def sorted_columns(columns: list[np.ndarray], only: tuple[int, ...] | None = None) -> list[np.ndarray]:
+    """The columns (equal-length float arrays, one per position of a window) sorted across, row by row: row r of
+    the k-th result is the k-th smallest of the columns' values at r (`sorting_network`; exact, the values
+    only move); with `only`, just the results at those positions are (the others are not meaningful). A NaN
+    spoils its own row only. The inputs are not changed."""
+    cols = [np.array(c, dtype=float) for c in columns]
+    spare = np.empty_like(cols[0]) if cols else None
+    for i, j in sorting_network(len(cols), only):
+        np.minimum(cols[i], cols[j], out=spare)
+        np.maximum(cols[i], cols[j], out=cols[j])
+        cols[i], spare = spare, cols[i]
+    return cols
+
+
+def _segment_rolling_median_sorted(x: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
+    """`segment_rolling_median` for a narrow window: each segment laid out with `window // 2` NaN between
+    segments, so that a window around a value holds its own segment's values and NaN only, its columns gathered
+    (NaN as +inf, which sorts last) and sorted across (`sorted_columns`)."""
+    n, h = x.size, window // 2
+    starts = np.r_[True, segment[1:] != segment[:-1]]
+    at = np.arange(n) + h * np.cumsum(starts)  # each value's place in the padded layout
+    padded = np.full(n + h * (int(starts.sum()) + 1), np.nan)
+    padded[at] = x
+    known = np.r_[0, np.cumsum(~np.isnan(padded))]
+    count = known[at + h + 1] - known[at - h]  # the window's values that are not NaN
+    filled = np.where(np.isnan(padded), np.inf, padded)
+    ordered = np.stack(sorted_columns([filled[at + j] for j in range(-h, h + 1)]))
+    rows = np.arange(n)
+    with np.errstate(invalid="ignore"):
+        med = (ordered[np.maximum(count - 1, 0) // 2, rows] + ordered[count // 2, rows]) / 2
+    return np.where(count > 0, med, np.nan)
 
 
 def segment_rolling_median(x: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
@@ -262,9 +330,17 @@ def segment_rolling_median(x: np.ndarray, segment: np.ndarray, window: int) -> n
     code per value, segments contiguous): pandas' `groupby(segment).rolling(window, center=True,
     min_periods=1).median()` in the values' order, without a Python call per segment. NaN where the window holds
     no value; an even count takes the mean of the middle two."""
-    n, h = x.size, window // 2
+    n = x.size
     if n == 0:
         return np.zeros(0)
+    if window <= NETWORK_MAX:
+        return _segment_rolling_median_sorted(np.asarray(x, dtype=float), segment, window)
+    return _segment_rolling_median_by_rows(x, segment, window)
+
+
+def _segment_rolling_median_by_rows(x: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
+    """`segment_rolling_median` for any window: each value's window gathered as a row and sorted."""
+    n, h = x.size, window // 2
     starts = np.r_[True, segment[1:] != segment[:-1]]
     lo = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
     hi = np.minimum.accumulate(np.where(np.r_[segment[1:] != segment[:-1], True], np.arange(n), n - 1)[::-1])[::-1]

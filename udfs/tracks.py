@@ -46,15 +46,27 @@ def round_half_up(x: np.ndarray, digits: int = 2) -> np.ndarray:
 def percentiles(values: np.ndarray, group: np.ndarray, n_groups: int, q: float) -> np.ndarray:
     """Per group (0..n_groups-1), the `q` percentile of its non-NaN values as Spark's `percentile_approx` gives it
     when exact: the ceil(q * n)-th smallest (NaN for a group without values)."""
+    return percentiles_of(values, group, n_groups, (q,))[0]
+
+
+def percentiles_of(values: np.ndarray, group: np.ndarray, n_groups: int, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """`percentiles` for each of `qs`, the values sorted within their groups once: by value, then (stable) by
+    group, a radix sort where the groups are few (what `np.lexsort((v, g))` orders, faster)."""
     ok = ~np.isnan(values)
     v, g = values[ok], group[ok]
-    order = np.lexsort((v, g))
+    by_value = np.argsort(v, kind="stable")
+    groups = g[by_value]
+    order = by_value[np.argsort(groups.astype(np.uint16) if n_groups <= 2**16 else groups, kind="stable")]
     counts = np.bincount(g, minlength=n_groups)
     starts = np.cumsum(counts) - counts
-    rank = np.maximum(np.ceil(q * counts).astype(np.int64), 1) - 1
-    out = np.full(n_groups, np.nan)
     has = counts > 0
-    out[has] = v[order][starts[has] + rank[has]]
+    ordered = v[order]
+    out = []
+    for q in qs:
+        rank = np.maximum(np.ceil(q * counts).astype(np.int64), 1) - 1
+        found = np.full(n_groups, np.nan)
+        found[has] = ordered[starts[has] + rank[has]]
+        out.append(found)
     return out
 
 
@@ -129,6 +141,7 @@ def track_stats(metrics: pa.Table) -> pa.Table:
             flag_lists[g].extend(names)
         flag_lists = [sorted(set(f)) for f in flag_lists]
     take = pa.array(firsts)
+    iou_median, iou_p10 = percentiles_of(iou, group, k, (0.5, 0.1))
     by_fit = np.lexsort((frame, np.where(np.isnan(pred), np.inf, pred), group))
     worst = pa.array(by_fit[np.r_[0, np.flatnonzero(np.diff(group[by_fit])) + 1]])
     return pa.Table.from_arrays([
@@ -138,10 +151,10 @@ def track_stats(metrics: pa.Table) -> pa.Table:
         labels.take(pa.array(np.maximum(label_mode, 0), mask=label_mode < 0)).cast(pa.string()),
         pa.array(counts, pa.int32()), pa.array(first_frame, pa.int32()), pa.array(last_frame, pa.int32()),
         pa.array(mean, pa.float64(), from_pandas=True),
-        pa.array(percentiles(iou, group, k, 0.5), pa.float64(), from_pandas=True),
+        pa.array(iou_median, pa.float64(), from_pandas=True),
         pa.array(modes(round_half_up(iou), group, k), pa.float64(), from_pandas=True),
         pa.array(low, pa.float64(), from_pandas=True),
-        pa.array(percentiles(iou, group, k, 0.1), pa.float64(), from_pandas=True),
+        pa.array(iou_p10, pa.float64(), from_pandas=True),
         pa.array(percentiles(pred, group, k, 0.1), pa.float64(), from_pandas=True),
         pa.array(np.bincount(group[flagged], minlength=k), pa.int32()),
         pa.array(flag_lists, pa.list_(pa.string())),
