@@ -26,6 +26,7 @@ from gtlake import integrity, storage
 from gtlake.jobs import seqlabel
 from gtlake.jobs import seqlabel_repair as repair
 from gtlake.jobs.common import has_rows, read_folder, read_table_or_empty, staged_counts
+from gtlake.jobs.files import unique_in_files
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import IMAGE_BOX_TYPES, SequenceRow, parse_manifest, same_job
 from gtlake.jobs.responses import parse_file_batch
@@ -407,7 +408,10 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
     run.stage(spark.createDataFrame(job_rows(sequences, todo, written_by_job, run_id), JOBS.spark_schema()), JOBS)
     staged_sequences = read_folder(spark, lake, staged["sequences"], SEQUENCES.spark_schema())
     gate.check_staged("sequences", staged["sequences"])
-    gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences})
+    # boxes are written clustered (whole sequences per file): their key is proved unique from the files (their
+    # footers' sequence ranges, each file's keys grouped in a task) instead of a shuffle; else checked as any other.
+    gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences}, unique=lambda: (
+        unique_in_files(spark, lake, staged["boxes"], ("sequence_id", "frame_no", "box_index"))))
     if staged.get("frames"):
         gate.check_staged("frames", staged["frames"], refs={
             "sequences": staged_sequences,

@@ -41,7 +41,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake import integrity
 from gtlake.jobs.common import has_rows, read_folder, read_partitions, sequence_refs
-from gtlake.jobs.filepass import FileWork, numbered, run_files
+from gtlake.jobs.filepass import FileWork, dictionary_columns, numbered, run_files
 from gtlake.jobs.files import clustered_partition, data_files, non_null_rows, unique_in_files, unique_rows
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
@@ -176,7 +176,8 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
             if isinstance(fs, pafs.LocalFileSystem):  # written aside, then renamed: a file is whole or absent
                 fs.create_dir(posixpath.dirname(path), recursive=True)
                 part = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}")
-            writers[root] = (pq.ParquetWriter(part, table.schema, filesystem=fs), part, path)  # (S3: whole on close)
+            writers[root] = (pq.ParquetWriter(part, table.schema, filesystem=fs,  # (S3: whole on close)
+                                              use_dictionary=dictionary_columns(table.schema)), part, path)
         writers[root][0].write_table(table)
 
     with fs.open_input_file(file.path) as f:
