@@ -239,7 +239,25 @@ def track_stats_reference(metrics: DataFrame) -> DataFrame:
 
 def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
     """track_summary rows of per-track statistics (`track_stats_reference`'s columns): each track's iou_pred_p10
-    compared with its peers' (robust z-score), track_outlier far below them."""
+    compared with its peers' (robust z-score), track_outlier far below them. The peers' median and MAD as window
+    aggregates over the tracks of each (job, label): one shuffle, no join (`peer_scored_joined`, the reference
+    it is tested equal to, joins the per-class aggregates back)."""
+    classes = Window.partitionBy("job_name", "label")
+    peer = (F.col("n_boxes") >= 10) & F.col("iou_pred_p10").isNotNull() & F.col("label").isNotNull()
+    x = F.col("iou_pred_p10")
+    scored = (tracks.withColumn("_med", F.percentile_approx(F.when(peer, x), 0.5).over(classes))
+              .withColumn("_n", F.count(F.when(peer, F.lit(1))).over(classes))
+              .withColumn("_mad", F.percentile_approx(F.when(peer, F.abs(x - F.col("_med"))), 0.5).over(classes))
+              .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
+                                           (x - F.col("_med")) / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
+    outlier = (F.col("peer_z") < -cfg.track_outlier_z) & (F.col("n_boxes") >= 10)
+    return scored.withColumn("flags", F.when(outlier, F.array_union("box_flags", F.array(F.lit("track_outlier"))))
+                             .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
+
+
+def peer_scored_joined(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
+    """`peer_scored` as per-class aggregates joined back to the tracks (a track of no label has no peers): the
+    reference the window form is tested equal to."""
     tracks = tracks.persist()  # small (one row per track), used three times below
     # Peers: tracks of the same class in the same job, long enough to have a distribution. A track is compared on how
     # well its boxes follow its own motion (iou_pred), not on frame-to-frame IoU, which is low for fast objects.
@@ -457,7 +475,6 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
         made = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]]))
         run.stage(peer_scored(made.stats, cfg), TRACK_SUMMARY)
-        spark.catalog.clearCache()  # the per-track statistics peer_scored persisted are written now
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
         with_flags = [j for j in scored if j in embedded]
         appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",

@@ -126,6 +126,30 @@ def test_track_stats_equal_the_spark_aggregation(spark):
         .where(F.col("iou_mode") > F.col("theirs")).count() == 0
 
 
+def test_peers_by_window_equal_peers_joined(spark):
+    """The track_summary's peer statistics as window aggregates over each (job, label) equal the per-class
+    aggregates joined back: classes big and small (min_peers), short tracks (no peer), tracks without a label or
+    without iou_pred_p10, ties; the outliers flagged the same."""
+    from gtlake.jobs.quality import peer_scored, peer_scored_joined
+    from gtlake.udfs.config import QualityConfig
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(400):
+        job = "a" if i % 3 else "b"
+        label = [None, "Car", "Ped", "Bus"][int(rng.integers(0, 4))] if i % 50 else "Rare"
+        p10 = None if rng.random() < 0.1 else float(np.round(rng.uniform(0.8, 1) if rng.random() > 0.05 else 0.05, 2))
+        n = int(rng.integers(1, 40))
+        flags = ["off_path"] if rng.random() < 0.1 else []
+        rows.append((f"{job}:{i % 20}", f"o{i}", f"{label}:{i}", label, n, 0, n + 2, 0.5, 0.5, 0.5, 0.1, 0.2, p10,
+                     len(flags), flags, 2, 1, f"{label}:{i}", label, job))
+    tracks = spark.createDataFrame(rows, STATS_SPARK_SCHEMA)
+    for cfg in (QualityConfig(), QualityConfig(min_peers=30)):
+        window, joined = peer_scored(tracks, cfg), peer_scored_joined(tracks, cfg)
+        assert window.where(F.array_contains("flags", "track_outlier")).count() > 0 or cfg.min_peers == 30
+        assert_df_equality(window, joined, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 10_000_000), max_size=30), st.integers(1, 8))
 def test_file_groups_hold_every_file_once_and_balance_the_sizes(sizes, parallelism):
