@@ -473,7 +473,11 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             (cluster_tracked(boxes.where(F.col("job_name").isin(others))).write.partitionBy("job_name")
              .parquet(lake.uri(copy)))
             files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
-        made = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]]))
+        # Tracked boxes per file, from its footer (None: it cannot tell). A file with none (a detection job's) has
+        # nothing to score: left out, so that the tasks, balanced by the bytes they read, are balanced by the work.
+        tracked = {f.path: non_null_rows(lake, [f], "object_id") for j in scored for f in files[j]}
+        made = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]
+                                          if tracked[f.path] != 0]))
         run.stage(peer_scored(made.stats, cfg), TRACK_SUMMARY)
         tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
         with_flags = [j for j in scored if j in embedded]
@@ -490,7 +494,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             ~F.col("job_name").isin(audits))
         run.stage(queue, REVIEW_QUEUE)
         # Tracked boxes read: from the footers of the files scored (their null counts), else counted by Spark.
-        footers = non_null_rows(lake, [f for j in clustered for f in files[j]], "object_id")
+        known = [tracked[f.path] for j in clustered for f in files[j]]
+        footers = None if None in known else sum(known)
         counted = others if footers is not None else scored
         n_in = (footers or 0) + (boxes.where(F.col("object_id").isNotNull() & F.col("job_name").isin(counted))
                                  .count() if counted else 0)

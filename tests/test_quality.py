@@ -50,6 +50,29 @@ def test_tables_follow_the_contract(scored):
     assert (tracks.missing_frames >= 0).all() and (tracks.first_frame <= tracks.last_frame).all()
 
 
+def test_files_without_tracked_boxes_are_not_scored(spark, scored, tmp_path, monkeypatch):
+    """A detection job's boxes (no object ids) are left out of the scoring tasks, found from the footers: the
+    tasks are balanced by the work they do, and the tables come out the same."""
+    from gtlake.jobs import quality as job
+
+    boxes = read_table(scored["lake"], "boxes")
+    untracked = {j for j, b in boxes.groupby("job_name") if b.object_id.isna().all()}
+    assert untracked and untracked != set(boxes.job_name)  # the sample has a detection job, and tracking jobs
+    lake = tmp_path / "lake"
+    shutil.copytree(scored["lake"], lake)
+    shutil.rmtree(lake / "_gtlake" / "ledger" / "quality")
+    seen, real = [], job._score
+    monkeypatch.setattr(job, "_score", lambda run, cfg, files: seen.extend(files) or real(run, cfg, files))
+    quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
+    folders = {f.folder.split("=", 1)[1] for f in seen}
+    assert folders == set(boxes.job_name) - untracked
+    for table in ("box_metrics", "track_summary", "review_queue"):
+        keys = ["job_name", "sequence_id", "object_id"] + (["frame_no"] if table != "track_summary" else [])
+        before, after = (read_table(x, table).sort_values(keys).reset_index(drop=True) for x in (scored["lake"], lake))
+        assert before.drop(columns=["scored_at"], errors="ignore").equals(
+            after.drop(columns=["scored_at"], errors="ignore")), table
+
+
 def test_review_queue_catches_planted_mistakes_with_few_flags(scored):
     lake, tmp = scored["lake"], scored["tmp"]
     planted = [json.loads(l) for l in (tmp / "sample" / "planted.jsonl").read_text().splitlines()]
