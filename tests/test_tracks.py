@@ -63,6 +63,25 @@ def test_percentiles_sorted_once_are_those_of_a_lexsort(rows, n_groups):
         assert np.array_equal(got, want, equal_nan=True)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0]), st.just(NAN)),
+                          st.integers(0, 6)), min_size=1, max_size=40))
+def test_lowest_rows_are_those_a_lexsort_puts_first(rows):
+    """Per track, the row of the lowest value (NaN last), ties by frame then by order, as np.lexsort finds it:
+    tracks of several rows, ties, all-NaN tracks, frames in any order."""
+    from gtlake.udfs.tracks import lowest_rows
+
+    sizes = [r[0] for r in rows]
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    rng = np.random.default_rng(len(rows))
+    values = np.array([rows[g][1] if rng.random() < 0.7 else float(rng.integers(0, 3)) / 2 for g in group])
+    frame = rng.integers(0, 4, group.size).astype(np.int64)
+    firsts = np.r_[0, np.cumsum(sizes)[:-1]]
+    by_sort = np.lexsort((frame, np.where(np.isnan(values), np.inf, values), group))
+    expected = by_sort[np.r_[0, np.flatnonzero(np.diff(group[by_sort])) + 1]]
+    assert np.array_equal(lowest_rows(values, frame, group, firsts), expected)
+
+
 def test_round_half_up_rounds_the_decimal_text_as_spark_does():
     x = np.array([0.285, 0.125, 0.934, 0.005, 2.675, 0.9999, NAN])
     out = round_half_up(x)

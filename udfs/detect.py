@@ -341,6 +341,17 @@ def detect_sequence(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig()) -
     return detect_boxes(boxes, cfg, by=())
 
 
+def _in_track_order(seq: np.ndarray, object_id: pd.Series, frame_no: pd.Series) -> bool:
+    """Whether rows already come in the order `detect_boxes` sorts them to (sequence, object, frame; no object
+    missing): sorting them again, stably, would change nothing."""
+    if len(seq) < 2 or object_id.isna().any():
+        return len(seq) < 2
+    obj, f = object_id.to_numpy(), frame_no.to_numpy()
+    same_seq, same_obj = seq[1:] == seq[:-1], obj[1:] == obj[:-1]
+    ahead = (seq[1:] > seq[:-1]) | (same_seq & ((obj[1:] > obj[:-1]) | (same_obj & (f[1:] >= f[:-1]))))
+    return bool(ahead.all())
+
+
 def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(), by: tuple[str, ...] = SEQUENCE_KEYS,
                  attributes: Attributes | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(metrics per box, missing boxes) for the boxes of any number of sequences, told apart by the columns `by`
@@ -356,7 +367,8 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(), by: 
     seq_of = (boxes.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
               else np.zeros(len(boxes), dtype=np.int64))
     df = boxes.reset_index(drop=True).assign(__seq=seq_of)
-    df = df.sort_values(["__seq", "object_id", "frame_no"], kind="stable", na_position="last")
+    if not _in_track_order(seq_of, df["object_id"], df["frame_no"]):  # (a clustered file's rows already are)
+        df = df.sort_values(["__seq", "object_id", "frame_no"], kind="stable", na_position="last")
     if attributes is not None:
         attributes = attributes.take(df.index.to_numpy())
     df = df.reset_index(drop=True)
@@ -561,7 +573,8 @@ def detect_table(table: pa.Table, cfg: QualityConfig, schema: pa.Schema,
         else:
             pdf["attributes"] = table.column("attributes").to_pandas()
     out, _ = detect_boxes(pdf, cfg, by=("_seq",), attributes=attributes)
-    carried = table.take(pa.array(out["_row"].to_numpy()))
+    rows = out["_row"].to_numpy()
+    carried = table if np.array_equal(rows, np.arange(table.num_rows)) else table.take(pa.array(rows))
     computed = set(out.columns) - set(table.column_names)
     return pa.Table.from_arrays(
         [pa.array(out[f.name], type=f.type) if f.name in computed else carried.column(f.name).cast(f.type)

@@ -92,6 +92,17 @@ def modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     return out
 
 
+def lowest_rows(values: np.ndarray, frame: np.ndarray, group: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """Per group (contiguous runs of rows, starting at `firsts`), the row of its lowest value (NaN above every
+    number), of those tied the lowest frame, the first of those: what `np.lexsort((frame, values, group))` puts
+    first in each group, in a few passes over the rows instead of a sort."""
+    v = np.where(np.isnan(values), np.inf, values)
+    at_low = v == np.minimum.reduceat(v, firsts)[group]
+    earliest = np.minimum.reduceat(np.where(at_low, frame, np.iinfo(np.int64).max), firsts)
+    hit = np.flatnonzero(at_low & (frame == earliest[group]))
+    return hit[np.r_[True, group[hit][1:] != group[hit][:-1]]]
+
+
 def _sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Integer codes of a string column that order as its values do (-1: null), and the values, sorted."""
     encoded = pc.dictionary_encode(column).combine_chunks()
@@ -142,8 +153,7 @@ def track_stats(metrics: pa.Table) -> pa.Table:
         flag_lists = [sorted(set(f)) for f in flag_lists]
     take = pa.array(firsts)
     iou_median, iou_p10 = percentiles_of(iou, group, k, (0.5, 0.1))
-    by_fit = np.lexsort((frame, np.where(np.isnan(pred), np.inf, pred), group))
-    worst = pa.array(by_fit[np.r_[0, np.flatnonzero(np.diff(group[by_fit])) + 1]])
+    worst = pa.array(lowest_rows(pred, frame, group, firsts))
     return pa.Table.from_arrays([
         metrics.column("sequence_id").take(take).cast(pa.string()),
         metrics.column("object_id").take(take).cast(pa.string()),
