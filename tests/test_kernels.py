@@ -105,6 +105,15 @@ def test_the_sorting_network_sorts_wide_windows(n):
     assert np.array_equal(np.stack(columns), x)  # the inputs untouched
 
 
+@pytest.mark.parametrize("n", [5, 11])
+def test_the_sorting_network_sorts_across_its_row_blocks(n):
+    rows = 2 * k.NETWORK_ROWS + 17  # two whole blocks and a short one
+    x = np.random.default_rng(n).integers(-50, 50, (n, rows)).astype(float)
+    assert np.array_equal(np.stack(k.sorted_columns(list(x))), np.sort(x, axis=0))
+    middle = k.sorted_columns(list(x), only=(n // 2,))[n // 2]
+    assert np.array_equal(middle, np.sort(x, axis=0)[n // 2])
+
+
 @settings(max_examples=200, deadline=None)
 @given(_values, st.sampled_from([1, 3, 5, 11, 33]))
 def test_centred_medians_are_pandas_rolling_medians_exactly(values, window):

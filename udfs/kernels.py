@@ -264,6 +264,7 @@ def centred_medians(x: np.ndarray, window: int) -> np.ndarray:
 
 
 NETWORK_MAX = 31  # the widest window sorted by a network (`sorted_columns`); wider ones row by row
+NETWORK_ROWS = 8192  # rows a network sorts at a time: a block's columns (8 bytes each) stay in cache
 
 
 @lru_cache(maxsize=None)
@@ -296,20 +297,29 @@ def sorted_columns(columns: list[np.ndarray], only: tuple[int, ...] | None = Non
     """The columns (equal-length float arrays, one per position of a window) sorted across, row by row: row r of
     the k-th result is the k-th smallest of the columns' values at r (`sorting_network`; exact, the values
     only move); with `only`, just the results at those positions are (the others are not meaningful). A NaN
-    spoils its own row only. The inputs are not changed."""
-    cols = [np.array(c, dtype=float) for c in columns]
-    spare = np.empty_like(cols[0]) if cols else None
-    for i, j in sorting_network(len(cols), only):
-        np.minimum(cols[i], cols[j], out=spare)
-        np.maximum(cols[i], cols[j], out=cols[j])
-        cols[i], spare = spare, cols[i]
-    return cols
+    spoils its own row only. The inputs are not changed. Rows go through in blocks of `NETWORK_ROWS`, so that a
+    block's columns stay in the processor's cache across the network's passes."""
+    network = sorting_network(len(columns), only)
+    n = len(columns[0]) if columns else 0
+    out = [np.empty(n) for _ in columns]
+    for lo in range(0, n, NETWORK_ROWS):
+        cols = [np.array(c[lo:lo + NETWORK_ROWS], dtype=float) for c in columns]
+        room = np.empty(len(cols[0]))
+        for i, j in network:
+            np.minimum(cols[i], cols[j], out=room)
+            np.maximum(cols[i], cols[j], out=cols[j])
+            cols[i], room = room, cols[i]
+        for k, c in enumerate(cols):
+            if only is None or k in only:
+                out[k][lo:lo + NETWORK_ROWS] = c
+    return out
 
 
 def _segment_rolling_median_sorted(x: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
     """`segment_rolling_median` for a narrow window: each segment laid out with `window // 2` NaN between
-    segments, so that a window around a value holds its own segment's values and NaN only, its columns gathered
-    (NaN as +inf, which sorts last) and sorted across (`sorted_columns`)."""
+    segments, so that a window around a value holds its own segment's values and NaN only; the windows' columns
+    are shifted slices of that layout (NaN as +inf, which sorts last), sorted across (`sorted_columns`), and each
+    value's median picked by its window's count of values (a full window: the middle)."""
     n, h = x.size, window // 2
     starts = np.r_[True, segment[1:] != segment[:-1]]
     at = np.arange(n) + h * np.cumsum(starts)  # each value's place in the padded layout
@@ -318,10 +328,17 @@ def _segment_rolling_median_sorted(x: np.ndarray, segment: np.ndarray, window: i
     known = np.r_[0, np.cumsum(~np.isnan(padded))]
     count = known[at + h + 1] - known[at - h]  # the window's values that are not NaN
     filled = np.where(np.isnan(padded), np.inf, padded)
-    ordered = np.stack(sorted_columns([filled[at + j] for j in range(-h, h + 1)]))
-    rows = np.arange(n)
+    m = filled.size - 2 * h  # windows centred on the layout's places h .. size - h - 1; row r is centred on r + h
+    ordered = sorted_columns([filled[j:j + m] for j in range(window)], only=tuple(range(h + 1)))
+    rows = at - h
+    lower, upper = np.maximum(count - 1, 0) // 2, count // 2
+    med = ordered[h][rows]
     with np.errstate(invalid="ignore"):
-        med = (ordered[np.maximum(count - 1, 0) // 2, rows] + ordered[count // 2, rows]) / 2
+        for low in np.unique(lower[count < window]):  # windows cut by a segment's end, or holding NaN
+            pick = np.flatnonzero((count < window) & (lower == low))
+            high = upper[pick]
+            med[pick] = (ordered[low][rows[pick]] + np.choose(high - high.min(), [
+                ordered[k][rows[pick]] for k in range(high.min(), high.max() + 1)])) / 2
     return np.where(count > 0, med, np.nan)
 
 
