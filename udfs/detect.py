@@ -59,11 +59,14 @@ def _predictions(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray,
     return between, back, ahead
 
 
-def _edge_residual(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+def _edge_residual(x: np.ndarray, frame_no: np.ndarray, first: np.ndarray, last: np.ndarray,
+                   predictions: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """How far x (an edge) is from where its track's motion puts it: the nearest of the three predictions
-    (`_predictions`). One wrong box is off all three; a box where the motion changes (a sharp turn, an annotator's
-    keyframe at the end of an interpolated stretch) lies on the line through the boxes before it or after it."""
-    return np.fmin.reduce(np.stack([np.abs(x - p) for p in _predictions(x, frame_no, first, last)]))
+    (`_predictions`, or `predictions` made already). One wrong box is off all three; a box where the motion
+    changes (a sharp turn, an annotator's keyframe at the end of an interpolated stretch) lies on the line through
+    the boxes before it or after it."""
+    found = predictions if predictions is not None else _predictions(x, frame_no, first, last)
+    return np.fmin.reduce(np.stack([np.abs(x - p) for p in found]))
 
 
 def _pairs_on_frames(frame_key: np.ndarray, cls: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,10 +85,12 @@ def _stabilized(f: np.ndarray, first: np.ndarray, box: k.Box, min_tracks: int, s
     return L - ox, T - oy, W, H
 
 
-def _predicted(box: k.Box, f: np.ndarray, first: np.ndarray, last: np.ndarray) -> list[k.Box]:
-    """Each box as its track's motion puts it, by the three predictions of `_predictions` of its edges."""
+def _predicted(box: k.Box, f: np.ndarray, first: np.ndarray, last: np.ndarray,
+               per_edge: list[tuple[np.ndarray, ...]] | None = None) -> list[k.Box]:
+    """Each box as its track's motion puts it, by the three predictions of `_predictions` of its edges (left, top,
+    right, bottom; `per_edge` when made already)."""
     L, T, W, H = box
-    per_edge = [_predictions(e, f, first, last) for e in (L, T, L + W, T + H)]
+    per_edge = per_edge or [_predictions(e, f, first, last) for e in (L, T, L + W, T + H)]
     return [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in zip(*per_edge)]
 
 
@@ -402,7 +407,8 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(), by: 
     # track's steady motion is taken out (a wrong stretch of a few frames, which the line through corrupted
     # neighbours would miss, even on an object moving more pixels a frame than the stretch is off). One
     # wrong frame also pulls its neighbours' line residuals up by half: only a local peak counts.
-    line = np.fmax.reduce(np.stack([_edge_residual(e, f, seg_first, seg_last) for e in edges]))
+    per_edge = [_predictions(e, f, seg_first, seg_last) for e in edges]  # (also the boxes `_predicted` below)
+    line = np.fmax.reduce(np.stack([_edge_residual(e, f, seg_first, seg_last, p) for e, p in zip(edges, per_edge)]))
     baseline = np.fmax.reduce(np.stack(k.rolling_median_deviations(
         k.detrended(edges, f, first, segment, cfg.baseline_window), segment, cfg.baseline_window)))
     peak = line >= np.fmax(k.prev(line, seg_first), k.next_(line, seg_last))
@@ -420,7 +426,7 @@ def detect_boxes(boxes: pd.DataFrame, cfg: QualityConfig = QualityConfig(), by: 
     # IoU with where the track's motion puts the box (the best of `_predictions`), not with the previous box: a
     # fast object has a low IoU with its previous box on every frame. An edge within `quant_px` of where it should
     # be is never evidence (whole-pixel coordinates, a steady hand's noise).
-    preds = _predicted(sbox, f, seg_first, seg_last)
+    preds = _predicted(sbox, f, seg_first, seg_last, per_edge)
     iou_pred = np.fmax.reduce(np.stack([k.iou(sbox, p) for p in preds]))
     deviation = np.fmin.reduce(np.stack([np.fmax.reduce(np.stack([np.abs(a - b) for a, b in zip(
         edges, (p[0], p[1], p[0] + p[2], p[1] + p[3]))])) for p in preds]))
