@@ -237,6 +237,13 @@ def track_stats_reference(metrics: DataFrame) -> DataFrame:
                           ).drop("_worst")
 
 
+def _with_outliers(scored: DataFrame, cfg: QualityConfig) -> DataFrame:
+    """track_summary rows of tracks with their peer_z: track_outlier added to the flags of those far below."""
+    outlier = (F.col("peer_z") < -cfg.track_outlier_z) & (F.col("n_boxes") >= 10)
+    return scored.withColumn("flags", F.when(outlier, F.array_union("box_flags", F.array(F.lit("track_outlier"))))
+                             .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
+
+
 def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
     """track_summary rows of per-track statistics (`track_stats_reference`'s columns): each track's iou_pred_p10
     compared with its peers' (robust z-score), track_outlier far below them. The peers' median and MAD as window
@@ -250,9 +257,7 @@ def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
               .withColumn("_mad", F.percentile_approx(F.when(peer, F.abs(x - F.col("_med"))), 0.5).over(classes))
               .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
                                            (x - F.col("_med")) / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
-    outlier = (F.col("peer_z") < -cfg.track_outlier_z) & (F.col("n_boxes") >= 10)
-    return scored.withColumn("flags", F.when(outlier, F.array_union("box_flags", F.array(F.lit("track_outlier"))))
-                             .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
+    return _with_outliers(scored, cfg)
 
 
 def peer_scored_joined(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
@@ -271,9 +276,7 @@ def peer_scored_joined(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
               .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
                                            (F.col("iou_pred_p10") - F.col("_med"))
                                            / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
-    outlier = (F.col("peer_z") < -cfg.track_outlier_z) & (F.col("n_boxes") >= 10)
-    return scored.withColumn("flags", F.when(outlier, F.array_union("box_flags", F.array(F.lit("track_outlier"))))
-                             .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
+    return _with_outliers(scored, cfg)
 
 
 MODEL_COLS = ["model", "model_left", "model_top", "model_width", "model_height"]  # the model's box of an entry
