@@ -45,6 +45,7 @@ DEV = LOCAL + EMBED + [
     "pyyaml>=6",
     "wheel>=0.42",  # `gtlake deploy` builds the wheel offline (--no-build-isolation)
     "ruff==0.17.6",  # the linter `make test` runs (ruff.toml)
+    "pytest-xdist==3.8.0",  # `make test` runs the test files in two processes
     "pytest-random-order==1.2.0",  # `make test-shuffled`: the tests pass in any order (off unless asked for)
     "playwright==1.65.2",  # the pages tested with clicks, driving Debian's chromium (never downloads a browser)
 ]
