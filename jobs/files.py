@@ -31,12 +31,29 @@ def data_files(lake: Lake, folder: str) -> list[pafs.FileInfo]:
                   key=lambda f: f.path)
 
 
-def column_stats(lake: Lake, info: pafs.FileInfo, column: str) -> list[tuple[int, object]] | None:
+class Footers:
+    """The footers of a lake's Parquet files, each read once while the object lives (one small read, local or
+    S3; on S3 a request or two per file): the checks one run makes of the same files share them. Made per run,
+    never kept across runs (a file may be replaced between them)."""
+
+    def __init__(self, lake: Lake):
+        self.lake = lake
+        self._read: dict[str, pq.FileMetaData] = {}
+
+    def metadata(self, info: pafs.FileInfo) -> pq.FileMetaData:
+        """The footer of the file `info` (`data_files`)."""
+        if info.path not in self._read:
+            with self.lake.fs.open_input_file(info.path) as f:
+                self._read[info.path] = pq.ParquetFile(f).metadata
+        return self._read[info.path]
+
+
+def column_stats(lake: Lake, info: pafs.FileInfo, column: str,
+                 footers: Footers | None = None) -> list[tuple[int, object]] | None:
     """Per row group of a Parquet file, (rows, statistics of the top-level flat `column`, or None where the
-    writer kept none), from its footer (one small read, local or S3); None when the file has no such column. (A
-    row group keeps statistics per leaf column: a map or list before `column` takes several.)"""
-    with lake.fs.open_input_file(info.path) as f:
-        meta = pq.ParquetFile(f).metadata
+    writer kept none), from its footer (read once per `footers`, else read now); None when the file has no such
+    column. (A row group keeps statistics per leaf column: a map or list before `column` takes several.)"""
+    meta = (footers or Footers(lake)).metadata(info)
     names = [meta.schema.column(i).path for i in range(meta.num_columns)]
     if column not in names:
         return None
@@ -45,13 +62,14 @@ def column_stats(lake: Lake, info: pafs.FileInfo, column: str) -> list[tuple[int
             for g in range(meta.num_row_groups)]
 
 
-def clustered_files(lake: Lake, files: list[pafs.FileInfo], column: str = "sequence_id") -> bool:
+def clustered_files(lake: Lake, files: list[pafs.FileInfo], column: str = "sequence_id",
+                    footers: Footers | None = None) -> bool:
     """Whether the Parquet `files` (`data_files` of one partition) hold disjoint ranges of `column` (their footers'
     min and max): no value, so no sequence, lies in two files, and each file's row groups come in order. Read from
     the footers only (`column_stats`); False where a file has no statistics to tell."""
     ranges = []
     for info in files:
-        groups = column_stats(lake, info, column)
+        groups = column_stats(lake, info, column, footers)
         if groups is None or any(s is None or not s.has_min_max for _, s in groups):
             return False
         bounds = [(s.min, s.max) for _, s in groups]
@@ -63,23 +81,25 @@ def clustered_files(lake: Lake, files: list[pafs.FileInfo], column: str = "seque
     return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
 
 
-def non_null_rows(lake: Lake, files: list[pafs.FileInfo], column: str) -> int | None:
+def non_null_rows(lake: Lake, files: list[pafs.FileInfo], column: str, footers: Footers | None = None) -> int | None:
     """Rows of the Parquet `files` where `column` is not null, from their footers' row and null counts
     (`column_stats`); None where a footer has no null count to tell."""
     total = 0
     for info in files:
-        groups = column_stats(lake, info, column)
+        groups = column_stats(lake, info, column, footers)
         if groups is None or any(s is None or not s.has_null_count for _, s in groups):
             return None
         total += sum(rows - s.null_count for rows, s in groups)
     return total
 
 
-def clustered_partition(lake: Lake, entry: dict, table: Table, files: list[pafs.FileInfo]) -> bool:
+def clustered_partition(lake: Lake, entry: dict, table: Table, files: list[pafs.FileInfo],
+                        footers: Footers | None = None) -> bool:
     """Whether one job's partition of the clustered `table`, made of `files` (`data_files`), may be read as
     clustered: the job's ingest ledger `entry` records the table's layout and the files' footers show it
     (`clustered_files`). A reader relies on nothing else (README *Lake layout*)."""
-    return entry.get("layout", {}).get(table.name) == list(table.cluster_by) and clustered_files(lake, files)
+    return entry.get("layout", {}).get(table.name) == list(table.cluster_by) and clustered_files(
+        lake, files, footers=footers)
 
 
 @contextmanager

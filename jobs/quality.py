@@ -42,7 +42,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from gtlake import integrity
 from gtlake.jobs.common import has_rows, read_folder, read_partitions, sequence_refs
 from gtlake.jobs.filepass import FileWork, dictionary_columns, numbered, run_files
-from gtlake.jobs.files import clustered_partition, data_files, non_null_rows, unique_in_files, unique_rows
+from gtlake.jobs.files import Footers, clustered_partition, data_files, non_null_rows, unique_in_files, unique_rows
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
@@ -468,7 +468,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         # their footers show no sequence in two files) are scored straight from their files; others (a lake of an
         # older gtlake) are copied into that order first.
         files = {j: data_files(lake, lake.path("boxes", f"job_name={j}")) for j in scored}
-        clustered = [j for j in scored if clustered_partition(lake, ingested[j], BOXES, files[j])]
+        footers = Footers(lake)  # each file's footer read once for both questions below
+        clustered = [j for j in scored if clustered_partition(lake, ingested[j], BOXES, files[j], footers)]
         others = sorted(set(scored) - set(clustered))
         if others:
             run.say(f"{len(others)} jobs' boxes not clustered: copied in sequence order first")
@@ -478,7 +479,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
             files.update({j: data_files(lake, posixpath.join(copy, f"job_name={j}")) for j in others})
         # Tracked boxes per file, from its footer (None: it cannot tell). A file with none (a detection job's) has
         # nothing to score: left out, so that the tasks, balanced by the bytes they read, are balanced by the work.
-        tracked = {f.path: non_null_rows(lake, [f], "object_id") for j in scored for f in files[j]}
+        tracked = {f.path: non_null_rows(lake, [f], "object_id", footers) for j in scored for f in files[j]}
         made = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]
                                           if tracked[f.path] != 0]))
         run.stage(peer_scored(made.stats, cfg), TRACK_SUMMARY)
@@ -498,9 +499,9 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         run.stage(queue, REVIEW_QUEUE)
         # Tracked boxes read: from the footers of the files scored (their null counts), else counted by Spark.
         known = [tracked[f.path] for j in clustered for f in files[j]]
-        footers = None if None in known else sum(known)
-        counted = others if footers is not None else scored
-        n_in = (footers or 0) + (boxes.where(F.col("object_id").isNotNull() & F.col("job_name").isin(counted))
+        from_footers = None if None in known else sum(known)
+        counted = others if from_footers is not None else scored
+        n_in = (from_footers or 0) + (boxes.where(F.col("object_id").isNotNull() & F.col("job_name").isin(counted))
                                  .count() if counted else 0)
         n_out = sum(run.staged_rows("box_metrics").values())
         run.counts.add("tracked_box", seen=n_in, out=n_out)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from gtlake.jobs.common import read_partitions
-from gtlake.jobs.files import clustered_files, data_files, whole_files
+from gtlake.jobs.files import Footers, clustered_files, data_files, non_null_rows, whole_files
 from gtlake.jobs.quality import box_metrics, box_metrics_per_sequence
 from gtlake.lake import Lake
 from gtlake.schemas import BOXES
@@ -111,6 +111,20 @@ def test_ingest_writes_boxes_clustered_and_says_so(pipeline_lake):
             assert owner.setdefault((job, seq), path) == path  # a sequence lies in one file
     assert len(owner) > 10
     assert all(clustered_files(lake, data_files(lake, lake.path("boxes", f"job_name={j}"))) for j in ingested if not j.startswith("_"))
+
+
+def test_one_run_reads_each_footer_once_and_gets_the_same_answers(pipeline_lake, monkeypatch):
+    lake = Lake(str(pipeline_lake["lake"]))
+    files = data_files(lake, lake.path("boxes", f"job_name={sorted(lake.ledger('ingest'))[-1]}"))
+    fresh = (clustered_files(lake, files), non_null_rows(lake, files, "object_id"))
+    opened: list[str] = []
+    real_open = lake.fs.open_input_file
+    monkeypatch.setattr(lake, "fs", type("CountingFS", (), {"open_input_file": lambda self, p: (
+        opened.append(p), real_open(p))[1]})())
+    footers = Footers(lake)
+    assert (clustered_files(lake, files, footers=footers), non_null_rows(lake, files, "object_id", footers)) == fresh
+    assert fresh[0] and fresh[1] > 0
+    assert sorted(opened) == sorted(f.path for f in files)  # one read per file for both questions
 
 
 @pytest.mark.spark
