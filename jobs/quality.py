@@ -244,6 +244,11 @@ def _with_outliers(scored: DataFrame, cfg: QualityConfig) -> DataFrame:
                              .otherwise(F.col("box_flags"))).select(*TRACK_SUMMARY.names)
 
 
+def _spread(cfg: QualityConfig) -> Column:
+    """The peers' robust deviation (1.4826 MAD, the MAD at least `track_outlier_min_spread`)."""
+    return 1.4826 * F.greatest(F.col("_mad"), F.lit(cfg.track_outlier_min_spread))
+
+
 def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
     """track_summary rows of per-track statistics (`track_stats_reference`'s columns): each track's iou_pred_p10
     compared with its peers' (robust z-score), track_outlier far below them. The peers' median and MAD as window
@@ -255,8 +260,7 @@ def peer_scored(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
     scored = (tracks.withColumn("_med", F.percentile_approx(F.when(peer, x), 0.5).over(classes))
               .withColumn("_n", F.count(F.when(peer, F.lit(1))).over(classes))
               .withColumn("_mad", F.percentile_approx(F.when(peer, F.abs(x - F.col("_med"))), 0.5).over(classes))
-              .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
-                                           (x - F.col("_med")) / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
+              .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers, (x - F.col("_med")) / _spread(cfg))))
     return _with_outliers(scored, cfg)
 
 
@@ -274,8 +278,7 @@ def peer_scored_joined(tracks: DataFrame, cfg: QualityConfig) -> DataFrame:
                                              .alias("_mad")))
     scored = (tracks.join(med, ["job_name", "label"], how="left").join(mad, ["job_name", "label"], how="left")
               .withColumn("peer_z", F.when(F.col("_n") >= cfg.min_peers,
-                                           (F.col("iou_pred_p10") - F.col("_med"))
-                                           / (1.4826 * F.greatest(F.col("_mad"), F.lit(0.01))))))
+                                           (F.col("iou_pred_p10") - F.col("_med")) / _spread(cfg))))
     return _with_outliers(scored, cfg)
 
 

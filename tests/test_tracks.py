@@ -169,6 +169,24 @@ def test_peers_by_window_equal_peers_joined(spark):
         assert_df_equality(window, joined, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
 
 
+def test_a_good_track_among_near_perfect_peers_is_no_outlier(spark):
+    """Slow vehicles follow their motion almost perfectly (iou_pred_p10 0.98, MAD well under 0.01): a track at
+    0.93 is a good track, not one for review; a track at 0.6 is far below them (the peers' deviation is counted
+    as at least track_outlier_min_spread, 0.05)."""
+    from gtlake.jobs.quality import peer_scored, peer_scored_joined
+    from gtlake.udfs.config import QualityConfig
+
+    p10 = [0.98 + 0.002 * (i % 5) for i in range(30)] + [0.93, 0.6]
+    rows = [("j:0", f"o{i}", f"Car:{i}", "Car", 50, 0, 49, 0.9, 0.9, 0.9, 0.5, 0.8, x, 0, [], 0, 3, f"Car:{i}", "Car",
+             "j") for i, x in enumerate(p10)]
+    tracks = spark.createDataFrame(rows, STATS_SPARK_SCHEMA)
+    for scored in (peer_scored(tracks, QualityConfig()), peer_scored_joined(tracks, QualityConfig())):
+        outliers = {r["object_id"] for r in scored.where(F.array_contains("flags", "track_outlier")).collect()}
+        assert outliers == {"o31"}
+    tight = peer_scored(tracks, QualityConfig(track_outlier_min_spread=0.01))  # the floor before: both called
+    assert tight.where(F.array_contains("flags", "track_outlier")).count() == 2
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 10_000_000), max_size=30), st.integers(1, 8))
 def test_file_groups_hold_every_file_once_and_balance_the_sizes(sizes, parallelism):

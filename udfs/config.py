@@ -69,6 +69,9 @@ class QualityConfig:
     swap_gain: float = 0.5  # exchanging two tracks' boxes must improve their summed IoU with the previous frame this much
     track_outlier_z: float = 3.5  # a track's low-percentile IoU this many robust deviations below its class peers
     min_peers: int = 5  # tracks of a class needed before comparing a track with its peers
+    # The peers' spread (MAD of their 10th-percentile iou_pred) counted as at least this: where a class's tracks all
+    # follow their motion almost perfectly (slow vehicles: MAD 0.008), a track 0.05 below them is still a good track.
+    track_outlier_min_spread: float = 0.05
 
     # Every setting's range, (low, high, low excluded): a value outside is refused, never run with.
     RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
@@ -81,7 +84,7 @@ class QualityConfig:
         "duplicate_share": (0, 1, True), "broken_gap_frames": (0, 100000, False), "broken_iou": (0, 1, True),
         "reentry_frames": (0, 100000, False), "attribute_flip_frames": (1, 100000, False),
         "attribute_context": (1, 100000, False), "swap_gain": (0, 10, False), "track_outlier_z": (0, 100, True),
-        "min_peers": (1, 1000000, False)}
+        "min_peers": (1, 1000000, False), "track_outlier_min_spread": (0, 1, True)}
 
     def __post_init__(self) -> None:
         check_ranges(self, self.RANGES)
