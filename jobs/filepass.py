@@ -14,6 +14,7 @@ object appears only when its upload completes); what is staged is committed by t
 from __future__ import annotations
 
 import posixpath
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -73,6 +74,41 @@ def dictionary_columns(schema: Any) -> list[str]:
         elif pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type):
             out.append(f"{f.name}.list.element")
     return out
+
+
+class TaskWriters:
+    """The Parquet files a task writes for one input file, one per staged root (`FileWork.output_path`), opened
+    on its first rows: locally written aside and renamed when closed (a file is whole or absent), on S3 whole on
+    close. Strings dictionary-encoded (`dictionary_columns`)."""
+
+    def __init__(self, fs: Any, file: FileWork):
+        self.fs, self.file = fs, file
+        self._open: dict[str, tuple[Any, str, str]] = {}
+
+    def write(self, root: str, table: Any) -> None:
+        """Append `table` to the file under `root` (nothing when it has no rows)."""
+        import pyarrow.parquet as pq
+        from pyarrow import fs as pafs
+
+        if not table.num_rows:
+            return
+        if root not in self._open:
+            path = self.file.output_path(root)
+            part = path
+            if isinstance(self.fs, pafs.LocalFileSystem):
+                self.fs.create_dir(posixpath.dirname(path), recursive=True)
+                part = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}")
+            self._open[root] = (pq.ParquetWriter(part, table.schema, filesystem=self.fs,
+                                                 use_dictionary=dictionary_columns(table.schema)), part, path)
+        self._open[root][0].write_table(table)
+
+    def close(self) -> None:
+        """Close every file written (and, locally, move it into place)."""
+        for writer, part, path in self._open.values():
+            writer.close()
+            if part != path:
+                self.fs.move(part, path)
+        self._open.clear()
 
 
 def task_filesystem(remote: bool):  # noqa: ANN201 - a pyarrow FileSystem

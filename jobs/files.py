@@ -31,6 +31,12 @@ def data_files(lake: Lake, folder: str) -> list[pafs.FileInfo]:
                   key=lambda f: f.path)
 
 
+def one_file_each(lake: Lake, folder: str, partition: str = "job_name") -> bool:
+    """Whether each partition folder of a (staged) table folder holds exactly one data file."""
+    parts = [p for p in lake.listdir(folder) if p.startswith(f"{partition}=")]
+    return all(len(data_files(lake, posixpath.join(folder, p))) == 1 for p in parts)
+
+
 class Footers:
     """The footers of a lake's Parquet files, each read once while the object lives (one small read, local or
     S3; on S3 a request or two per file): the checks one run makes of the same files share them. Made per run,

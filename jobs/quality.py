@@ -12,7 +12,9 @@ Python. Other boxes are copied into that order first. `box_metrics` is the same 
 equal to. Tracks are then compared with the other tracks of their class in the job
 (track_outlier), and all reasons for one (frame, object) are merged into one ranked review-queue entry, with the
 appearance_change flags of `gtlake embed` (`embedding_metrics`) and a model's findings (`gtlake predictions`,
-`prediction_findings`: overlooked objects get entries of their own) when they were made from the job's current boxes.
+`prediction_findings`: overlooked objects get entries of their own) when they were made from the job's current boxes:
+both in one task per job (`finish_job`, `udfs.queue`) from the tracks' statistics and the suspect rows the scoring
+tasks wrote; `peer_scored` and `review_queue`, the same as Spark transforms, are the references it is tested equal to.
 Audit jobs (`jobs.role`) are scored the same way, as a post-audit check of the corrected labels, but are kept out
 of the review queue, which is the labelers'. Only jobs whose boxes, thresholds or appearance flags changed since
 the last quality run are redone.
@@ -23,7 +25,6 @@ import hashlib
 import json
 import posixpath
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -36,23 +37,25 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake import integrity
-from gtlake.jobs.common import has_rows, read_folder, read_partitions, sequence_refs
-from gtlake.jobs.filepass import FileWork, dictionary_columns, numbered, run_files
-from gtlake.jobs.files import Footers, clustered_partition, data_files, non_null_rows, unique_in_files, unique_rows
+from gtlake.jobs.common import read_partitions, sequence_refs
+from gtlake.jobs.filepass import FileWork, TaskWriters, numbered, run_files
+from gtlake.jobs.files import (Footers, clustered_partition, data_files, non_null_rows, one_file_each, unique_in_files,
+                               unique_rows)
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts
-from gtlake.schemas import BOX_METRICS, BOXES, REVIEW_QUEUE, SHAPES, TRACK_SUMMARY
+from gtlake.schemas import (BOX_METRICS, BOXES, EMBEDDING_METRICS, FRAMES, PREDICTION_FINDINGS, REVIEW_QUEUE,
+                            SEQUENCES, SHAPES, TRACK_SUMMARY)
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.batches import whole_sequences
 from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
+from gtlake.udfs.queue import peer_scores, queue_entries
 from gtlake.udfs.tracks import STATS_SCHEMA, track_stats
-from gtlake.validation import broken_rules, held_rules, merge_broken
+from gtlake.validation import ENTRY_KEY, broken_rules, held_rules, merge_broken
 from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
@@ -144,6 +147,7 @@ def box_metrics_per_sequence(cfg: QualityConfig) -> Callable[[DataFrame], DataFr
 
 
 METRICS_FILE_KEY = ("sequence_id", "object_id", "frame_no")  # box_metrics' key within a job's files, in their order
+QUEUE_FILE_KEY = tuple(c for c in ENTRY_KEY if c != "job_name")  # an entry's key within its job's file
 FILE_COLS = [c for c in BOX_COLS if c != "job_name"]  # what the detector reads of a boxes file (job: its folder)
 READ_ROWS = 65_536  # rows read from a file at a time
 
@@ -163,41 +167,88 @@ def score_file(fs: Any, file: FileWork, cfg: QualityConfig, metrics_root: str, t
     box_metrics suite's rules broken on them (`validation.broken_rules`), "unique": whether their keys are
     unique}: the gate's verdicts on what the task wrote, made on the rows before they were written."""
     metrics_schema = BOX_METRICS.file_schema()
-    writers: dict[str, tuple[pq.ParquetWriter, str, str]] = {}
+    writers = TaskWriters(fs, file)
     rows, broken, unique = 0, [], True
     partition = dict([file.folder.split("=", 1)])  # the file's job_name, a constant of its rows
-
-    def write(root: str, table: pa.Table) -> None:
-        if not table.num_rows:
-            return
-        if root not in writers:
-            path = file.output_path(root)
-            part = path
-            if isinstance(fs, pafs.LocalFileSystem):  # written aside, then renamed: a file is whole or absent
-                fs.create_dir(posixpath.dirname(path), recursive=True)
-                part = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}")
-            writers[root] = (pq.ParquetWriter(part, table.schema, filesystem=fs,  # (S3: whole on close)
-                                              use_dictionary=dictionary_columns(table.schema)), part, path)
-        writers[root][0].write_table(table)
-
     with fs.open_input_file(file.path) as f:
         batches = _tracked_tables(pq.ParquetFile(f), pa.schema([BOXES.file_schema().field(c) for c in FILE_COLS]))
         for table in whole_sequences(batches, ("sequence_id",), CHUNK_ROWS):
             scored = detect_table(table, cfg, metrics_schema, keys=("sequence_id",))
-            tracks = track_stats(scored)
-            write(metrics_root, scored)
-            write(tracks_root, tracks)
+            writers.write(metrics_root, scored)
+            writers.write(tracks_root, track_stats(scored))
             if suspects_root:
-                write(suspects_root, scored.filter(pc.or_(pc.greater(pc.list_value_length(scored["flags"]), 0),
-                                                          pc.greater(scored["missing_before"], 0))))
+                writers.write(suspects_root, scored.filter(pc.or_(
+                    pc.greater(pc.list_value_length(scored["flags"]), 0), pc.greater(scored["missing_before"], 0))))
             rows += scored.num_rows
             broken.append(broken_rules("box_metrics", scored, partition))
             unique = unique and unique_rows(scored, METRICS_FILE_KEY)  # (a sequence lies in one table only)
-    for writer, part, path in writers.values():
-        writer.close()
-        if part != path:
-            fs.move(part, path)
+    writers.close()
     return {"rows": rows, "broken": merge_broken(broken), "unique": unique}
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """What a job's finishing task reads besides its scoring tasks' outputs: its committed files of frames and
+    sequences, of embedding_metrics and prediction_findings when they apply (None: not read), and whether it is
+    queued (an audit job is not)."""
+
+    frames: tuple[str, ...]
+    sequences: tuple[str, ...]
+    appearance: tuple[str, ...] | None = None
+    findings: tuple[str, ...] | None = None
+    queued: bool = True
+
+
+STAGED_COLUMNS = {"frames": ["sequence_id", "frame_no", "frame_file"],
+                  "sequences": ["sequence_id", "source_ref", "labels_ref", "labels_read"],
+                  "appearance": ["sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score"],
+                  "findings": [f.name for f in PREDICTION_FINDINGS.file_schema()]}
+
+
+def _read_files(fs: Any, paths: list[str] | tuple[str, ...], schema: pa.Schema) -> pa.Table:
+    """The rows of the Parquet `paths` (none: no rows), the columns of `schema`, cast to it."""
+    tables = [pq.read_table(p, columns=schema.names, filesystem=fs).cast(schema) for p in paths]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _staged_files(fs: Any, folder: str) -> list[str]:
+    """The data files a pass wrote under a staged partition folder, sorted (none when it wrote none)."""
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        return []
+    return sorted(f.path for f in fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+                  if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_")))
+
+
+def finish_job(fs: Any, file: FileWork, cfg: QualityConfig, inputs: dict[str, JobFiles], tracks_root: str,
+               suspects_root: str, summary_root: str, queue_root: str) -> dict:
+    """One job's track_summary and review queue in a task, from what its scoring tasks wrote (`score_file`: the
+    tracks' statistics and the suspect rows, under the staged roots, in the job's folder `file.folder`) and the
+    job's files named in `inputs` (`udfs.queue`), written under `summary_root` and `queue_root` (one file each).
+    {"tracks": rows written, "queued": entries written, "broken": the review_queue suite's rules broken on them,
+    "unique": whether their entries and ranks are unique}."""
+    job = file.folder.split("=", 1)[1]
+    given = inputs[job]
+    stats = _read_files(fs, _staged_files(fs, posixpath.join(tracks_root, file.folder)), STATS_SCHEMA)
+    tracks = peer_scores(stats, cfg)
+    writers = TaskWriters(fs, file)
+    writers.write(summary_root, tracks)
+    out = {"tracks": tracks.num_rows, "queued": 0, "broken": {}, "unique": True}
+    if given.queued:
+        def read(name: str, paths: tuple[str, ...]) -> pa.Table:
+            table = {"frames": FRAMES, "sequences": SEQUENCES, "appearance": EMBEDDING_METRICS,
+                     "findings": PREDICTION_FINDINGS}[name].file_schema()
+            return _read_files(fs, paths, pa.schema([table.field(c) for c in STAGED_COLUMNS[name]]))
+
+        suspects = _read_files(fs, _staged_files(fs, posixpath.join(suspects_root, file.folder)),
+                               BOX_METRICS.file_schema())
+        queue = queue_entries(suspects, tracks, stats, read("frames", given.frames), read("sequences", given.sequences),
+                              None if given.appearance is None else read("appearance", given.appearance),
+                              None if given.findings is None else read("findings", given.findings))
+        writers.write(queue_root, queue)
+        out |= {"queued": queue.num_rows, "broken": broken_rules("review_queue", queue, {"job_name": job}),
+                "unique": unique_rows(queue, QUEUE_FILE_KEY) and unique_rows(queue, ("rank",))}
+    writers.close()
+    return out
 
 
 def cluster_tracked(boxes: DataFrame) -> DataFrame:
@@ -396,34 +447,41 @@ STATS_SPARK_SCHEMA = from_arrow_schema(STATS_SCHEMA.append(pa.field("job_name", 
 
 
 @dataclass(frozen=True)
-class Scored:
-    """What the scoring tasks made: the tracks' statistics and the suspect rows (read back from their files),
-    and the gate's verdicts on the box_metrics rows they wrote (`score_file`)."""
+class Verdicts:
+    """The gate's verdicts on the rows a pass's tasks wrote: the rules that held on every row (`validation.
+    held_rules`) and whether each file's keys were unique."""
 
-    stats: DataFrame
-    suspects: DataFrame
-    held: frozenset[str]  # the box_metrics rules that held on every row written (`validation.held_rules`)
-    unique: bool  # whether each file's keys were unique
+    held: frozenset[str]
+    unique: bool
+
+    @staticmethod
+    def of(done: list[dict]) -> Verdicts:
+        """The verdicts of the tasks' results `done` ({"broken": ..., "unique": ...} each)."""
+        return Verdicts(held_rules(merge_broken([d["broken"] for d in done])), all(d["unique"] for d in done))
 
 
-def _score(run: Run, cfg: QualityConfig, files: list[FileWork]) -> Scored:
-    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`)."""
+def _score(run: Run, cfg: QualityConfig, files: list[FileWork], roots: dict[str, str]) -> Verdicts:
+    """Score the clustered boxes `files` in tasks (`score_file`): box_metrics staged (`run.staged`), the tracks'
+    statistics and the suspect rows under `roots`."""
     t0 = time.monotonic()
-    roots = {"metrics_root": run.lake.staging(run.run_id, "box_metrics"),
-             "tracks_root": run.lake.staging(run.run_id, "_work", "track_stats"),
-             "suspects_root": run.lake.staging(run.run_id, "_work", "suspects")}
-    done = run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, **roots))
-    run.staged["box_metrics"] = roots["metrics_root"]
+    done = run_files(run.spark, run.lake, files, partial(score_file, cfg=cfg, metrics_root=run.staged_root(
+        "box_metrics"), tracks_root=roots["tracks_root"], suspects_root=roots["suspects_root"]))
     run.log(f"  staged box_metrics ({sum(d['rows'] for d in done)} rows from {len(files)} files) in "
             f"{time.monotonic() - t0:.1f}s")
+    return Verdicts.of(done)
 
-    def read(root: str, schema: T.StructType) -> DataFrame:
-        if has_rows(run.lake, root, ["job_name"]):
-            return read_folder(run.spark, run.lake, root, schema)
-        return run.spark.createDataFrame([], schema)
 
-    return Scored(read(roots["tracks_root"], STATS_SPARK_SCHEMA), read(roots["suspects_root"], UDF_SCHEMA),
-                  held_rules(merge_broken([d["broken"] for d in done])), all(d["unique"] for d in done))
+def _finish(run: Run, cfg: QualityConfig, inputs: dict[str, JobFiles], roots: dict[str, str]) -> Verdicts:
+    """Each job's track_summary and review queue in a task of its own (`finish_job`), staged (`run.staged`); the
+    verdicts on the queue's rows."""
+    t0 = time.monotonic()
+    jobs = numbered([(f"job_name={j}", pafs.FileInfo(j, size=1)) for j in sorted(inputs)])
+    done = run_files(run.spark, run.lake, jobs, partial(finish_job, cfg=cfg, inputs=inputs, **roots,
+                                                         summary_root=run.staged_root("track_summary"),
+                                                         queue_root=run.staged_root("review_queue")))
+    run.log(f"  staged track_summary ({sum(d['tracks'] for d in done)} tracks) and review_queue "
+            f"({sum(d['queued'] for d in done)} entries) in {time.monotonic() - t0:.1f}s")
+    return Verdicts.of([d for d in done if d["broken"]])
 
 
 INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics", "prediction_findings")
@@ -463,8 +521,8 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
                           jobs=scored)
         shapes = read_partitions(spark, lake, "shapes", scored, schema=SHAPES.spark_schema()) or \
             spark.createDataFrame([], SHAPES.spark_schema())  # no suite: read for the frames' counts
-        frames = gate.read("frames", lambda: _table(spark, lake, "frames", scored),
-                           refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
+        gate.read("frames", lambda: _table(spark, lake, "frames", scored),
+                  refs={"sequences": sequences, "boxes": boxes, "shapes": shapes}, jobs=scored)
         audits = audit_jobs(gate.read("jobs", lambda: read_partitions(spark, lake, "jobs", scored), jobs=scored))
         gate.enforce()
         # Boxes ingest wrote clustered (its ledger says so, integrity.require found the files as committed, and
@@ -483,23 +541,29 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         # Tracked boxes per file, from its footer (None: it cannot tell). A file with none (a detection job's) has
         # nothing to score: left out, so that the tasks, balanced by the bytes they read, are balanced by the work.
         tracked = {f.path: non_null_rows(lake, [f], "object_id", footers) for j in scored for f in files[j]}
-        made = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]
-                                          if tracked[f.path] != 0]))
-        run.stage(peer_scored(made.stats, cfg), TRACK_SUMMARY)
-        tracks = spark.read.parquet(lake.uri(run.staged["track_summary"]))
+        roots = {"tracks_root": run.lake.staging(run.run_id, "_work", "track_stats"),
+                 "suspects_root": run.lake.staging(run.run_id, "_work", "suspects")}
+        scoring = _score(run, cfg, numbered([(f"job_name={j}", f) for j in scored for f in files[j]
+                                             if tracked[f.path] != 0]), roots)
         with_flags = [j for j in scored if j in embedded]
-        appearance = gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics",
-                                                                            with_flags)) if with_flags else None
+        if with_flags:
+            gate.read("embedding_metrics", lambda: read_partitions(spark, lake, "embedding_metrics", with_flags))
         with_findings = [j for j in scored if j in predicted]
-        findings = gate.read("prediction_findings", lambda: read_partitions(
-            spark, lake, "prediction_findings", with_findings), refs={"sequences": sequences},
-            jobs=with_findings) if with_findings else None
+        if with_findings:
+            gate.read("prediction_findings", lambda: read_partitions(spark, lake, "prediction_findings", with_findings),
+                      refs={"sequences": sequences}, jobs=with_findings)
         gate.enforce()
+
+        def committed(table: str, j: str) -> tuple[str, ...]:
+            return tuple(f.path for f in data_files(lake, lake.path(table, f"job_name={j}")))
+
         # An audit job's labels are scored as a post-audit check (box_metrics, track_summary), not queued:
         # the review queue is the labelers'.
-        queue = review_queue(made.suspects, tracks, frames, sequences, appearance, findings, worst=made.stats).where(
-            ~F.col("job_name").isin(audits))
-        run.stage(queue, REVIEW_QUEUE)
+        inputs = {j: JobFiles(committed("frames", j), committed("sequences", j),
+                              committed("embedding_metrics", j) if j in embedded else None,
+                              committed("prediction_findings", j) if j in predicted else None,
+                              queued=j not in audits) for j in scored}
+        queueing = _finish(run, cfg, inputs, roots)
         # Tracked boxes read: from the footers of the files scored (their null counts), else counted by Spark.
         known = [tracked[f.path] for j in clustered for f in files[j]]
         from_footers = None if None in known else sum(known)
@@ -513,9 +577,12 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
         # The row-level rules and each file's keys were checked by the tasks on the rows they wrote: only the
         # rules they could not settle (and the schema) are checked on the staged files.
         gate.check_staged("box_metrics", run.staged["box_metrics"], unique=lambda: unique_in_files(
-            spark, lake, run.staged["box_metrics"], ("sequence_id", "frame_no", "object_id"), checked=made.unique),
-            held=made.held)
-        gate.check_staged("review_queue", run.staged["review_queue"])
+            spark, lake, run.staged["box_metrics"], ("sequence_id", "frame_no", "object_id"), checked=scoring.unique),
+            held=scoring.held)
+        # Each job's queue is one file (`finish_job`), its entries and ranks found unique by the task that wrote it.
+        gate.check_staged("review_queue", run.staged["review_queue"], held=queueing.held, unique=lambda: frozenset(
+            {tuple(ENTRY_KEY), ("job_name", "rank")}) if queueing.unique and one_file_each(
+            lake, run.staged["review_queue"]) else frozenset())
     for table in OUTPUTS:
         run.replace(table, jobs)
     now = datetime.now(timezone.utc).isoformat()

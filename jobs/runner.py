@@ -134,6 +134,12 @@ class Run:
         self.staged[table.name] = stage(df, table, self.lake, self.run_id, self.log, in_order)
         return self.staged[table.name]
 
+    def staged_root(self, table: str) -> str:
+        """The folder where the run's tasks write its staged `table` themselves (`jobs.filepass`), recorded as
+        staged."""
+        self.staged[table] = self.lake.staging(self.run_id, table)
+        return self.staged[table]
+
     def staged_rows(self, table: str, by: tuple[str, ...] = ("job_name",), partition: str = "job_name") -> dict:
         """Rows the run staged for `table`, grouped by `by`, read back from the files written."""
         return staged_counts(self.lake, self.staged[table], list(by), partition) if table in self.staged else {}

@@ -302,3 +302,101 @@ def test_the_queue_from_the_suspect_rows_equals_the_queue_from_every_row(spark, 
     everything = review_queue(metrics, tracks, frames, sequences)
     assert_df_equality(review_queue(suspects, tracks, frames, sequences, worst=track_stats_reference(metrics)),
                        everything, ignore_row_order=True, ignore_nullable=True)
+
+
+def _committed(spark, lake: Lake, table: str, jobs: list[str]):
+    return read_partitions(spark, lake, table, jobs)
+
+
+@pytest.mark.spark
+def test_each_jobs_track_summary_and_queue_equal_the_spark_forms(spark, pipeline_lake):
+    """What the job's finishing tasks wrote (`udfs.queue`, one task per job) equals the Spark references on the
+    committed rows: track_summary as `peer_scored` of the Spark statistics, the review queue as `review_queue`
+    of box_metrics with the appearance flags and the model's findings that applied (audit jobs not queued)."""
+    from gtlake.jobs.embed import current_runs
+    from gtlake.jobs.quality import audit_jobs, current_predictions, peer_scored, review_queue, track_stats_reference
+
+    lake = Lake(str(pipeline_lake["lake"]))
+    ingested = lake.ledger("ingest")
+    jobs = sorted(j for j in ingested if not j.startswith("_"))
+    metrics, tracks, queue, frames, sequences = (_committed(spark, lake, t, jobs) for t in (
+        "box_metrics", "track_summary", "review_queue", "frames", "sequences"))
+    reference = peer_scored(track_stats_reference(metrics), QualityConfig())
+    tied = [c for c in reference.columns if c != "iou_mode"]  # Spark's mode picks any of those tied (test_tracks)
+    assert_df_equality(tracks.select(*tied), reference.select(*tied), ignore_row_order=True, ignore_nullable=True,
+                       allow_nan_equality=True)
+    predicted = sorted(current_predictions(lake.ledger("predictions"), ingested))
+    embedded = sorted(current_runs(lake.ledger("embed"), ingested))
+    assert predicted and embedded  # the lake has both, so both sources are read
+    findings = _committed(spark, lake, "prediction_findings", predicted)
+    appearance = _committed(spark, lake, "embedding_metrics", embedded)
+    audits = audit_jobs(_committed(spark, lake, "jobs", jobs))
+    expected = review_queue(metrics, reference, frames, sequences, appearance, findings).where(
+        ~F.col("job_name").isin(audits))
+    assert queue.where(F.array_contains("reasons", "overlooked")).count() > 0
+    assert_df_equality(queue.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.spark
+def test_the_queue_kernel_equals_review_queue_with_outliers_appearance_flags_and_findings(spark, pipeline_lake):
+    """`udfs.queue.queue_entries` on one job's suspect rows and statistics equals the Spark `review_queue` on the
+    same rows, with what the committed lake lacks: track outliers (a looser bar), appearance flags on boxes that
+    have other reasons and on boxes that have none, a model's findings on labeled objects (two on one entry: the
+    smaller model box kept) and overlooked objects (one repeated: kept once)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from gtlake.jobs.quality import UDF_SCHEMA, current_predictions, review_queue
+    from gtlake.schemas import EMBEDDING_METRICS, PREDICTION_FINDINGS, REVIEW_QUEUE
+    from gtlake.udfs.queue import queue_entries
+    from gtlake.udfs.tracks import track_stats
+
+    lake = Lake(str(pipeline_lake["lake"]))
+    job = sorted(current_predictions(lake.ledger("predictions"), lake.ledger("ingest")))[0]  # a labelers' job
+    metrics = pq.read_table(lake.path("box_metrics", f"job_name={job}")).sort_by(
+        [("sequence_id", "ascending"), ("object_id", "ascending"), ("frame_no", "ascending")])
+    stats = track_stats(metrics)
+    tracks = pq.read_table(lake.path("track_summary", f"job_name={job}"))
+    z = tracks.column("peer_z").to_pylist()
+    low = sorted(v for v in z if v is not None)[2]  # the three tracks furthest below their peers: outliers here
+    tracks = tracks.set_column(tracks.schema.get_field_index("flags"), "flags", pa.array(
+        [f + ["track_outlier"] if v is not None and v <= low else f for f, v in
+         zip(tracks.column("flags").to_pylist(), z)], pa.list_(pa.string())))
+    assert 0 < sum("track_outlier" in f for f in tracks.column("flags").to_pylist()) < tracks.num_rows
+    flagged = metrics.filter(pa.array([bool(f) for f in metrics.column("flags").to_pylist()]))
+    plain = metrics.filter(pa.array([not f for f in metrics.column("flags").to_pylist()]))
+    appear = pa.concat_tables([flagged.slice(0, 5), plain.slice(0, 5)]).select(
+        ["sequence_id", "frame_no", "object_id", "object_name", "label"])
+    columns = EMBEDDING_METRICS.file_schema()
+    appearance = pa.Table.from_pylist(
+        [{**r, "flags": ["appearance_change"], "score": 2.0} for r in appear.to_pylist()]
+        + [{**r, "flags": [], "score": 0.0} for r in plain.slice(5, 3).select(appear.column_names).to_pylist()],
+        schema=pa.schema([columns.field(c) for c in (*appear.column_names, "flags", "score")]))
+    about = flagged.slice(0, 2).to_pylist()
+    box = {"score": 0.9, "frames": 1, "evidence": 1.0, "model": "m", "model_label": "x"}
+    findings = ([{**{k: r[k] for k in ("sequence_id", "frame_no", "object_id", "label")}, "reason": reason,
+                  "left": left, "top": 1.0, "width": 5.0, "height": 5.0, **box}
+                 for r in about for reason, left in (("badly_located", 30.0), ("class_disagrees", 10.0))]
+                + [{"sequence_id": about[0]["sequence_id"], "frame_no": f, "object_id": None, "label": "Car",
+                    "reason": "overlooked", "left": 40.0 + f % 2, "top": 2.0, "width": 9.0, "height": 9.0, **box}
+                   for f in (3, 3, 4, 5)])
+    findings = pa.Table.from_pylist(findings, schema=PREDICTION_FINDINGS.file_schema())
+    frames = pq.read_table(lake.path("frames", f"job_name={job}"), columns=["sequence_id", "frame_no", "frame_file"])
+    sequences = pq.read_table(lake.path("sequences", f"job_name={job}"),
+                              columns=["sequence_id", "source_ref", "labels_ref", "labels_read"])
+    suspects = metrics.filter(pa.array([bool(f) or (m or 0) > 0 for f, m in zip(
+        metrics.column("flags").to_pylist(), metrics.column("missing_before").to_pylist())]))
+    ours = queue_entries(suspects, tracks, stats, frames, sequences, appearance, findings)
+
+    def frame(table: pa.Table):  # a Spark DataFrame of the rows (nulls as nulls), with the job
+        table = table.append_column("job_name", pa.array([job] * table.num_rows))
+        return spark.createDataFrame(table.to_pylist(), from_arrow_schema(table.schema))
+
+    theirs = review_queue(
+        frame(suspects.select([n for n in UDF_SCHEMA.names if n != "job_name"])), frame(tracks), frame(frames),
+        frame(sequences), frame(appearance), frame(findings), worst=frame(stats))
+    expected = theirs.select(*REVIEW_QUEUE.names).drop("job_name")
+    got = spark.createDataFrame(ours.to_pylist(), expected.schema)
+    assert ours.column("rank").to_pylist() == list(range(1, ours.num_rows + 1))
+    for reason in ("track_outlier", "appearance_change", "badly_located", "overlooked", "missing_box"):
+        assert got.where(F.array_contains("reasons", reason)).count() > 0, reason
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

@@ -152,22 +152,20 @@ def _buggy_kernel(monkeypatch, bug) -> None:
     """Make the quality job's scoring tasks write `bug(rows)` instead of each file's box_metrics rows (a kernel
     bug), with the verdicts a task makes on the rows it writes (`score_file`) made on those: the gate must find
     the bug from them."""
-    from dataclasses import replace
-
     from gtlake.jobs.files import unique_rows
-    from gtlake.validation import broken_rules, held_rules, merge_broken
+    from gtlake.validation import broken_rules
 
     real = quality._score
 
-    def buggy(run, cfg, files):
-        out = real(run, cfg, files)
-        broken, unique = [], True
+    def buggy(run, cfg, files, roots):
+        real(run, cfg, files, roots)
+        done = []
         for path in sorted(Path(run.staged["box_metrics"]).rglob("*.parquet")):
             rows = bug(pq.ParquetFile(path).read())
             pq.write_table(rows, path)
-            broken.append(broken_rules("box_metrics", rows, {"job_name": path.parent.name.split("=", 1)[1]}))
-            unique = unique and unique_rows(rows, quality.METRICS_FILE_KEY)
-        return replace(out, held=held_rules(merge_broken(broken)), unique=unique)
+            done.append({"broken": broken_rules("box_metrics", rows, {"job_name": path.parent.name.split("=", 1)[1]}),
+                         "unique": unique_rows(rows, quality.METRICS_FILE_KEY)})
+        return quality.Verdicts.of(done)
 
     monkeypatch.setattr(quality, "_score", buggy)
 

@@ -62,7 +62,7 @@ def test_files_without_tracked_boxes_are_not_scored(spark, scored, tmp_path, mon
     shutil.copytree(scored["lake"], lake)
     shutil.rmtree(lake / "_gtlake" / "ledger" / "quality")
     seen, real = [], job._score
-    monkeypatch.setattr(job, "_score", lambda run, cfg, files: seen.extend(files) or real(run, cfg, files))
+    monkeypatch.setattr(job, "_score", lambda run, cfg, files, *rest: seen.extend(files) or real(run, cfg, files, *rest))
     quality(spark, QualityJobConfig(lake=str(lake)), **QUIET)
     folders = {f.folder.split("=", 1)[1] for f in seen}
     assert folders == set(boxes.job_name) - untracked

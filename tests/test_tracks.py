@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from chispa import assert_df_equality
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake.jobs.filepass import FileWork, file_groups
 from gtlake.jobs.quality import STATS_SPARK_SCHEMA, track_stats_reference
+from gtlake.udfs.queue import peer_scores
 from gtlake.udfs.tracks import STATS_SCHEMA, modes, percentiles, round_half_up, track_stats
 
 NAN = math.nan
@@ -163,10 +165,17 @@ def test_peers_by_window_equal_peers_joined(spark):
         rows.append((f"{job}:{i % 20}", f"o{i}", f"{label}:{i}", label, n, 0, n + 2, 0.5, 0.5, 0.5, 0.1, 0.2, p10,
                      len(flags), flags, 2, 1, f"{label}:{i}", label, job))
     tracks = spark.createDataFrame(rows, STATS_SPARK_SCHEMA)
+    stats = pa.Table.from_pylist([dict(zip(STATS_SPARK_SCHEMA.names, r)) for r in rows],
+                                 schema=STATS_SCHEMA.append(pa.field("job_name", pa.string())))
     for cfg in (QualityConfig(), QualityConfig(min_peers=30)):
         window, joined = peer_scored(tracks, cfg), peer_scored_joined(tracks, cfg)
         assert window.where(F.array_contains("flags", "track_outlier")).count() > 0 or cfg.min_peers == 30
         assert_df_equality(window, joined, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+        # The finishing task's kernel, one job at a time (udfs.queue.peer_scores), gives the same rows.
+        ours = [r | {"job_name": job} for job in ("a", "b") for r in peer_scores(
+            stats.filter(pc.equal(stats.column("job_name"), job)), cfg).to_pylist()]
+        assert_df_equality(spark.createDataFrame(ours, window.schema), window, ignore_row_order=True,
+                           ignore_nullable=True, allow_nan_equality=True)
 
 
 def test_a_good_track_among_near_perfect_peers_is_no_outlier(spark):

@@ -103,7 +103,7 @@ def lowest_rows(values: np.ndarray, frame: np.ndarray, group: np.ndarray, firsts
     return hit[np.r_[True, group[hit][1:] != group[hit][:-1]]]
 
 
-def _sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+def sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Integer codes of a string column that order as its values do (-1: null), and the values, sorted."""
     encoded = pc.dictionary_encode(column).combine_chunks()
     values = encoded.dictionary
@@ -140,7 +140,7 @@ def track_stats(metrics: pa.Table) -> pa.Table:
     low = np.full(k, np.inf)
     np.minimum.at(low, group[ok], iou[ok])
     low[n_iou == 0] = np.nan
-    label_codes, labels = _sorted_codes(metrics.column("label"))
+    label_codes, labels = sorted_codes(metrics.column("label"))
     label_mode = modes(label_codes, group, k)
     n_flags = pc.list_value_length(metrics.column("flags")).to_numpy(zero_copy_only=False)
     flagged = np.nan_to_num(n_flags.astype(float)) > 0
