@@ -73,7 +73,8 @@ def _entries(rows: pa.Table, **constants: object) -> pa.Table:
     for f in ENTRY:
         if f.name in constants:
             value = constants[f.name]
-            out.append(pa.array([value] * n, f.type) if not isinstance(value, (pa.Array, pa.ChunkedArray)) else value.cast(f.type))
+            given = isinstance(value, (pa.Array, pa.ChunkedArray))
+            out.append(value.cast(f.type) if given else pa.array([value] * n, f.type))
         elif f.name in rows.column_names:
             out.append(rows.column(f.name).cast(f.type))
         else:
@@ -164,19 +165,20 @@ def _merged(rows: pa.Table) -> pa.Table:
     (sorted), the top score (as `_top`), and the smallest model box given (as Spark orders structs, nulls first)."""
     group, firsts = _groups(rows, KEY)
     k = len(firsts)
-    top = np.full(k, -np.inf)
-    np.maximum.at(top, group, _floats(rows.column("score")))
+    top = np.full(k, np.nan)
+    np.fmax.at(top, group, _floats(rows.column("score")))  # (a null score counts for nothing, as in Spark's max)
     flags = rows.column("flags").combine_chunks()
     flat = pc.list_flatten(flags)
     codes, names = sorted_codes(pa.chunked_array([flat], flat.type))
-    pairs = np.unique(group[pc.list_parent_indices(flags).to_numpy()] * (len(names) + 1) + codes)
+    known = codes >= 0  # (a null reason is none)
+    pairs = np.unique(group[pc.list_parent_indices(flags).to_numpy()][known] * (len(names) + 1) + codes[known])
     owner, code = pairs // (len(names) + 1), pairs % (len(names) + 1)
     offsets = np.r_[0, np.cumsum(np.bincount(owner, minlength=k))]
     out = {c: rows.column(c).take(pa.array(firsts)) for c in KEY}
     out |= {"object_name": _first_valid(rows.column("object_name"), group, k),
             "label": _first_valid(rows.column("label"), group, k),
             "reasons": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), names.take(pa.array(code))),
-            "_top": pa.array(top, pa.float64())}
+            "_top": pa.array(top, pa.float64(), from_pandas=True)}
     given = np.flatnonzero(rows.column("model").is_valid().to_numpy(zero_copy_only=False))
     model_rows = np.full(k, -1, dtype=np.int64)
     if len(given):
