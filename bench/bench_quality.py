@@ -19,7 +19,8 @@ process and on the same boxes Parquet:
   * naive: the original notebook's structure (per object, per frame, filter the sequence and rebuild
     the object's box vector, then one IoU in Python) on the first sequences, until 20 s have passed;
     its boxes/s is extrapolated from those.
-Prints boxes/s, the ratios the targets speak of, and the time growth from 1M to 4M.
+Prints boxes/s, the ratios the targets speak of, the time growth from 1M to 4M, and the peak memory of the
+driver and the JVM during a quality run, in this process and in a fresh one (what the job itself needs).
 """
 from __future__ import annotations
 
@@ -47,6 +48,32 @@ def time_quality(spark, lake: str) -> tuple[float, float, object]:
         result = run(spark, QualityJobConfig(lake=lake), log=lambda m: None)
         seconds = time.monotonic() - t0
     return seconds, result.check_seconds, mem
+
+
+def fresh_memory(lake: str) -> dict:
+    """The driver's and the JVM's peak resident memory during a quality run in a process of its own (Spark
+    started, nothing else done in it), and the driver's before the run: what the job itself needs, apart from
+    whatever this benchmark's process built before (generating and ingesting a sample leaves its memory mapped)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-of", lake], check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO}).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _memory_of(lake: str) -> int:
+    import psutil
+
+    from gtlake.spark import get_spark
+
+    spark = get_spark("gtlake-bench-memory")
+    spark.range(1).count()
+    before = psutil.Process().memory_info().rss
+    _, _, mem = time_quality(spark, lake)
+    print(json.dumps({"driver_before_mb": round(before / 2**20), "driver_peak_mb": round(mem.python / 2**20),
+                      "jvm_peak_mb": round(mem.jvm / 2**20)}))
+    spark.stop()
+    return 0
 
 
 def time_spark_window(spark, lake: str, out: str) -> float:
@@ -227,7 +254,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1M,4M")
     ap.add_argument("--data", default=os.path.join(REPO, "bench-data"))
+    ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # (fresh_memory's process)
     args = ap.parse_args()
+    if args.memory_of:
+        return _memory_of(args.memory_of)
     from bench.bench_ingest import ensure_lake
     from gtlake.spark import get_spark
 
@@ -240,6 +270,7 @@ def main() -> int:
         if not results:
             time_quality(spark, lake)  # warm the JVM and the Python workers once
         q, checks, mem = time_quality(spark, lake)
+        fresh = fresh_memory(lake)
         sw = time_spark_window(spark, lake, os.path.join(args.data, f"spark-window-{size}"))
         ss = time_scoring_step(spark, lake, os.path.join(args.data, f"scoring-step-{size}"))
         ms = time_metrics_step(spark, lake, os.path.join(args.data, f"metrics-step-{size}"))
@@ -250,7 +281,7 @@ def main() -> int:
         nv_s, nv_n = time_naive(lake)
         r = {"size": size, "tracked_boxes": n, "quality_s": round(q, 2), "quality_checks_s": round(checks, 2),
              "quality_boxes_per_s": round(n / q), "quality_driver_peak_mb": round(mem.python / 2**20),
-             "quality_jvm_peak_mb": round(mem.jvm / 2**20),
+             "quality_jvm_peak_mb": round(mem.jvm / 2**20), **{f"fresh_{k}": v for k, v in fresh.items()},
              "spark_window_s": round(sw, 2), "duckdb_window_s": round(dw, 2),
              "scoring_step_s": round(ss, 2), "scoring_step_vs_spark_window": round(sw / ss, 2),
              "metrics_step_s": round(ms, 2), "per_sequence_step_s": round(ps, 2), "udf_floor_s": round(uf, 2),
@@ -262,7 +293,9 @@ def main() -> int:
              "quality_vs_naive": round((n / q) / (nv_n / nv_s))}
         results.append(r)
         print(f"  quality {r['quality_boxes_per_s']:,} boxes/s ({q:.1f}s, of which checks {checks:.1f}s; peak "
-              f"memory driver {r['quality_driver_peak_mb']} MB, JVM {r['quality_jvm_peak_mb']} MB) | "
+              f"memory driver {r['quality_driver_peak_mb']} MB, JVM {r['quality_jvm_peak_mb']} MB in this process; "
+              f"in a fresh one driver {fresh['driver_before_mb']} -> {fresh['driver_peak_mb']} MB, JVM "
+              f"{fresh['jvm_peak_mb']} MB) | "
               f"spark window {sw:.1f}s "
               f"(quality/spark speed {r['quality_vs_spark_window']}) | duckdb window {dw:.1f}s "
               f"(quality/duckdb speed {r['quality_vs_duckdb']}) | naive {r['naive_boxes_per_s']} boxes/s "
