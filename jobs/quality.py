@@ -147,6 +147,7 @@ def box_metrics_per_sequence(cfg: QualityConfig) -> Callable[[DataFrame], DataFr
 
 
 METRICS_FILE_KEY = ("sequence_id", "object_id", "frame_no")  # box_metrics' key within a job's files, in their order
+QUEUE_FILE = REVIEW_QUEUE.file_schema()
 QUEUE_FILE_KEY = tuple(c for c in ENTRY_KEY if c != "job_name")  # an entry's key within its job's file
 FILE_COLS = [c for c in BOX_COLS if c != "job_name"]  # what the detector reads of a boxes file (job: its folder)
 READ_ROWS = 65_536  # rows read from a file at a time
@@ -229,7 +230,7 @@ def finish_job(fs: Any, file: FileWork, cfg: QualityConfig, inputs: dict[str, Jo
     job = file.folder.split("=", 1)[1]
     given = inputs[job]
     stats = _read_files(fs, _staged_files(fs, posixpath.join(tracks_root, file.folder)), STATS_SCHEMA)
-    tracks = peer_scores(stats, cfg)
+    tracks = peer_scores(stats, cfg, TRACK_SUMMARY.file_schema())
     writers = TaskWriters(fs, file)
     writers.write(summary_root, tracks)
     out = {"tracks": tracks.num_rows, "queued": 0, "broken": {}, "unique": True}
@@ -241,7 +242,7 @@ def finish_job(fs: Any, file: FileWork, cfg: QualityConfig, inputs: dict[str, Jo
 
         suspects = _read_files(fs, _staged_files(fs, posixpath.join(suspects_root, file.folder)),
                                BOX_METRICS.file_schema())
-        queue = queue_entries(suspects, tracks, stats, read("frames", given.frames), read("sequences", given.sequences),
+        queue = queue_entries(QUEUE_FILE, suspects, tracks, stats, read("frames", given.frames), read("sequences", given.sequences),
                               None if given.appearance is None else read("appearance", given.appearance),
                               None if given.findings is None else read("findings", given.findings))
         writers.write(queue_root, queue)

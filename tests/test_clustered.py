@@ -385,7 +385,7 @@ def test_the_queue_kernel_equals_review_queue_with_outliers_appearance_flags_and
                               columns=["sequence_id", "source_ref", "labels_ref", "labels_read"])
     suspects = metrics.filter(pa.array([bool(f) or (m or 0) > 0 for f, m in zip(
         metrics.column("flags").to_pylist(), metrics.column("missing_before").to_pylist())]))
-    ours = queue_entries(suspects, tracks, stats, frames, sequences, appearance, findings)
+    ours = queue_entries(REVIEW_QUEUE.file_schema(), suspects, tracks, stats, frames, sequences, appearance, findings)
 
     def frame(table: pa.Table):  # a Spark DataFrame of the rows (nulls as nulls), with the job
         table = table.append_column("job_name", pa.array([job] * table.num_rows))

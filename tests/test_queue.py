@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from gtlake.schemas import BOX_METRICS, PREDICTION_FINDINGS
+from gtlake.schemas import BOX_METRICS, PREDICTION_FINDINGS, REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
-from gtlake.udfs.queue import QUEUE_FILE, TRACKS_FILE, peer_scores, queue_entries
+from gtlake.udfs.queue import peer_scores, queue_entries
 from gtlake.udfs.tracks import STATS_SCHEMA
 
+QUEUE_FILE, TRACKS_FILE = REVIEW_QUEUE.file_schema(), TRACK_SUMMARY.file_schema()
 SRC, LAB = "s3://in/v/seq.json", "s3://out/j/0/SeqLabel.json"
 
 
@@ -38,7 +39,7 @@ def _inputs():
 
 
 def test_the_queue_merges_reasons_places_missing_boxes_and_outliers_and_ranks_the_entries():
-    out = queue_entries(*_inputs())
+    out = queue_entries(QUEUE_FILE, *_inputs())
     assert out.schema == QUEUE_FILE
     got = [(r["frame_no"], r["object_id"], r["reasons"], r["score"], r["rank"], r["frame_file"], r["source_ref"],
             r["labels_ref"]) for r in out.to_pylist()]
@@ -62,7 +63,7 @@ def test_a_models_findings_join_an_entry_or_make_their_own():
         *[{"sequence_id": "j:0", "frame_no": 3, "object_id": None, "reason": "overlooked", "left": x, **box}
           for x in (500.0, 900.0, 500.0)],  # the first box twice (two chains): one entry
     ], PREDICTION_FINDINGS.file_schema())
-    out = queue_entries(*_inputs(), findings=findings).to_pylist()
+    out = queue_entries(QUEUE_FILE, *_inputs(), findings=findings).to_pylist()
     first = next(r for r in out if (r["frame_no"], r["object_id"]) == (5, "o1"))
     assert (first["object_id"], first["reasons"], first["score"]) == (
         "o1", ["badly_located", "class_disagrees", "off_path"], 3.5)  # class_disagrees weighs 3
@@ -75,10 +76,10 @@ def test_a_models_findings_join_an_entry_or_make_their_own():
 
 def test_nothing_suspect_is_an_empty_queue_and_tracks_without_peers_have_no_z():
     suspects, tracks, stats, frames, sequences = _inputs()
-    out = queue_entries(suspects.slice(0, 0), tracks.slice(0, 0), stats.slice(0, 0), frames, sequences)
+    out = queue_entries(QUEUE_FILE, suspects.slice(0, 0), tracks.slice(0, 0), stats.slice(0, 0), frames, sequences)
     assert out.num_rows == 0 and out.schema == QUEUE_FILE
     scored = peer_scores(_table([{"sequence_id": "j:0", "object_id": f"o{i}", "label": "Car", "n_boxes": 30,
                                   "iou_pred_p10": 0.9, "box_flags": []} for i in range(3)], STATS_SCHEMA),
-                         QualityConfig())  # 3 tracks: fewer than min_peers
+                         QualityConfig(), TRACKS_FILE)  # 3 tracks: fewer than min_peers
     assert scored.schema == TRACKS_FILE and scored.column("peer_z").null_count == 3
-    assert peer_scores(STATS_SCHEMA.empty_table(), QualityConfig()).num_rows == 0
+    assert peer_scores(STATS_SCHEMA.empty_table(), QualityConfig(), TRACKS_FILE).num_rows == 0

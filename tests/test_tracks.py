@@ -16,6 +16,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake.jobs.filepass import FileWork, file_groups
 from gtlake.jobs.quality import STATS_SPARK_SCHEMA, track_stats_reference
+from gtlake.schemas import TRACK_SUMMARY
 from gtlake.udfs.queue import peer_scores
 from gtlake.udfs.tracks import STATS_SCHEMA, modes, percentiles, round_half_up, track_stats
 
@@ -173,7 +174,7 @@ def test_peers_by_window_equal_peers_joined(spark):
         assert_df_equality(window, joined, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
         # The finishing task's kernel, one job at a time (udfs.queue.peer_scores), gives the same rows.
         ours = [r | {"job_name": job} for job in ("a", "b") for r in peer_scores(
-            stats.filter(pc.equal(stats.column("job_name"), job)), cfg).to_pylist()]
+            stats.filter(pc.equal(stats.column("job_name"), job)), cfg, TRACK_SUMMARY.file_schema()).to_pylist()]
         assert_df_equality(spark.createDataFrame(ours, window.schema), window, ignore_row_order=True,
                            ignore_nullable=True, allow_nan_equality=True)
 

@@ -1,7 +1,7 @@
 """A job's track_summary and review queue from what its scoring tasks wrote, as pyarrow and numpy in one task.
 
-    tracks = peer_scores(stats, cfg)  # per track: its statistics (udfs.tracks) compared with its class's
-    queue = queue_entries(suspects, tracks, stats, frames, sequences, appearance, findings)
+    tracks = peer_scores(stats, cfg, TRACK_SUMMARY.file_schema())  # per track, compared with its class's
+    queue = queue_entries(REVIEW_QUEUE.file_schema(), suspects, tracks, stats, frames, sequences, appearance, findings)
 
 The scoring tasks (`jobs.quality.score_file`) write each track's statistics and the suspect rows (box_metrics
 rows flagged, or with missing boxes before them: 1-3% of the boxes). Everything the track_summary and the review
@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gtlake.schemas import REVIEW_QUEUE, TRACK_SUMMARY
 from gtlake.udfs.config import QualityConfig
 from gtlake.udfs.tracks import sorted_codes, percentiles
 from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
@@ -30,20 +29,18 @@ KEY = ("sequence_id", "frame_no", "object_id")  # one queue entry per (frame, ob
 ENTRY = pa.schema([("sequence_id", pa.string()), ("frame_no", pa.int32()), ("object_id", pa.string()),
                    ("object_name", pa.string()), ("label", pa.string()), ("flags", pa.list_(pa.string())),
                    ("score", pa.float64()), ("model", pa.string()), *[(c, pa.float64()) for c in MODEL_BOX]])
-TRACKS_FILE = TRACK_SUMMARY.file_schema()
-QUEUE_FILE = REVIEW_QUEUE.file_schema()
 
 
 def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=float)  # (null: NaN)
 
 
-def peer_scores(stats: pa.Table, cfg: QualityConfig) -> pa.Table:
-    """track_summary rows (its file columns) of one job's track statistics (`udfs.tracks.STATS_SCHEMA`), in their
-    order: each track's iou_pred_p10 as a robust z-score among its peers (the job's tracks of its label with at
-    least 10 boxes and an iou_pred_p10: their median, and their MAD counted as at least
-    `track_outlier_min_spread`), given where the class has `min_peers` of them; track_outlier added to the flags of
-    a track of 10 boxes or more that falls `track_outlier_z` below them. Percentiles as Spark's `percentile_approx`
+def peer_scores(stats: pa.Table, cfg: QualityConfig, schema: pa.Schema) -> pa.Table:
+    """track_summary rows (of `schema`, its file columns: `TRACK_SUMMARY.file_schema()`) of one job's track statistics
+    (`udfs.tracks.STATS_SCHEMA`), in their order: each track's iou_pred_p10 as a robust z-score among its peers (the
+    job's tracks of its label with at least 10 boxes and an iou_pred_p10: their median, and their MAD counted as at
+    least `track_outlier_min_spread`), given where the class has `min_peers` of them; track_outlier added to the flags
+    of a track of 10 boxes or more that falls `track_outlier_z` below them. Percentiles as Spark's `percentile_approx`
     gives them when exact (`udfs.tracks.percentiles`): a class of fewer than 5,000 tracks."""
     codes, labels = sorted_codes(stats.column("label"))
     k = len(labels) + 1
@@ -63,7 +60,7 @@ def peer_scores(stats: pa.Table, cfg: QualityConfig) -> pa.Table:
         flags[i] = [*flags[i], "track_outlier"] if "track_outlier" not in flags[i] else flags[i]
     columns = {"peer_z": pa.array(z, pa.float64(), from_pandas=True), "flags": pa.array(flags, pa.list_(pa.string()))}
     return pa.Table.from_arrays([columns[f.name] if f.name in columns else stats.column(f.name).cast(f.type)
-                                 for f in TRACKS_FILE], schema=TRACKS_FILE)
+                                 for f in schema], schema=schema)
 
 
 def _entries(rows: pa.Table, **constants: object) -> pa.Table:
@@ -210,15 +207,15 @@ def _ranked(entries: pa.Table) -> pa.Table:
             .append_column("rank", pa.array(rank, pa.int32())).take(pa.array(order, pa.int64())))
 
 
-def queue_entries(suspects: pa.Table, tracks: pa.Table, stats: pa.Table, frames: pa.Table, sequences: pa.Table,
-                  appearance: pa.Table | None = None, findings: pa.Table | None = None) -> pa.Table:
-    """One job's review queue (its file columns), sorted by rank: every suspect (frame, object) of its suspect
-    rows (`suspects`: box_metrics rows flagged or with missing boxes before them), of its appearance flags
-    (`embedding_metrics` rows) and of a model's findings (`prediction_findings` rows), all its reasons merged;
-    a missing_box entry per frame without a box before a row; a track_outlier (`tracks`: `peer_scores` rows)
-    on the track's box least like its own motion (`stats`: the tracks' statistics, `udfs.tracks`); an
-    overlooked object an entry of its own, with the model's box. Each entry's frame_file from `frames` and its
-    sequence's source_ref and labels_ref from `sequences` (the row whose labels were read)."""
+def queue_entries(schema: pa.Schema, suspects: pa.Table, tracks: pa.Table, stats: pa.Table, frames: pa.Table,
+                  sequences: pa.Table, appearance: pa.Table | None = None, findings: pa.Table | None = None) -> pa.Table:
+    """One job's review queue (of `schema`, its file columns: `REVIEW_QUEUE.file_schema()`), sorted by rank: every suspect
+    (frame, object) of its suspect rows (`suspects`: box_metrics rows flagged or with missing boxes before them), of its
+    appearance flags (`embedding_metrics` rows) and of a model's findings (`prediction_findings` rows), all its reasons
+    merged; a missing_box entry per frame without a box before a row; a track_outlier (`tracks`: `peer_scores` rows) on
+    the track's box least like its own motion (`stats`: the tracks' statistics, `udfs.tracks`); an overlooked object an
+    entry of its own, with the model's box. Each entry's frame_file from `frames` and its sequence's source_ref and
+    labels_ref from `sequences` (the row whose labels were read)."""
     pairs = list(zip(tracks.column("sequence_id").to_pylist(), tracks.column("object_id").to_pylist()))
     labels = dict(zip(pairs, tracks.column("label").to_pylist()))
     names = dict(zip(pairs, tracks.column("object_name").to_pylist()))
@@ -251,7 +248,7 @@ def queue_entries(suspects: pa.Table, tracks: pa.Table, stats: pa.Table, frames:
         {"source_ref_first": "source_ref", "labels_ref_first": "labels_ref"})
     found = {**_lookup(ranked, files, ["sequence_id", "frame_no"]), **_lookup(ranked, refs, ["sequence_id"])}
     return pa.Table.from_arrays([(found[f.name] if f.name in found else ranked.column(f.name)).cast(f.type)
-                                 for f in QUEUE_FILE], schema=QUEUE_FILE)
+                                 for f in schema], schema=schema)
 
 
 def _lookup(rows: pa.Table, other: pa.Table, keys: list[str]) -> dict[str, pa.ChunkedArray]:
