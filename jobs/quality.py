@@ -242,7 +242,8 @@ def finish_job(fs: Any, file: FileWork, cfg: QualityConfig, inputs: dict[str, Jo
 
         suspects = _read_files(fs, _staged_files(fs, posixpath.join(suspects_root, file.folder)),
                                BOX_METRICS.file_schema())
-        queue = queue_entries(QUEUE_FILE, suspects, tracks, stats, read("frames", given.frames), read("sequences", given.sequences),
+        queue = queue_entries(QUEUE_FILE, suspects, tracks, stats, read("frames", given.frames),
+                              read("sequences", given.sequences),
                               None if given.appearance is None else read("appearance", given.appearance),
                               None if given.findings is None else read("findings", given.findings))
         writers.write(queue_root, queue)
@@ -472,11 +473,13 @@ def _score(run: Run, cfg: QualityConfig, files: list[FileWork], roots: dict[str,
     return Verdicts.of(done)
 
 
-def _finish(run: Run, cfg: QualityConfig, inputs: dict[str, JobFiles], roots: dict[str, str]) -> Verdicts:
+def _finish(run: Run, cfg: QualityConfig, inputs: dict[str, JobFiles], roots: dict[str, str],
+            boxes: dict[str, int]) -> Verdicts:
     """Each job's track_summary and review queue in a task of its own (`finish_job`), staged (`run.staged`); the
-    verdicts on the queue's rows."""
+    verdicts on the queue's rows. A job is the unit of work (`jobs.filepass`, its path unused), the tasks balanced
+    by the jobs' tracked `boxes`."""
     t0 = time.monotonic()
-    jobs = numbered([(f"job_name={j}", pafs.FileInfo(j, size=1)) for j in sorted(inputs)])
+    jobs = numbered([(f"job_name={j}", pafs.FileInfo(j, size=1 + boxes.get(j, 0))) for j in sorted(inputs)])
     done = run_files(run.spark, run.lake, jobs, partial(finish_job, cfg=cfg, inputs=inputs, **roots,
                                                          summary_root=run.staged_root("track_summary"),
                                                          queue_root=run.staged_root("review_queue")))
@@ -564,7 +567,7 @@ def _work(run: Run, config: QualityJobConfig) -> Outcome:
                               committed("embedding_metrics", j) if j in embedded else None,
                               committed("prediction_findings", j) if j in predicted else None,
                               queued=j not in audits) for j in scored}
-        queueing = _finish(run, cfg, inputs, roots)
+        queueing = _finish(run, cfg, inputs, roots, {j: sum(tracked[f.path] or 0 for f in files[j]) for j in scored})
         # Tracked boxes read: from the footers of the files scored (their null counts), else counted by Spark.
         known = [tracked[f.path] for j in clustered for f in files[j]]
         from_footers = None if None in known else sum(known)
