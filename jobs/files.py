@@ -24,9 +24,16 @@ MIN_TASK_BYTES = 4 << 20  # (Spark's openCostInBytes): a small lake is one task,
 def data_files(lake: Lake, folder: str) -> list[pafs.FileInfo]:
     """The data files under a table folder of the lake, sorted by path (none when the folder does not exist);
     names starting with '.' or '_' (checksums, markers) are not data."""
-    if not lake.isdir(folder):
-        return []
-    return sorted((f for f in lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+    return _listed(lake.fs, folder) if lake.isdir(folder) else []
+
+
+def files_under(fs: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
+    """`data_files` of a folder of the file system `fs` (a task's, which has no Lake)."""
+    return _listed(fs, folder) if fs.get_file_info(folder).type == pafs.FileType.Directory else []
+
+
+def _listed(fs: pafs.FileSystem, folder: str) -> list[pafs.FileInfo]:
+    return sorted((f for f in fs.get_file_info(pafs.FileSelector(folder, recursive=True))
                    if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_"))),
                   key=lambda f: f.path)
 

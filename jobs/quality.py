@@ -42,8 +42,8 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from gtlake import integrity
 from gtlake.jobs.common import read_partitions, sequence_refs
 from gtlake.jobs.filepass import FileWork, TaskWriters, numbered, run_files
-from gtlake.jobs.files import (Footers, clustered_partition, data_files, non_null_rows, one_file_each, unique_in_files,
-                               unique_rows)
+from gtlake.jobs.files import (Footers, clustered_partition, data_files, files_under, non_null_rows, one_file_each,
+                               unique_in_files, unique_rows)
 from gtlake.jobs.embed import current_runs
 from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
@@ -200,10 +200,11 @@ class JobFiles:
     queued: bool = True
 
 
-STAGED_COLUMNS = {"frames": ["sequence_id", "frame_no", "frame_file"],
-                  "sequences": ["sequence_id", "source_ref", "labels_ref", "labels_read"],
-                  "appearance": ["sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score"],
-                  "findings": [f.name for f in PREDICTION_FINDINGS.file_schema()]}
+JOB_COLUMNS = {  # what finish_job reads of each of a job's files
+    "frames": (FRAMES, ["sequence_id", "frame_no", "frame_file"]),
+    "sequences": (SEQUENCES, ["sequence_id", "source_ref", "labels_ref", "labels_read"]),
+    "appearance": (EMBEDDING_METRICS, ["sequence_id", "frame_no", "object_id", "object_name", "label", "flags", "score"]),
+    "findings": (PREDICTION_FINDINGS, [f.name for f in PREDICTION_FINDINGS.file_schema()])}
 
 
 def _read_files(fs: Any, paths: list[str] | tuple[str, ...], schema: pa.Schema) -> pa.Table:
@@ -212,12 +213,9 @@ def _read_files(fs: Any, paths: list[str] | tuple[str, ...], schema: pa.Schema) 
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-def _staged_files(fs: Any, folder: str) -> list[str]:
-    """The data files a pass wrote under a staged partition folder, sorted (none when it wrote none)."""
-    if fs.get_file_info(folder).type != pafs.FileType.Directory:
-        return []
-    return sorted(f.path for f in fs.get_file_info(pafs.FileSelector(folder, recursive=True))
-                  if f.type == pafs.FileType.File and not posixpath.basename(f.path).startswith((".", "_")))
+def _staged(fs: Any, root: str, file: FileWork) -> list[str]:
+    """The files a pass staged under `root` in `file`'s partition folder (none when it wrote none)."""
+    return [f.path for f in files_under(fs, posixpath.join(root, file.folder))]
 
 
 def finish_job(fs: Any, file: FileWork, cfg: QualityConfig, inputs: dict[str, JobFiles], tracks_root: str,
@@ -229,19 +227,17 @@ def finish_job(fs: Any, file: FileWork, cfg: QualityConfig, inputs: dict[str, Jo
     "unique": whether their entries and ranks are unique}."""
     job = file.folder.split("=", 1)[1]
     given = inputs[job]
-    stats = _read_files(fs, _staged_files(fs, posixpath.join(tracks_root, file.folder)), STATS_SCHEMA)
+    stats = _read_files(fs, _staged(fs, tracks_root, file), STATS_SCHEMA)
     tracks = peer_scores(stats, cfg, TRACK_SUMMARY.file_schema())
     writers = TaskWriters(fs, file)
     writers.write(summary_root, tracks)
     out = {"tracks": tracks.num_rows, "queued": 0, "broken": {}, "unique": True}
     if given.queued:
         def read(name: str, paths: tuple[str, ...]) -> pa.Table:
-            table = {"frames": FRAMES, "sequences": SEQUENCES, "appearance": EMBEDDING_METRICS,
-                     "findings": PREDICTION_FINDINGS}[name].file_schema()
-            return _read_files(fs, paths, pa.schema([table.field(c) for c in STAGED_COLUMNS[name]]))
+            table, columns = JOB_COLUMNS[name]
+            return _read_files(fs, paths, pa.schema([table.file_schema().field(c) for c in columns]))
 
-        suspects = _read_files(fs, _staged_files(fs, posixpath.join(suspects_root, file.folder)),
-                               BOX_METRICS.file_schema())
+        suspects = _read_files(fs, _staged(fs, suspects_root, file), BOX_METRICS.file_schema())
         queue = queue_entries(QUEUE_FILE, suspects, tracks, stats, read("frames", given.frames),
                               read("sequences", given.sequences),
                               None if given.appearance is None else read("appearance", given.appearance),
@@ -485,7 +481,7 @@ def _finish(run: Run, cfg: QualityConfig, inputs: dict[str, JobFiles], roots: di
                                                          queue_root=run.staged_root("review_queue")))
     run.log(f"  staged track_summary ({sum(d['tracks'] for d in done)} tracks) and review_queue "
             f"({sum(d['queued'] for d in done)} entries) in {time.monotonic() - t0:.1f}s")
-    return Verdicts.of([d for d in done if d["broken"]])
+    return Verdicts.of([d for j, d in zip(sorted(inputs), done) if inputs[j].queued])  # (audit jobs write none)
 
 
 INPUTS = ("sequences", "boxes", "frames", "shapes", "jobs", "embedding_metrics", "prediction_findings")

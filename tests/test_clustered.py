@@ -304,10 +304,6 @@ def test_the_queue_from_the_suspect_rows_equals_the_queue_from_every_row(spark, 
                        everything, ignore_row_order=True, ignore_nullable=True)
 
 
-def _committed(spark, lake: Lake, table: str, jobs: list[str]):
-    return read_partitions(spark, lake, table, jobs)
-
-
 @pytest.mark.spark
 def test_each_jobs_track_summary_and_queue_equal_the_spark_forms(spark, pipeline_lake):
     """What the job's finishing tasks wrote (`udfs.queue`, one task per job) equals the Spark references on the
@@ -319,7 +315,7 @@ def test_each_jobs_track_summary_and_queue_equal_the_spark_forms(spark, pipeline
     lake = Lake(str(pipeline_lake["lake"]))
     ingested = lake.ledger("ingest")
     jobs = sorted(j for j in ingested if not j.startswith("_"))
-    metrics, tracks, queue, frames, sequences = (_committed(spark, lake, t, jobs) for t in (
+    metrics, tracks, queue, frames, sequences = (read_partitions(spark, lake, t, jobs) for t in (
         "box_metrics", "track_summary", "review_queue", "frames", "sequences"))
     reference = peer_scored(track_stats_reference(metrics), QualityConfig())
     tied = [c for c in reference.columns if c != "iou_mode"]  # Spark's mode picks any of those tied (test_tracks)
@@ -328,9 +324,9 @@ def test_each_jobs_track_summary_and_queue_equal_the_spark_forms(spark, pipeline
     predicted = sorted(current_predictions(lake.ledger("predictions"), ingested))
     embedded = sorted(current_runs(lake.ledger("embed"), ingested))
     assert predicted and embedded  # the lake has both, so both sources are read
-    findings = _committed(spark, lake, "prediction_findings", predicted)
-    appearance = _committed(spark, lake, "embedding_metrics", embedded)
-    audits = audit_jobs(_committed(spark, lake, "jobs", jobs))
+    findings = read_partitions(spark, lake, "prediction_findings", predicted)
+    appearance = read_partitions(spark, lake, "embedding_metrics", embedded)
+    audits = audit_jobs(read_partitions(spark, lake, "jobs", jobs))
     expected = review_queue(metrics, reference, frames, sequences, appearance, findings).where(
         ~F.col("job_name").isin(audits))
     assert queue.where(F.array_contains("reasons", "overlooked")).count() > 0

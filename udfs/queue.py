@@ -26,6 +26,7 @@ from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
 TRACK_OUTLIER_SCORE = 1.0
 MODEL_BOX = ("model_left", "model_top", "model_width", "model_height")
 KEY = ("sequence_id", "frame_no", "object_id")  # one queue entry per (frame, object) of a job
+TRACK = ("sequence_id", "object_id")
 ENTRY = pa.schema([("sequence_id", pa.string()), ("frame_no", pa.int32()), ("object_id", pa.string()),
                    ("object_name", pa.string()), ("label", pa.string()), ("flags", pa.list_(pa.string())),
                    ("score", pa.float64()), ("model", pa.string()), *[(c, pa.float64()) for c in MODEL_BOX]])
@@ -91,39 +92,35 @@ def _flagged(rows: pa.Table) -> pa.Table:
     return rows.filter(pc.greater(pc.fill_null(pc.list_value_length(rows.column("flags")), 0), 0))
 
 
-def _missing(suspects: pa.Table, labels: dict[tuple[str, str], str]) -> pa.Table:
-    """An entry per frame without a box before a suspect row (`missing_before`), the track's label."""
+def _missing(suspects: pa.Table, tracks: pa.Table) -> pa.Table:
+    """An entry per frame without a box before a suspect row (`missing_before`), the track's label (`tracks`)."""
     before = suspects.filter(pc.greater(pc.fill_null(suspects.column("missing_before"), 0), 0))
     n = before.column("missing_before").to_numpy(zero_copy_only=False).astype(np.int64)
     rows = np.repeat(np.arange(before.num_rows), n)
     step = np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n)  # 0 .. n-1 within each row's gap
     frame = before.column("frame_no").to_numpy().astype(np.int64)[rows] - np.repeat(n, n) + step
     taken = before.take(pa.array(rows, pa.int64()))
-    seqs, objs = taken.column("sequence_id").to_pylist(), taken.column("object_id").to_pylist()
+    label = _lookup(taken, tracks.select([*TRACK, "label"]), list(TRACK))["label"]
     return _entries(taken, frame_no=pa.array(frame, pa.int32()), flags=pa.array([["missing_box"]] * len(rows)),
-                    score=REASON_WEIGHTS["missing_box"], label=pa.array([labels.get(t) for t in zip(seqs, objs)],
-                                                                        pa.string()))
+                    score=REASON_WEIGHTS["missing_box"], label=label)
 
 
-def _findings(findings: pa.Table, names: dict[tuple[str, str], str]) -> tuple[pa.Table, pa.Table]:
-    """`prediction_findings` rows as entries: those about a labeled object (its name from its track) and the
-    overlooked objects (one entry per model box on a frame, the first of those alike)."""
+def _findings(findings: pa.Table, tracks: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """`prediction_findings` rows as entries: those about a labeled object (its name from its track, `tracks`) and
+    the overlooked objects (one entry per model box on a frame, the first of those alike)."""
     reasons = findings.column("reason").to_pylist()
     weight = pa.array([REASON_WEIGHTS[r] if r in PREDICTION_REASONS else None for r in reasons], pa.float64())
     box = {f"model_{c}": findings.column(c) for c in ("left", "top", "width", "height")}
     rows = _entries(findings, flags=pa.array([[r] for r in reasons], pa.list_(pa.string())), score=weight, **box)
     labeled = pc.is_valid(rows.column("object_id"))
     about = rows.filter(labeled)
-    pairs = zip(about.column("sequence_id").to_pylist(), about.column("object_id").to_pylist())
-    about = about.set_column(ENTRY.get_field_index("object_name"), "object_name",
-                             pa.array([names.get(t) for t in pairs], pa.string()))
+    about = about.set_column(ENTRY.get_field_index("object_name"), "object_name", _lookup(
+        about, tracks.select([*TRACK, "object_name"]), list(TRACK))["object_name"])
     overlooked = rows.filter(pc.invert(labeled))
-    seen, keep = set(), []
-    for i, t in enumerate(zip(*[overlooked.column(c).to_pylist() for c in ("sequence_id", "frame_no", *MODEL_BOX)])):
-        if t not in seen:
-            seen.add(t)
-            keep.append(i)
-    return about, overlooked.take(pa.array(keep, pa.int64()))
+    group, _ = _groups(overlooked, ("sequence_id", "frame_no", *MODEL_BOX))
+    first = np.full(int(group.max(initial=-1)) + 1, len(group), dtype=np.int64)
+    np.minimum.at(first, group, np.arange(len(group)))  # each box's first row, in the findings' order
+    return about, overlooked.take(pa.array(np.sort(first), pa.int64()))
 
 
 def _groups(table: pa.Table, keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -216,21 +213,17 @@ def queue_entries(schema: pa.Schema, suspects: pa.Table, tracks: pa.Table, stats
     the track's box least like its own motion (`stats`: the tracks' statistics, `udfs.tracks`); an overlooked object an
     entry of its own, with the model's box. Each entry's frame_file from `frames` and its sequence's source_ref and
     labels_ref from `sequences` (the row whose labels were read)."""
-    pairs = list(zip(tracks.column("sequence_id").to_pylist(), tracks.column("object_id").to_pylist()))
-    labels = dict(zip(pairs, tracks.column("label").to_pylist()))
-    names = dict(zip(pairs, tracks.column("object_name").to_pylist()))
     parts = [_entries(_flagged(suspects))]
     if appearance is not None:
         parts.append(_entries(_flagged(appearance)))
     overlooked = None
     if findings is not None:
-        about, overlooked = _findings(findings, names)
+        about, overlooked = _findings(findings, tracks)
         parts.append(about)
-    parts.append(_missing(suspects, labels))
+    parts.append(_missing(suspects, tracks))
     outlying = tracks.filter(pa.array(_holding(tracks.column("flags"), "track_outlier")))
-    worst = outlying.select(["sequence_id", "object_id"]).join(
-        stats.select(["sequence_id", "object_id", "worst_frame", "worst_name", "worst_label"]),
-        ["sequence_id", "object_id"], join_type="inner")
+    worst = outlying.select(list(TRACK)).join(
+        stats.select([*TRACK, "worst_frame", "worst_name", "worst_label"]), list(TRACK), join_type="inner")
     parts.append(_entries(worst, frame_no=worst.column("worst_frame"), object_name=worst.column("worst_name"),
                           label=worst.column("worst_label"), flags=pa.array([["track_outlier"]] * worst.num_rows),
                           score=TRACK_OUTLIER_SCORE))
