@@ -13,6 +13,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -21,11 +22,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from gtlake import integrity, storage
 from gtlake.jobs import seqlabel
+from gtlake.jobs import seqlabel_arrow as arrow
 from gtlake.jobs import seqlabel_repair as repair
 from gtlake.jobs.common import has_rows, read_folder, read_table_or_empty, staged_counts
+from gtlake.jobs.filepass import FileWork, TaskWriters, run_files
 from gtlake.jobs.files import unique_in_files
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import IMAGE_BOX_TYPES, SequenceRow, parse_manifest, same_job
@@ -176,17 +180,30 @@ def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files:
     return refs, rejects, marked
 
 
-# -- stage 3: labels files (Spark) ----------------------------------------------------------------
+# -- stage 3: labels files (Arrow in tasks for clean files, Spark for the rest) ----------------------
+@dataclass(frozen=True)
+class FastLabels:
+    """What the Arrow path read (`jobs.seqlabel_arrow`): its work folders of frames rows and checked boxes rows
+    (store paths, None when it wrote no row), the files it read whole and what they list."""
+
+    frames: str | None
+    boxes: str | None
+    paths: frozenset[str]
+    listed_frames: int
+    listed_boxes: int
+
+
 @dataclass
 class ParsedLabels:
-    """Frame-level rows of the labels: typed fast path and repaired slow path; and the files that parsed to
-    nothing."""
+    """Frame-level rows of the labels: typed fast path and repaired slow path; the files that parsed to
+    nothing; and the clean files the Arrow path read."""
 
     parts: list[tuple[DataFrame, bool]]  # (frame rows, typed)
     missing: DataFrame  # files that parsed to nothing (whitespace only)
+    fast: FastLabels
 
-    def union(self, fn: Callable[[DataFrame, bool], DataFrame]) -> DataFrame:
-        """fn applied to each part, unioned."""
+    def union(self, fn: Callable[[DataFrame, bool], DataFrame]) -> DataFrame | None:
+        """fn applied to each part, unioned (None when every file went the Arrow way)."""
         out = None
         for fr, typed in self.parts:
             df = fn(fr, typed)
@@ -194,10 +211,59 @@ class ParsedLabels:
         return out
 
 
-def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work: str) -> ParsedLabels:
-    """Parse the labels once into frame rows in a work Parquet folder (`work`, a Spark URI), which every table is
-    then derived from: files typed by Spark's reader first; the files it refuses, and inline labels, through
-    `seqlabel_repair` (Python on the executors), so that one bad value costs only its record."""
+def fast_file(fs, file: FileWork, metas: dict[int, arrow.LabelsMeta], frames_root: str,  # noqa: ANN001
+              boxes_root: str) -> dict:
+    """In a task: one labels file through `seqlabel_arrow.flatten`, its rows written under the two work roots
+    when it is clean; else nothing written, and why (the file goes the Spark way)."""
+    from gtlake.storage import read_bytes
+
+    try:
+        flat = arrow.flatten(read_bytes(file.path), metas[file.index])
+    except Exception as e:  # noqa: BLE001 - a file the Arrow path cannot take is the Spark path's
+        flat = f"{type(e).__name__}: {str(e)[:120]}"
+    if isinstance(flat, str):
+        return {"fast": False, "why": flat}
+    writers = TaskWriters(fs, file)
+    writers.write(frames_root, flat.frames)
+    writers.write(boxes_root, flat.boxes)
+    writers.close()
+    return {"fast": True, "frames": flat.listed_frames, "boxes": flat.listed_boxes,
+            "wrote_frames": flat.frames.num_rows > 0, "wrote_boxes": flat.boxes.num_rows > 0}
+
+
+def fast_labels(run: Run, refs: list[LabelsRef], sizes: dict[str, int]) -> FastLabels:
+    """The labels files that are clean, read by the Arrow path in Spark tasks (`fast_file`)."""
+    files = [r for r in refs if r.document is None]
+    work = [FileWork(i, "", r.path, sizes.get(r.path, 1)) for i, r in enumerate(files)]
+    metas = {i: arrow.LabelsMeta(r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type,
+                                 r.sequence.class_map, r.path) for i, r in enumerate(files)}
+    roots = {k: run.lake.staging(run.run_id, "_work", f"fast-{k}") for k in ("frames", "boxes")}
+    done = run_files(run.spark, run.lake, work, partial(fast_file, metas=metas, frames_root=roots["frames"],
+                                                        boxes_root=roots["boxes"]))
+    why: dict[str, int] = {}
+    for d in done:
+        if not d["fast"]:
+            key = d["why"].split(":")[0]
+            why[key] = why.get(key, 0) + 1
+    if why:
+        run.say(f"{sum(why.values())} labels files left to Spark's reader: "
+                + ", ".join(f"{n} {k}" for k, n in sorted(why.items(), key=lambda kv: -kv[1])[:5]))
+    fast = [(f, d) for f, d in zip(files, done) if d["fast"]]
+    return FastLabels(roots["frames"] if any(d["wrote_frames"] for _, d in fast) else None,
+                      roots["boxes"] if any(d["wrote_boxes"] for _, d in fast) else None,
+                      frozenset(f.path for f, _ in fast), sum(d["frames"] for _, d in fast),
+                      sum(d["boxes"] for _, d in fast))
+
+
+def labels_frames(run: Run, refs: list[LabelsRef], sizes: dict[str, int], work: str) -> ParsedLabels:
+    """Parse the labels once: clean files by the Arrow path (`fast_labels`), the others into frame rows in a work
+    Parquet folder (`work`, a Spark URI), which their tables are then derived from: files typed by Spark's
+    reader first; the files it refuses, and inline labels, through `seqlabel_repair` (Python on the executors),
+    so that one bad value costs only its record."""
+    spark, run_id = run.spark, run.run_id
+    fast = fast_labels(run, refs, sizes)
+    refs = [r for r in refs if r.path not in fast.paths]
+    parts: list[tuple[DataFrame, bool]] = []
     ref_df = F.broadcast(spark.createDataFrame(
         [(r.path, r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type, r.sequence.class_map,
           r.path if r.document is None else r.sequence.source_uri) for r in refs],
@@ -209,16 +275,15 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
         seqlabel.with_frames(raw.join(ref_df, on="_path", how="inner"), typed=typed).write.parquet(out)
         return spark.read.parquet(out)
 
-    parts: list[tuple[DataFrame, bool]] = []
     files = [r.path for r in refs if r.document is None]
     corrupt: list[str] = []
     if files:
         typed = seqlabel.read_labels(spark, [storage.spark_path(p) for p in files])
-        fast = frames_of(typed.withColumn("_path", seqlabel.storage_path(F.col("_path"))), True)
-        corrupt = [r["_path"] for r in fast.where(F.col("file_reason") == "malformed_labels_file")
+        fast_rows = frames_of(typed.withColumn("_path", seqlabel.storage_path(F.col("_path"))), True)
+        corrupt = [r["_path"] for r in fast_rows.where(F.col("file_reason") == "malformed_labels_file")
                    .select("_path").distinct().collect()]
-        parts.append((fast.where(F.col("file_reason").isNull() | (F.col("file_reason") != "malformed_labels_file")),
-                      True))
+        parts.append((fast_rows.where(F.col("file_reason").isNull()
+                                      | (F.col("file_reason") != "malformed_labels_file")), True))
     inline = [r.document for r in refs if r.document is not None]
     if corrupt or inline:
         sc = spark.sparkContext
@@ -235,7 +300,7 @@ def labels_frames(spark: SparkSession, refs: list[LabelsRef], run_id: str, work:
         "source_uri", "job_name", F.lit("file").alias("locator"), F.lit("empty_file").alias("reason"),
         F.lit("the labels file holds no JSON document").alias("detail"), F.lit(None).cast("string").alias("record")),
         "labels_file", run_id)
-    return ParsedLabels(parts, missing)
+    return ParsedLabels(parts, missing, fast)
 
 
 # -- stage 4: worker responses (Spark, Python parsing on executors) ------------------------------
@@ -256,15 +321,24 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
 
 
 def checked_once(run: Run, parsed: ParsedLabels, rows: Callable[[DataFrame, bool], DataFrame], table: Table,
-                 path: str) -> DataFrame:
+                 path: str, fast: str | None = None) -> DataFrame:
     """Every listed record of one kind (`rows`: `seqlabel.with_boxes` or `with_shapes`), exploded and checked once
     and written to the work folder `path` (`seqlabel.checked`: the table's columns and the verdict); read back, the
     table's rows and its refusals are both split from these files, so no record is exploded or checked twice (and
-    the clustered write's range sampling reads flat files, not the labels)."""
+    the clustered write's range sampling reads flat files, not the labels). `fast`: the Arrow path's folder of
+    the same rows, read with them."""
     t0 = time.monotonic()
-    parsed.union(lambda fr, typed: seqlabel.checked(rows(fr, typed), table.names)).write.parquet(run.lake.uri(path))
-    run.say(f"checked every listed {table.name} row in {time.monotonic() - t0:.1f}s")
-    return run.spark.read.parquet(run.lake.uri(path))
+    schema = T.StructType(table.spark_schema().fields + [T.StructField(c, T.StringType()) for c in
+                                                         seqlabel.CHECKED_COLS if c not in table.names])
+    folders = [run.lake.uri(p) for p in (fast,) if p]
+    checked = parsed.union(lambda fr, typed: seqlabel.checked(rows(fr, typed), table.names))
+    if checked is not None:
+        checked.write.parquet(run.lake.uri(path))
+        folders.append(run.lake.uri(path))
+        run.say(f"checked every listed {table.name} row Spark read in {time.monotonic() - t0:.1f}s")
+    if not folders:
+        return run.spark.createDataFrame([], schema)
+    return run.spark.read.schema(schema).parquet(*folders)
 
 
 def _stored_shapes(spark: SparkSession, lake: Lake, staged: dict[str, str]) -> DataFrame:
@@ -345,30 +419,37 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
     refused_parts: list[DataFrame] = []
     if refs:
         t_parse = time.monotonic()
-        parsed = labels_frames(spark, refs, run_id, lake.uri(lake.staging(run_id, "_work", "labels")))
-        run.say(f"parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s")
+        parsed = labels_frames(run, refs, {f.path: f.size for f in files},
+                               lake.uri(lake.staging(run_id, "_work", "labels")))
+        run.say(f"parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s "
+                f"({len(parsed.fast.paths)} by the Arrow path)")
         work = lake.staging(run_id, "_work")
-        boxes = checked_once(run, parsed, seqlabel.with_boxes, BOXES, f"{work}/boxes")
+        boxes = checked_once(run, parsed, seqlabel.with_boxes, BOXES, f"{work}/boxes", parsed.fast.boxes)
         shapes = checked_once(run, parsed, seqlabel.with_shapes, SHAPES, f"{work}/shapes")
         run.stage(seqlabel.accepted(boxes, BOXES.names), BOXES)
         run.stage(seqlabel.accepted(shapes, SHAPES.names), SHAPES)
         stored = _stored_shapes(spark, lake, staged)
-        run.stage(parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored)), FRAMES)
-        refused_parts += [
-            parsed.missing,
-            parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
-            parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t)),
-            seqlabel.refused(boxes, "box", run_id),
-            seqlabel.refused(shapes, "shape", run_id),
-        ]
-        listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
-            seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),
-            seqlabel.listed_count(F.col("f"), [k for k, _ in seqlabel.SHAPE_LISTS]).alias("shapes")))
-        agg = listed.agg(F.count(F.lit(1)).alias("frames"), F.sum("boxes").alias("boxes"),
-                         F.sum("shapes").alias("shapes")).first()
-        counts.add("frame", seen=agg["frames"])
-        counts.add("box", seen=agg["boxes"] or 0)
-        counts.add("shape", seen=agg["shapes"] or 0)
+        frames = [read_folder(spark, lake, parsed.fast.frames, FRAMES.spark_schema())] if parsed.fast.frames else []
+        spark_frames = parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored))
+        frames += [spark_frames] if spark_frames is not None else []
+        run.stage(frames[0].unionByName(frames[1]) if len(frames) == 2 else frames[0] if frames
+                  else spark.createDataFrame([], FRAMES.spark_schema()), FRAMES)
+        refused_parts += [parsed.missing, seqlabel.refused(boxes, "box", run_id),
+                          seqlabel.refused(shapes, "shape", run_id)]
+        counts.add("frame", seen=parsed.fast.listed_frames)
+        counts.add("box", seen=parsed.fast.listed_boxes)
+        counts.add("shape", seen=0)
+        if parsed.parts:
+            refused_parts += [parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
+                              parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t))]
+            listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
+                seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),
+                seqlabel.listed_count(F.col("f"), [k for k, _ in seqlabel.SHAPE_LISTS]).alias("shapes")))
+            agg = listed.agg(F.count(F.lit(1)).alias("frames"), F.sum("boxes").alias("boxes"),
+                             F.sum("shapes").alias("shapes")).first()
+            counts.add("frame", seen=agg["frames"])
+            counts.add("box", seen=agg["boxes"] or 0)
+            counts.add("shape", seen=agg["shapes"] or 0)
     wr_rows, wr_refused, wr_seen = worker_responses(spark, todo, run_id)
     run.stage(wr_rows, WORKER_RESPONSES)
     for kind, n in wr_seen.items():
