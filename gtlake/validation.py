@@ -23,6 +23,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics le
 VALIDATED = ("jobs", "sequences", "frames", "boxes", "worker_tasks", "box_metrics", "review_queue", "review_verdicts",
              "predictions", "prediction_findings", "embedding_metrics", "audit_changes")
 REF_PREFIX = "gtlake_ref_"
+SHAPE_COUNT_RULE = "shape_count: equals the frame's rows in boxes and shapes"  # `rule_key` of frames' count rule
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _shape_count() -> Rule:
     on = " AND ".join(f"b.{c} = c.{c}" for c in key)
     query = (f"SELECT b.* FROM {{batch}} b LEFT JOIN (SELECT {', '.join(key)}, count(*) AS n FROM ({rows}) "
              f"GROUP BY {', '.join(key)}) c ON {on} WHERE b.shape_count != coalesce(c.n, 0)")
-    return Rule("shape_count", "equals the frame's rows in boxes and shapes", "UnexpectedRowsExpectation", {
+    return Rule("shape_count", SHAPE_COUNT_RULE.split(": ", 1)[1], "UnexpectedRowsExpectation", {
         "unexpected_rows_query": query, "description": "every frame's shape_count is its rows in boxes and shapes"},
         refs=("boxes", "shapes"))
 
@@ -388,8 +389,10 @@ def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = fr
     every rule that does not plainly hold (and the record of what broke). Uniqueness is judged counting nulls
     as equal values, stricter than Great Expectations (which skips them): a doubt goes to it. `unique`: keys
     the caller proved unique in the same rows by other means, as strictly (`jobs.files.unique_in_files`: from
-    the files, without a shuffle), taken as holding. `held`: the row-level rules (`rule_key`) the writer of the
-    rows found holding on every row it wrote (`broken_rules`), taken as holding too."""
+    the files, without a shuffle), taken as holding. `held`: the rules (`rule_key`) the writer of the rows found
+    holding on every row it wrote, taken as holding too: row-level rules (`broken_rules`), and a reference rule
+    only where the writer held every row the rule compares (`SHAPE_COUNT_RULE`: ingest's packing tasks, with a
+    frame's boxes in the same task and no shapes)."""
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType for f in df.schema.fields}
@@ -397,7 +400,7 @@ def fast_verdicts(df, rules: list[Rule], unique: frozenset[tuple[str, ...]] = fr
     conditions: dict[int, object] = {}
     for i, rule in enumerate(rules):
         kw = rule.kwargs
-        if rule.counts_rows and not rule.refs and rule_key(rule) in held:
+        if rule.counts_rows and rule_key(rule) in held:
             out[i] = True
         elif rule.expectation == "ExpectTableColumnsToMatchSet" and kw.get("exact_match"):
             out[i] = set(types) == set(kw["column_set"]) and len(types) == len(df.columns)

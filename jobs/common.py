@@ -17,7 +17,7 @@ from gtlake.schemas import Table
 
 
 def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[str], None] = lambda m: None,
-          in_order: bool = False) -> str:
+          in_order: bool = False, path: str | None = None, append: bool = False) -> str:
     """Write exactly the table's columns to the run's staging area, partitioned as the table is; its path.
 
     A clustered table (`Table.cluster_by`) is range-partitioned by its first clustering column (a sequence), so
@@ -26,9 +26,10 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
     partition hold disjoint ranges of them, which their footers show (adaptive execution may merge neighbouring
     tasks, never split one). Other
     tables are sorted within each task by sequence and frame, unless `in_order` (rows that come grouped by
-    sequence already, such as the detector's over a clustered scan: written as they come)."""
+    sequence already, such as the detector's over a clustered scan: written as they come). `path`: another folder
+    than the run's staged table; `append`: beside the files already there (written by the run's own tasks)."""
     t0 = time.monotonic()
-    path = lake.staging(run_id, table.name)
+    path = path or lake.staging(run_id, table.name)
     rows = df.select(*table.names)
     if table.cluster_by and not in_order:
         rows = (rows.repartitionByRange(*table.partition_by, table.cluster_by[0])
@@ -36,7 +37,7 @@ def stage(df: DataFrame, table: Table, lake: Lake, run_id: str, log: Callable[[s
     elif not in_order:
         rows = rows.sortWithinPartitions(*table.partition_by,
                                          *[c for c in ("sequence_id", "frame_no") if c in table.names])
-    (rows.write.mode("overwrite").option("maxRecordsPerFile", 0).partitionBy(*table.partition_by)
+    (rows.write.mode("append" if append else "overwrite").option("maxRecordsPerFile", 0).partitionBy(*table.partition_by)
      .parquet(lake.uri(path)))
     log(f"  staged {table.name} in {time.monotonic() - t0:.1f}s")
     return path

@@ -63,8 +63,8 @@ def file_groups(files: list[FileWork], parallelism: int, task_bytes: int = TASK_
 
 def dictionary_columns(schema: Any) -> list[str]:
     """The columns of a pyarrow `schema` worth a dictionary in Parquet, as a task's writer names them: strings and
-    the strings of lists (names, labels, reasons repeat); numbers are written plain, twice as fast to encode,
-    their files a few per cent larger."""
+    the strings of lists and maps (names, labels, reasons, attribute keys and values repeat); numbers are written
+    plain, twice as fast to encode, their files a few per cent larger."""
     import pyarrow as pa
 
     out = []
@@ -73,6 +73,9 @@ def dictionary_columns(schema: Any) -> list[str]:
             out.append(f.name)
         elif pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type):
             out.append(f"{f.name}.list.element")
+        elif pa.types.is_map(f.type):
+            out += [f"{f.name}.key_value.{k}" for k, t in (("key", f.type.key_type), ("value", f.type.item_type))
+                    if pa.types.is_string(t)]
     return out
 
 
@@ -81,8 +84,8 @@ class TaskWriters:
     on its first rows: locally written aside and renamed when closed (a file is whole or absent), on S3 whole on
     close. Strings dictionary-encoded (`dictionary_columns`)."""
 
-    def __init__(self, fs: Any, file: FileWork):
-        self.fs, self.file = fs, file
+    def __init__(self, fs: Any, file: FileWork, name: str = "part"):
+        self.fs, self.file, self.name = fs, file, name
         self._open: dict[str, tuple[Any, str, str]] = {}
 
     def write(self, root: str, table: Any) -> None:
@@ -93,7 +96,7 @@ class TaskWriters:
         if not table.num_rows:
             return
         if root not in self._open:
-            path = self.file.output_path(root)
+            path = self.file.output_path(root, self.name)
             part = path
             if isinstance(self.fs, pafs.LocalFileSystem):
                 self.fs.create_dir(posixpath.dirname(path), recursive=True)
@@ -109,6 +112,22 @@ class TaskWriters:
             if part != path:
                 self.fs.move(part, path)
         self._open.clear()
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The gate's verdicts on the rows a pass's tasks wrote: the rules that held on every row (`validation.
+    held_rules`) and whether each file's keys were unique."""
+
+    held: frozenset[str]
+    unique: bool
+
+    @staticmethod
+    def of(done: list[dict]) -> Verdicts:
+        """The verdicts of the tasks' results `done` ({"broken": ..., "unique": ...} each)."""
+        from gtlake.validation import held_rules, merge_broken
+
+        return Verdicts(held_rules(merge_broken([d["broken"] for d in done])), all(d["unique"] for d in done))
 
 
 def task_filesystem(remote: bool):  # noqa: ANN201 - a pyarrow FileSystem

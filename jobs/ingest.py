@@ -11,26 +11,27 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime, timezone
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from gtlake import integrity, storage
 from gtlake.jobs import seqlabel
 from gtlake.jobs import seqlabel_arrow as arrow
 from gtlake.jobs import seqlabel_repair as repair
-from gtlake.jobs.common import has_rows, read_folder, read_table_or_empty, staged_counts
-from gtlake.jobs.filepass import FileWork, TaskWriters, run_files
-from gtlake.jobs.files import unique_in_files
+from gtlake.jobs.common import has_rows, read_folder, read_table_or_empty, stage, staged_counts
+from gtlake.jobs.filepass import FileWork, TaskWriters, Verdicts, numbered, run_files
+from gtlake.jobs.files import data_files, unique_in_files, unique_rows
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import IMAGE_BOX_TYPES, SequenceRow, parse_manifest, same_job
 from gtlake.jobs.responses import parse_file_batch
@@ -39,6 +40,7 @@ from gtlake.jobs.runner import Outcome, Run, Step
 from gtlake.lake import Lake
 from gtlake.records import Counts, Reject, UnbalancedRun
 from gtlake.schemas import BOXES, FRAMES, JOBS, REJECTED, SEQUENCES, SHAPES, TABLES, WORKER_RESPONSES, Table
+from gtlake.validation import SHAPE_COUNT_RULE, broken_rules, merge_broken
 
 WRITTEN_TABLES = (SEQUENCES, FRAMES, BOXES, SHAPES, WORKER_RESPONSES, JOBS, REJECTED)
 # What ingest writes for the same input: raised whenever that changes (a column, a reason, a rule of identity),
@@ -54,6 +56,7 @@ class IngestConfig:
     lake: str
     run_id: str | None = None
     on_failure: str = "fail"  # data-quality gate on the staged sequences and boxes: fail (commit nothing) or warn
+    arrow_labels: bool = True  # clean labels files by the Arrow path (`jobs.seqlabel_arrow`); False: all by Spark's
 
 
 @dataclass
@@ -182,21 +185,32 @@ def plan_labels(sequences: list[SequenceRow], jobs: dict[str, JobFolder], files:
 
 # -- stage 3: labels files (Arrow in tasks for clean files, Spark for the rest) ----------------------
 @dataclass(frozen=True)
-class FastLabels:
-    """What the Arrow path read (`jobs.seqlabel_arrow`): its work folders of frames rows and checked boxes rows
-    (store paths, None when it wrote no row), the files it read whole and what they list."""
+class Piece:
+    """One sequence's rows of `boxes` (and, from the Arrow path, of `frames`) in work files of their own, in the
+    tables' order; `rows`: its boxes."""
 
-    frames: str | None
+    job_name: str
+    sequence_id: str
     boxes: str | None
+    frames: str | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class FastLabels:
+    """What the Arrow path read (`jobs.seqlabel_arrow`): the clean files, read whole; their rows (`Piece`s);
+    and what those files list."""
+
     paths: frozenset[str]
+    pieces: tuple[Piece, ...]
     listed_frames: int
     listed_boxes: int
 
 
 @dataclass
 class ParsedLabels:
-    """Frame-level rows of the labels: typed fast path and repaired slow path; the files that parsed to
-    nothing; and the clean files the Arrow path read."""
+    """Frame-level rows of the labels Spark reads: typed fast path and repaired slow path; the files that parsed
+    to nothing; and the clean files the Arrow path read."""
 
     parts: list[tuple[DataFrame, bool]]  # (frame rows, typed)
     missing: DataFrame  # files that parsed to nothing (whitespace only)
@@ -211,10 +225,10 @@ class ParsedLabels:
         return out
 
 
-def fast_file(fs, file: FileWork, metas: dict[int, arrow.LabelsMeta], frames_root: str,  # noqa: ANN001
-              boxes_root: str) -> dict:
-    """In a task: one labels file through `seqlabel_arrow.flatten`, its rows written under the two work roots
-    when it is clean; else nothing written, and why (the file goes the Spark way)."""
+def fast_file(fs, file: FileWork, metas: dict[int, arrow.LabelsMeta], root: str) -> dict:  # noqa: ANN001
+    """In a task: one labels file through `seqlabel_arrow.flatten`; when it is clean, its frames and boxes written
+    as work files under `root` (`frames/`, `boxes/`: one sequence each, in the tables' order); else nothing
+    written, and why (the file goes the Spark way)."""
     from gtlake.storage import read_bytes
 
     try:
@@ -224,22 +238,23 @@ def fast_file(fs, file: FileWork, metas: dict[int, arrow.LabelsMeta], frames_roo
     if isinstance(flat, str):
         return {"fast": False, "why": flat}
     writers = TaskWriters(fs, file)
-    writers.write(frames_root, flat.frames)
-    writers.write(boxes_root, flat.boxes)
+    out = {}
+    for name, table in (("frames", flat.frames), ("boxes", flat.boxes)):
+        writers.write(f"{root}/{name}", table.drop_columns(["job_name"]))
+        out[name] = file.output_path(f"{root}/{name}") if table.num_rows else None
     writers.close()
-    return {"fast": True, "frames": flat.listed_frames, "boxes": flat.listed_boxes,
-            "wrote_frames": flat.frames.num_rows > 0, "wrote_boxes": flat.boxes.num_rows > 0}
+    return {"fast": True, "frames": flat.listed_frames, "boxes": flat.listed_boxes, "files": out}
 
 
 def fast_labels(run: Run, refs: list[LabelsRef], sizes: dict[str, int]) -> FastLabels:
     """The labels files that are clean, read by the Arrow path in Spark tasks (`fast_file`)."""
     files = [r for r in refs if r.document is None]
-    work = [FileWork(i, "", r.path, sizes.get(r.path, 1)) for i, r in enumerate(files)]
+    work = [FileWork(i, f"job_name={r.sequence.job_name}", r.path, sizes.get(r.path, 1))
+            for i, r in enumerate(files)]
     metas = {i: arrow.LabelsMeta(r.sequence.job_name, r.sequence.sequence_id, r.sequence.task_type,
                                  r.sequence.class_map, r.path) for i, r in enumerate(files)}
-    roots = {k: run.lake.staging(run.run_id, "_work", f"fast-{k}") for k in ("frames", "boxes")}
-    done = run_files(run.spark, run.lake, work, partial(fast_file, metas=metas, frames_root=roots["frames"],
-                                                        boxes_root=roots["boxes"]))
+    root = run.lake.staging(run.run_id, "_work", "arrow")
+    done = run_files(run.spark, run.lake, work, partial(fast_file, metas=metas, root=root))
     why: dict[str, int] = {}
     for d in done:
         if not d["fast"]:
@@ -249,19 +264,155 @@ def fast_labels(run: Run, refs: list[LabelsRef], sizes: dict[str, int]) -> FastL
         run.say(f"{sum(why.values())} labels files left to Spark's reader: "
                 + ", ".join(f"{n} {k}" for k, n in sorted(why.items(), key=lambda kv: -kv[1])[:5]))
     fast = [(f, d) for f, d in zip(files, done) if d["fast"]]
-    return FastLabels(roots["frames"] if any(d["wrote_frames"] for _, d in fast) else None,
-                      roots["boxes"] if any(d["wrote_boxes"] for _, d in fast) else None,
-                      frozenset(f.path for f, _ in fast), sum(d["frames"] for _, d in fast),
+    pieces = tuple(Piece(f.sequence.job_name, f.sequence.sequence_id, d["files"]["boxes"], d["files"]["frames"],
+                         d["boxes"]) for f, d in fast)
+    return FastLabels(frozenset(f.path for f, _ in fast), pieces, sum(d["frames"] for _, d in fast),
                       sum(d["boxes"] for _, d in fast))
 
 
-def labels_frames(run: Run, refs: list[LabelsRef], sizes: dict[str, int], work: str) -> ParsedLabels:
+def split_file(fs, file: FileWork, root: str) -> list[tuple[str, str, int]]:  # noqa: ANN001 - a pyarrow FileSystem
+    """In a task: a Parquet file of boxes sorted by sequence (`common.stage`'s clustered write) cut into one work
+    file per sequence under `root`; (sequence_id, file, rows) of each."""
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(file.path, filesystem=fs).read()
+    n = table.num_rows
+    seq = table["sequence_id"].combine_chunks()
+    changes = pc.not_equal(seq.slice(1), seq.slice(0, n - 1)).to_numpy(zero_copy_only=False) if n > 1 else []
+    starts = [0, *(np.flatnonzero(changes) + 1)] if n else []
+    out = []
+    for k, (a, b) in enumerate(zip(starts, [*starts[1:], n])):
+        piece = FileWork(k, file.folder, file.path, 0)
+        writers = TaskWriters(fs, piece, name=f"spark-{file.index:05d}")
+        writers.write(root, table.slice(a, b - a))
+        writers.close()
+        out.append((seq[int(a)].as_py(), piece.output_path(root, f"spark-{file.index:05d}"), int(b - a)))
+    return out
+
+
+def spark_pieces(run: Run, rows: DataFrame) -> list[Piece]:
+    """The boxes Spark read as `Piece`s: written clustered into a work folder (`common.stage`), then each file
+    cut by sequence in tasks (`split_file`)."""
+    lake = run.lake
+    work = stage(rows, BOXES, lake, run.run_id, path=lake.staging(run.run_id, "_work", "spark-boxes"))
+    found = [(part, f) for part in lake.listdir(work) if part.startswith("job_name=")
+             for f in data_files(lake, posixpath.join(work, part))]
+    done = run_files(run.spark, lake, numbered(found),
+                     partial(split_file, root=lake.staging(run.run_id, "_work", "spark-pieces")))
+    return [Piece(part[len("job_name="):], seq, path, None, rows)
+            for (part, _), cut in zip(found, done) for seq, path, rows in cut]
+
+
+PACK_ROWS = (200_000, 4_000_000)  # rows of boxes a staged file holds, at least (unless its job has fewer) and at most
+
+
+def packs(pieces: list[Piece], cores: int) -> list[list[Piece]]:
+    """The pieces of each job in ascending sequence order, cut into runs of about equal rows (at least one per
+    core while a run keeps PACK_ROWS[0], at most PACK_ROWS[1] rows): each run one file of the staged tables, the
+    files of a job holding disjoint ranges of sequences."""
+    out: list[list[Piece]] = []
+    by_job: dict[str, list[Piece]] = {}
+    for p in pieces:
+        by_job.setdefault(p.job_name, []).append(p)
+    for job in sorted(by_job):
+        ordered = sorted(by_job[job], key=lambda p: p.sequence_id.encode())  # Spark's order: UTF-8 bytes
+        total = sum(p.rows for p in ordered)
+        target = min(PACK_ROWS[1], max(PACK_ROWS[0], -(-total // max(1, cores))))
+        run: list[Piece] = []
+        for p in ordered:
+            if run and sum(q.rows for q in run) + p.rows > target:
+                out.append(run)
+                run = []
+            run.append(p)
+        if run:
+            out.append(run)
+    return out
+
+
+PACK_KEYS = {"boxes": ("sequence_id", "frame_no", "box_index"), "frames": ("sequence_id", "frame_no")}
+
+
+def counts_agree(frames: pa.Table, boxes: pa.Table) -> bool:
+    """Whether each frame's shape_count is its rows in `boxes` (one sequence's frames and boxes; no shapes)."""
+    listed, n = np.unique(boxes["frame_no"].to_numpy(zero_copy_only=False), return_counts=True)
+    fno = frames["frame_no"].to_numpy(zero_copy_only=False)
+    found = np.zeros(len(fno), np.int64)
+    if len(listed):
+        at = np.minimum(np.searchsorted(listed, fno), len(listed) - 1)
+        found = np.where(listed[at] == fno, n[at], 0)
+    return frames["shape_count"].null_count == 0 and bool(
+        (found == frames["shape_count"].to_numpy(zero_copy_only=False)).all())
+
+
+def pack_file(fs, file: FileWork, runs: list[list[Piece]], roots: dict[str, str]) -> dict:  # noqa: ANN001
+    """In a task: one run of pieces (`packs`) as one file of each staged table, the pieces in order; per table,
+    the suite's rules broken on the rows written (`validation.broken_rules`; for frames also each frame's
+    shape_count against its boxes, which the task holds, `SHAPE_COUNT_RULE`) and whether their keys are unique:
+    the gate's verdicts on them (`filepass.Verdicts`)."""
+    import pyarrow.parquet as pq
+
+    writers = TaskWriters(fs, file)
+    partition = dict([file.folder.split("=", 1)])
+    found = {t: {"broken": [], "unique": True} for t in roots}
+    pending: dict[str, list[pa.Table]] = {t: [] for t in roots}
+    counted = True
+
+    def flush(table: str) -> None:
+        if pending[table]:
+            rows = pa.concat_tables(pending[table])
+            writers.write(roots[table], rows)
+            found[table]["broken"].append(broken_rules(table, rows, partition))
+            found[table]["unique"] &= unique_rows(rows, PACK_KEYS[table])  # (a sequence lies in one batch only)
+            pending[table] = []
+
+    for piece in runs[file.index]:
+        read = {t: pq.ParquetFile(getattr(piece, t), filesystem=fs).read() if getattr(piece, t) else None
+                for t in roots}
+        if read["frames"] is not None:
+            counted = counted and counts_agree(read["frames"], read["boxes"] if read["boxes"] is not None
+                                               else BOXES.file_schema().empty_table())
+        for t, rows in read.items():
+            if rows is not None:
+                pending[t].append(rows)
+                if sum(r.num_rows for r in pending[t]) >= 1_000_000:
+                    flush(t)
+    for t in roots:
+        flush(t)
+    writers.close()
+    out = {t: {"broken": merge_broken(v["broken"]), "unique": v["unique"]} for t, v in found.items()}
+    out["frames"]["broken"][SHAPE_COUNT_RULE] = not counted
+    return out
+
+
+@dataclass(frozen=True)
+class Packed:
+    """The gate's verdicts on the staged boxes and the Arrow path's frames (`pack_file`)."""
+
+    boxes: Verdicts
+    frames: Verdicts
+
+
+def stage_pieces(run: Run, pieces: list[Piece]) -> Packed:
+    """The staged `boxes` (and the Arrow path's `frames`) from the pieces: each job's sequences in ascending
+    order, one file per run of them (`packs`, `pack_file`), so that every file of the staged boxes holds whole
+    sequences, sorted, and the files of a job disjoint ranges of them (README *Lake layout*)."""
+    t0 = time.monotonic()
+    runs = packs(pieces, run.spark.sparkContext.defaultParallelism)
+    work = [FileWork(i, f"job_name={r[0].job_name}", "", sum(p.rows for p in r)) for i, r in enumerate(runs)]
+    done = run_files(run.spark, run.lake, work, partial(pack_file, runs=runs, roots={
+        "boxes": run.staged_root("boxes"), "frames": run.staged_root("frames")}))
+    run.say(f"  staged boxes in {time.monotonic() - t0:.1f}s ({len(runs)} files, {len(pieces)} sequences)")
+    return Packed(*(Verdicts.of([d[t] for d in done]) for t in ("boxes", "frames")))
+
+
+def labels_frames(run: Run, refs: list[LabelsRef], sizes: dict[str, int], work: str,
+                  use_arrow: bool = True) -> ParsedLabels:
     """Parse the labels once: clean files by the Arrow path (`fast_labels`), the others into frame rows in a work
     Parquet folder (`work`, a Spark URI), which their tables are then derived from: files typed by Spark's
     reader first; the files it refuses, and inline labels, through `seqlabel_repair` (Python on the executors),
-    so that one bad value costs only its record."""
+    so that one bad value costs only its record. `use_arrow` False: every file by Spark's reader."""
     spark, run_id = run.spark, run.run_id
-    fast = fast_labels(run, refs, sizes)
+    fast = fast_labels(run, refs, sizes) if use_arrow else FastLabels(frozenset(), (), 0, 0)
     refs = [r for r in refs if r.path not in fast.paths]
     parts: list[tuple[DataFrame, bool]] = []
     ref_df = F.broadcast(spark.createDataFrame(
@@ -321,31 +472,26 @@ def worker_responses(spark: SparkSession, jobs: list[JobFolder],
 
 
 def checked_once(run: Run, parsed: ParsedLabels, rows: Callable[[DataFrame, bool], DataFrame], table: Table,
-                 path: str, fast: str | None = None) -> DataFrame:
-    """Every listed record of one kind (`rows`: `seqlabel.with_boxes` or `with_shapes`), exploded and checked once
-    and written to the work folder `path` (`seqlabel.checked`: the table's columns and the verdict); read back, the
-    table's rows and its refusals are both split from these files, so no record is exploded or checked twice (and
-    the clustered write's range sampling reads flat files, not the labels). `fast`: the Arrow path's folder of
-    the same rows, read with them."""
-    t0 = time.monotonic()
-    schema = T.StructType(table.spark_schema().fields + [T.StructField(c, T.StringType()) for c in
-                                                         seqlabel.CHECKED_COLS if c not in table.names])
-    folders = [run.lake.uri(p) for p in (fast,) if p]
+                 path: str) -> DataFrame | None:
+    """Every listed record of one kind that Spark read (`rows`: `seqlabel.with_boxes` or `with_shapes`), exploded
+    and checked once and written to the work folder `path` (`seqlabel.checked`: the table's columns and the
+    verdict); read back, the table's rows and its refusals are both split from these files, so no record is
+    exploded or checked twice (and the clustered write's range sampling reads flat files, not the labels). None
+    when Spark read no labels (every file went the Arrow way)."""
     checked = parsed.union(lambda fr, typed: seqlabel.checked(rows(fr, typed), table.names))
-    if checked is not None:
-        checked.write.parquet(run.lake.uri(path))
-        folders.append(run.lake.uri(path))
-        run.say(f"checked every listed {table.name} row Spark read in {time.monotonic() - t0:.1f}s")
-    if not folders:
-        return run.spark.createDataFrame([], schema)
-    return run.spark.read.schema(schema).parquet(*folders)
+    if checked is None:
+        return None
+    t0 = time.monotonic()
+    checked.write.parquet(run.lake.uri(path))
+    run.say(f"checked every listed {table.name} row Spark read in {time.monotonic() - t0:.1f}s")
+    return run.spark.read.parquet(run.lake.uri(path))
 
 
 def _stored_shapes(spark: SparkSession, lake: Lake, staged: dict[str, str]) -> DataFrame:
     """(job_name, sequence_id, frame_no, shape_count): each frame's rows in the staged boxes and shapes."""
     key = ["job_name", "sequence_id", "frame_no"]
     parts = [read_folder(spark, lake, staged[t]).select(*key) for t in ("boxes", "shapes")
-             if has_rows(lake, staged[t], ["job_name"])]
+             if t in staged and has_rows(lake, staged[t], ["job_name"])]
     if not parts:
         return spark.createDataFrame([], "job_name string, sequence_id string, frame_no int, shape_count bigint")
     rows = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
@@ -417,31 +563,33 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
 
     run.stage(spark.createDataFrame([s.row() for s in sequences], SEQUENCES.spark_schema()), SEQUENCES)
     refused_parts: list[DataFrame] = []
+    packed = Packed(Verdicts(frozenset(), False), Verdicts(frozenset(), False))
     if refs:
         t_parse = time.monotonic()
         parsed = labels_frames(run, refs, {f.path: f.size for f in files},
-                               lake.uri(lake.staging(run_id, "_work", "labels")))
+                               lake.uri(lake.staging(run_id, "_work", "labels")), config.arrow_labels)
         run.say(f"parsed {len(refs)} labels in {time.monotonic() - t_parse:.1f}s "
                 f"({len(parsed.fast.paths)} by the Arrow path)")
         work = lake.staging(run_id, "_work")
-        boxes = checked_once(run, parsed, seqlabel.with_boxes, BOXES, f"{work}/boxes", parsed.fast.boxes)
+        boxes = checked_once(run, parsed, seqlabel.with_boxes, BOXES, f"{work}/boxes")
         shapes = checked_once(run, parsed, seqlabel.with_shapes, SHAPES, f"{work}/shapes")
-        run.stage(seqlabel.accepted(boxes, BOXES.names), BOXES)
-        run.stage(seqlabel.accepted(shapes, SHAPES.names), SHAPES)
+        packed = stage_pieces(run, [*parsed.fast.pieces, *(spark_pieces(run, seqlabel.accepted(boxes, BOXES.names))
+                                                            if boxes is not None else [])])
+        if shapes is not None:  # (the Arrow path reads no file with shapes)
+            run.stage(seqlabel.accepted(shapes, SHAPES.names), SHAPES)
         stored = _stored_shapes(spark, lake, staged)
-        frames = [read_folder(spark, lake, parsed.fast.frames, FRAMES.spark_schema())] if parsed.fast.frames else []
         spark_frames = parsed.union(lambda fr, t: seqlabel.frames_table(fr, stored))
-        frames += [spark_frames] if spark_frames is not None else []
-        run.stage(frames[0].unionByName(frames[1]) if len(frames) == 2 else frames[0] if frames
-                  else spark.createDataFrame([], FRAMES.spark_schema()), FRAMES)
-        refused_parts += [parsed.missing, seqlabel.refused(boxes, "box", run_id),
-                          seqlabel.refused(shapes, "shape", run_id)]
+        if spark_frames is not None:  # beside the Arrow path's: the tasks' verdicts are not on every row
+            run.stage(spark_frames, FRAMES, append=True)
+            packed = replace(packed, frames=Verdicts(frozenset(), False))
+        refused_parts.append(parsed.missing)
         counts.add("frame", seen=parsed.fast.listed_frames)
         counts.add("box", seen=parsed.fast.listed_boxes)
         counts.add("shape", seen=0)
         if parsed.parts:
             refused_parts += [parsed.union(lambda fr, t: seqlabel.refused_files(fr, run_id)),
-                              parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t))]
+                              parsed.union(lambda fr, t: seqlabel.refused_frames(fr, run_id, t)),
+                              seqlabel.refused(boxes, "box", run_id), seqlabel.refused(shapes, "shape", run_id)]
             listed = parsed.union(lambda fr, t: seqlabel.listed_frames(fr).select(
                 seqlabel.listed_count(F.col("f"), ["annotations"]).alias("boxes"),
                 seqlabel.listed_count(F.col("f"), [k for k, _ in seqlabel.SHAPE_LISTS]).alias("shapes")))
@@ -491,12 +639,16 @@ def _work(run: Run, config: IngestConfig) -> Outcome:
     gate.check_staged("sequences", staged["sequences"])
     # boxes are written clustered (whole sequences per file): their key is proved unique from the files (their
     # footers' sequence ranges, each file's keys grouped in a task) instead of a shuffle; else checked as any other.
+    # boxes are written clustered (whole sequences per file) by tasks that checked the row-level rules and each
+    # file's keys on the rows they wrote: the key is proved unique from the files' footers' sequence ranges.
     gate.check_staged("boxes", staged.get("boxes"), refs={"sequences": staged_sequences}, unique=lambda: (
-        unique_in_files(spark, lake, staged["boxes"], ("sequence_id", "frame_no", "box_index"))))
+        unique_in_files(spark, lake, staged["boxes"], PACK_KEYS["boxes"], checked=packed.boxes.unique)),
+        held=packed.boxes.held)
     if staged.get("frames"):
-        gate.check_staged("frames", staged["frames"], refs={
+        gate.check_staged("frames", staged["frames"], held=packed.frames.held, unique=lambda: unique_in_files(
+            spark, lake, staged["frames"], PACK_KEYS["frames"], checked=packed.frames.unique), refs={
             "sequences": staged_sequences,
-            **{t: read_table_or_empty(spark, lake, staged[t], TABLES[t]) for t in ("boxes", "shapes")}})
+            **{t: read_table_or_empty(spark, lake, staged.get(t), TABLES[t]) for t in ("boxes", "shapes")}})
     gate.check_staged("jobs", staged["jobs"])
     gate.enforce()
     for table in WRITTEN_TABLES:  # each step owns its sub-partition of rejected; the input's refusals are rejected's

@@ -41,7 +41,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from gtlake import integrity
 from gtlake.jobs.common import read_partitions, sequence_refs
-from gtlake.jobs.filepass import FileWork, TaskWriters, numbered, run_files
+from gtlake.jobs.filepass import FileWork, TaskWriters, Verdicts, numbered, run_files
 from gtlake.jobs.files import (Footers, clustered_partition, data_files, files_under, non_null_rows, one_file_each,
                                unique_in_files, unique_rows)
 from gtlake.jobs.embed import current_runs
@@ -55,7 +55,7 @@ from gtlake.udfs.batches import whole_sequences
 from gtlake.udfs.detect import SEQUENCE_KEYS, detect_sequence, detect_table
 from gtlake.udfs.queue import peer_scores, queue_entries
 from gtlake.udfs.tracks import STATS_SCHEMA, track_stats
-from gtlake.validation import ENTRY_KEY, broken_rules, held_rules, merge_broken
+from gtlake.validation import ENTRY_KEY, broken_rules, merge_broken
 from gtlake.vocabulary import PREDICTION_REASONS, REASON_WEIGHTS
 
 TRACK_OUTLIER_SCORE = 1.0
@@ -442,20 +442,6 @@ def _table(spark: SparkSession, lake: Lake, name: str, jobs: list[str]) -> DataF
 
 
 STATS_SPARK_SCHEMA = from_arrow_schema(STATS_SCHEMA.append(pa.field("job_name", pa.string())))
-
-
-@dataclass(frozen=True)
-class Verdicts:
-    """The gate's verdicts on the rows a pass's tasks wrote: the rules that held on every row (`validation.
-    held_rules`) and whether each file's keys were unique."""
-
-    held: frozenset[str]
-    unique: bool
-
-    @staticmethod
-    def of(done: list[dict]) -> Verdicts:
-        """The verdicts of the tasks' results `done` ({"broken": ..., "unique": ...} each)."""
-        return Verdicts(held_rules(merge_broken([d["broken"] for d in done])), all(d["unique"] for d in done))
 
 
 def _score(run: Run, cfg: QualityConfig, files: list[FileWork], roots: dict[str, str]) -> Verdicts:

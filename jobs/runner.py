@@ -129,9 +129,10 @@ class Run:
         """Log one line, prefixed with the run's name."""
         self.log(f"{self.name}: {message}")
 
-    def stage(self, df: DataFrame, table: Table, in_order: bool = False) -> str:
-        """Write `df` as the run's staged `table` (`jobs.common.stage`); its folder."""
-        self.staged[table.name] = stage(df, table, self.lake, self.run_id, self.log, in_order)
+    def stage(self, df: DataFrame, table: Table, in_order: bool = False, append: bool = False) -> str:
+        """Write `df` as the run's staged `table` (`jobs.common.stage`; `append`: beside what the run's tasks
+        wrote there); its folder."""
+        self.staged[table.name] = stage(df, table, self.lake, self.run_id, self.log, in_order, append=append)
         return self.staged[table.name]
 
     def staged_root(self, table: str) -> str:

@@ -40,7 +40,6 @@ GEOMETRY = ("left", "top", "width", "height")
 TEXTS = ("object-id", "object-name")
 INT_MAX = 2**31 - 1
 TRACKING = "groundtruth/video-object-tracking"
-VERDICT_COLUMNS = ("reason", "detail", "locator", "record")  # seqlabel.CHECKED_COLS: null, every box passed
 
 _NUMBER_CHARS = bytes(1 if chr(i) in "-+.0123456789eE" else 0 for i in range(256))  # bytes.translate table
 _LONG_NUMBER = b"\x01" * (MAX_NUMBER_CHARS + 1)  # a run of number characters a number may not have
@@ -68,18 +67,14 @@ class LabelsMeta:
 
 @dataclass(frozen=True)
 class Flat:
-    """A clean file's rows: `frames` (FRAMES' columns) and `boxes` (BOXES' columns and the null verdict), and
-    how many frames and boxes the file lists (counted from its lists, not from the rows)."""
+    """A clean file's rows: `frames` (FRAMES' columns, by frame) and `boxes` (BOXES' columns, in the clustered
+    order: by object, nulls first, then frame), and how many frames and boxes the file lists (counted from its
+    lists, not from the rows)."""
 
     frames: pa.Table
     boxes: pa.Table
     listed_frames: int
     listed_boxes: int
-
-
-def checked_boxes_schema() -> pa.Schema:
-    """The schema of the boxes rows: BOXES' columns and the verdict columns (`seqlabel.checked`)."""
-    return pa.schema(list(BOXES.arrow_schema()) + [pa.field(c, pa.string()) for c in VERDICT_COLUMNS])
 
 
 class _NotClean(Exception):
@@ -229,14 +224,17 @@ def _parse(data: bytes) -> pa.Table:
     return doc
 
 
-def _frames(fields: dict[str, pa.Array], n: int, meta: LabelsMeta, data: bytes, boxes_listed: np.ndarray,
-            fno: np.ndarray) -> pa.Table:
+def _frame_files(fields: dict[str, pa.Array], n: int) -> pa.Array:
     frame_file = fields.get("frame")
-    if _present(frame_file):
-        _need(pa.types.is_string(frame_file.type), f"frame is {frame_file.type}")
-        _short(frame_file, "frame")
-    else:
-        frame_file = pa.nulls(n, pa.string())
+    if not _present(frame_file):
+        return pa.nulls(n, pa.string())
+    _need(pa.types.is_string(frame_file.type), f"frame is {frame_file.type}")
+    _short(frame_file, "frame")
+    return frame_file
+
+
+def _frames(fields: dict[str, pa.Array], n: int, meta: LabelsMeta, data: bytes, boxes_listed: np.ndarray,
+            fno: np.ndarray, frame_file: pa.Array) -> pa.Table:
     attrs, chars = _attribute_map(fields.get("frame-attributes"), n, "frame-attributes", "frame-attributes",
                                   data)
     _need(not (chars > MAX_STRING_CHARS).any(), "frame-attributes longer than a stored value may be")
@@ -247,14 +245,15 @@ def _frames(fields: dict[str, pa.Array], n: int, meta: LabelsMeta, data: bytes, 
         "image_width": pa.nulls(n, pa.int32()), "image_height": pa.nulls(n, pa.int32()),
         "source_uri": pa.array([meta.source_uri] * n, pa.string()), "job_name": pa.array([meta.job_name] * n, pa.string()),
     }
-    return pa.table([columns[f.name] for f in FRAMES.arrow_schema()], schema=FRAMES.arrow_schema())
+    table = pa.table([columns[f.name] for f in FRAMES.arrow_schema()], schema=FRAMES.arrow_schema())
+    return table.take(pa.array(np.argsort(fno, kind="stable")))
 
 
 def _boxes(lists: pa.ListArray, listed: np.ndarray, meta: LabelsMeta, data: bytes, fno: np.ndarray,
            frame_file: pa.Array) -> pa.Table:
     boxes = pc.list_flatten(lists)
     n = len(boxes)
-    schema = checked_boxes_schema()
+    schema = BOXES.arrow_schema()
     if n == 0:
         return schema.empty_table()
     _need(pa.types.is_struct(boxes.type), "boxes are not objects")
@@ -298,9 +297,9 @@ def _boxes(lists: pa.ListArray, listed: np.ndarray, meta: LabelsMeta, data: byte
         **{k: pa.array(v) for k, v in geometry.items()}, "attributes": attrs,
         "box_index": pa.array(box_index.astype(np.int32)),
         "source_uri": pa.array([meta.source_uri] * n, pa.string()), "job_name": pa.array([meta.job_name] * n, pa.string()),
-        **{c: pa.nulls(n, pa.string()) for c in VERDICT_COLUMNS},
     }
-    return pa.table([columns[f.name] for f in schema], schema=schema)
+    table = pa.table([columns[f.name] for f in schema], schema=schema)
+    return table.take(pc.sort_indices(table, [(k, "ascending") for k in BOXES.cluster_by[1:]], null_placement="at_start"))
 
 
 def flatten(data: bytes, meta: LabelsMeta) -> Flat | str:
@@ -316,8 +315,9 @@ def flatten(data: bytes, meta: LabelsMeta) -> Flat | str:
             lists = pa.array([[]] * n, pa.list_(pa.struct([])))
         _need(pa.types.is_list(lists.type), f"annotations is {lists.type}")
         listed = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        table = _frames(fields, n, meta, data, listed, fno)
-        boxes = _boxes(lists, listed, meta, data, fno, table.column("frame_file").combine_chunks())
+        frame_file = _frame_files(fields, n)
+        table = _frames(fields, n, meta, data, listed, fno, frame_file)
+        boxes = _boxes(lists, listed, meta, data, fno, frame_file)
     except _NotClean as e:
         return str(e)
     return Flat(table, boxes, n, int(listed.sum()))

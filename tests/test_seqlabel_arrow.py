@@ -40,20 +40,20 @@ def test_a_clean_file_gives_hand_computed_rows():
     flat = flatten(data, META)
     assert isinstance(flat, Flat), flat
     assert (flat.listed_frames, flat.listed_boxes) == (3, 3)
-    frames = flat.frames.to_pylist()
+    frames = flat.frames.to_pylist()  # by frame
     assert [(f["frame_no"], f["frame_file"], f["shape_count"], f["listed_shapes"]) for f in frames] == [
-        (3, "f3.jpg", 2, 2), (0, "f0.jpg", 0, 0), (7, None, 1, 1)]
-    assert frames[0]["frame_attributes"] == [("weather", "fog"), ("n", "2")] and frames[1]["frame_attributes"] is None
-    assert flat.frames.schema == FRAMES.arrow_schema()
-    boxes = flat.boxes.to_pylist()
+        (0, "f0.jpg", 0, 0), (3, "f3.jpg", 2, 2), (7, None, 1, 1)]
+    assert frames[1]["frame_attributes"] == [("weather", "fog"), ("n", "2")] and frames[0]["frame_attributes"] is None
+    assert flat.frames.schema == FRAMES.arrow_schema() and flat.boxes.schema == BOXES.arrow_schema()
+    boxes = flat.boxes.to_pylist()  # by object, then frame
     assert [(b["frame_no"], b["frame_file"], b["object_id"], b["box_index"], b["class_id"], b["label"])
-            for b in boxes] == [(3, "f3.jpg", "a", 0, "0", "car"), (3, "f3.jpg", "b", 1, "1", "person"),
-                                (7, None, "a", 0, "0", "car")]
-    assert [(b["left"], b["top"], b["width"], b["height"]) for b in boxes][::2] == [(1.5, 2.0, 3.0, 4.0),
-                                                                                   (1.0, 2.0, 10.0, 20.0)]
-    assert [b["attributes"] for b in boxes] == [[("occluded", "no"), ("parked", "true")], None, [("occluded", "yes")]]
-    assert {(b["job_name"], b["sequence_id"], b["source_uri"], b["reason"]) for b in boxes} == {
-        ("job-a", "job-a:0", "/in/0/SeqLabel.json", None)}
+            for b in boxes] == [(3, "f3.jpg", "a", 0, "0", "car"), (7, None, "a", 0, "0", "car"),
+                                (3, "f3.jpg", "b", 1, "1", "person")]
+    assert [(b["left"], b["top"], b["width"], b["height"]) for b in boxes][:2] == [(1.5, 2.0, 3.0, 4.0),
+                                                                                  (1.0, 2.0, 10.0, 20.0)]
+    assert [b["attributes"] for b in boxes] == [[("occluded", "no"), ("parked", "true")], [("occluded", "yes")], None]
+    assert {(b["job_name"], b["sequence_id"], b["source_uri"]) for b in boxes} == {
+        ("job-a", "job-a:0", "/in/0/SeqLabel.json")}
 
 
 @pytest.mark.parametrize("data, why", [
@@ -211,3 +211,62 @@ def test_both_paths_give_the_same_rows(spark, tmp_path, fixtures_dir):
     assert all(isinstance(flatten(open(p, "rb").read(), paths[p]), Flat) for p in fixtures)
     assert taken >= len(paths) // 3, f"only {taken} of {len(paths)} files taken by the Arrow path"
     assert len(refused) >= 20, "the generated documents should hold flaws Spark refuses"
+
+
+# -- ingest's packing of the Arrow path's pieces into the staged tables ---------------------------------------
+def test_packs_cut_each_jobs_sequences_in_byte_order_into_runs_of_about_equal_rows():
+    from gtlake.jobs.ingest import Piece, packs
+
+    pieces = [Piece("j", f"j:{i}", f"b{i}", None, 150_000) for i in (2, 10, 1, 3, 11, 4)] + [
+        Piece("a", "a:0", "x", None, 5)]
+    runs = packs(pieces, cores=2)
+    assert [[p.sequence_id for p in r] for r in runs] == [["a:0"], ["j:1", "j:10", "j:11"], ["j:2", "j:3", "j:4"]]
+
+
+def test_counts_agree_when_each_frames_shape_count_is_its_boxes():
+    import pyarrow as pa
+
+    from gtlake.jobs.ingest import counts_agree
+
+    boxes = pa.table({"frame_no": pa.array([0, 0, 2, 5], pa.int32())})
+    frames = pa.table({"frame_no": pa.array([0, 1, 2], pa.int32()), "shape_count": pa.array([2, 0, 1], pa.int32())})
+    assert counts_agree(frames, boxes)
+    assert not counts_agree(frames.set_column(1, "shape_count", pa.array([2, 1, 1], pa.int32())), boxes)
+    assert not counts_agree(frames, boxes.slice(0, 1))
+    assert counts_agree(frames.set_column(1, "shape_count", pa.array([0, 0, 0], pa.int32())), boxes.slice(0, 0))
+
+
+def test_a_packing_task_says_which_rules_held_on_what_it_wrote(tmp_path):
+    """The packed files hold the pieces in order; a frame whose shape_count is not its boxes leaves the count
+    rule to the gate's own query, as a broken row-level rule leaves that rule."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import fs as pafs
+
+    from gtlake.jobs.filepass import FileWork
+    from gtlake.jobs.ingest import Piece, pack_file
+    from gtlake.validation import SHAPE_COUNT_RULE
+
+    def piece(seq: str, counts: list[int], boxes_on: list[int]) -> Piece:
+        data = json.dumps({"tracking-annotations": [
+            {"frame-no": str(f), "annotations": [_box(f"o{k}") for k in range(boxes_on.count(f))]}
+            for f in range(len(counts))]}).encode()
+        flat = flatten(data, LabelsMeta("j", seq, TRACKING, None, seq))
+        frames = flat.frames.drop_columns(["job_name"])
+        frames = frames.set_column(frames.schema.get_field_index("shape_count"), "shape_count",
+                                   pa.array(counts, pa.int32()))
+        paths = (str(tmp_path / f"{seq}-frames.parquet"), str(tmp_path / f"{seq}-boxes.parquet"))
+        pq.write_table(frames, paths[0])
+        pq.write_table(flat.boxes.drop_columns(["job_name"]), paths[1])
+        return Piece("j", seq, paths[1], paths[0], flat.boxes.num_rows)
+
+    roots = {"boxes": str(tmp_path / "boxes"), "frames": str(tmp_path / "frames")}
+    good = [[piece("j:0", [1, 2], [0, 1, 1]), piece("j:1", [0, 1], [1])]]
+    out = pack_file(pafs.LocalFileSystem(), FileWork(0, "job_name=j", "", 4), good, roots)
+    assert out["frames"]["broken"][SHAPE_COUNT_RULE] is False and out["boxes"]["unique"] and out["frames"]["unique"]
+    assert out["boxes"]["broken"]["width: values > 0"] is False
+    written = pq.read_table(tmp_path / "boxes/job_name=j/part-00000.parquet")
+    assert written["sequence_id"].to_pylist() == ["j:0"] * 3 + ["j:1"]
+    runs = [*good, [piece("j:2", [1, 1], [0, 1, 1])]]
+    out = pack_file(pafs.LocalFileSystem(), FileWork(1, "job_name=j", "", 3), runs, roots)
+    assert out["frames"]["broken"][SHAPE_COUNT_RULE] is True
