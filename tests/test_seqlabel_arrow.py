@@ -57,7 +57,13 @@ def test_a_clean_file_gives_hand_computed_rows():
 
 
 @pytest.mark.parametrize("data, why", [
-    (b'{"tracking-annotations": [{"frame-no": "0", "annotations": [], "frame": null}]}', "null"),
+    (_doc([{"frame-no": "0", "annotations": [_box(occluded=None)]}]), "is null"),
+    (_doc([{"frame-no": "0", "annotations": [_box(occluded=None), _box("b", occluded="no")]}]), "text scan"),
+    (_doc([{"frame-no": "0", "annotations": [None]}]), "boxes are not objects"),
+    (_doc([{"frame-no": "0", "annotations": [None, _box()]}]), "invalid table"),
+    (_doc([None]), "frames are not objects"),
+    (_doc([None, {"frame-no": "0", "annotations": []}]), "pyarrow"),
+    (b'{"tracking-annotations": null}', "null frame list"),
     (b"\xef\xbb\xbf" + _doc([]), "byte-order mark"),
     (_doc([]) + b"\n" + _doc([]), "2 JSON documents"),
     (b'{"tracking-annotations": [{"frame-no": "0", "annotations": [{"left": 1' + b"0" * 70 + b"}]}]}",
@@ -142,8 +148,12 @@ def _random_doc(rng: random.Random) -> tuple[bytes, LabelsMeta]:
         frames.append(dict(frames[0]))
     key = "tracking-annotations" if flaw(0.9) else "detection-annotations"
     text = json.dumps({key: frames}, indent=rng.choice([None, 2]), ensure_ascii=flaw(0.5))
-    if flaw(0.03):
-        text = text.replace('"frame"', '"frame": null, "x"', 1)
+    for target, null in (('"frame"', '"frame": null, "x"'), ('"object-id"', '"object-id": null, "y"'),
+                         ('"class-id"', '"class-id": null, "y"'), ('"frame-attributes"', '"frame-attributes": null, "z"'),
+                         ('"label-category-attributes"', '"label-category-attributes": null, "z"'),
+                         ('"annotations"', '"annotations": null, "z"'), ('"occluded": ', '"occluded": null, "w": ')):
+        if flaw(0.04):
+            text = text.replace(target, null, 1)
     task = TRACKING if key == "tracking-annotations" else "groundtruth/video-object-detection"
     cmap = rng.choice([{"0": "car", "1": "person"}, None, {}])
     return text.encode(), LabelsMeta("job-a", "", task, cmap, "")
