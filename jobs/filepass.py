@@ -35,10 +35,10 @@ class FileWork:
     path: str
     size: int
 
-    def output_path(self, root: str, name: str = "part") -> str:
+    def output_path(self, root: str, name: str = "part", ext: str = "parquet") -> str:
         """Where this file's output goes under the staged folder `root`: the same partition folder, a name of
         its own."""
-        return posixpath.join(root, self.folder, f"{name}-{self.index:05d}.parquet")
+        return posixpath.join(root, self.folder, f"{name}-{self.index:05d}.{ext}")
 
 
 def numbered(found: list[tuple[str, Any]]) -> list[FileWork]:
@@ -79,14 +79,44 @@ def dictionary_columns(schema: Any) -> list[str]:
     return out
 
 
+class _IpcWriter:
+    """An Arrow IPC file on `fs` with ParquetWriter's write_table/close."""
+
+    def __init__(self, path: str, schema: Any, fs: Any):
+        import pyarrow as pa
+
+        self._sink = fs.open_output_stream(path)
+        self._writer = pa.ipc.new_file(self._sink, schema)
+
+    def write_table(self, table: Any) -> None:
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._sink.close()
+
+
+def read_work_file(fs: Any, path: str) -> Any:
+    """The table of a work file `TaskWriters(..., ipc=True)` wrote."""
+    import pyarrow as pa
+
+    with fs.open_input_file(path) as f:
+        return pa.ipc.open_file(f).read_all()
+
+
 class TaskWriters:
     """The Parquet files a task writes for one input file, one per staged root (`FileWork.output_path`), opened
     on its first rows: locally written aside and renamed when closed (a file is whole or absent), on S3 whole on
-    close. Strings dictionary-encoded (`dictionary_columns`)."""
+    close. Strings dictionary-encoded (`dictionary_columns`). `ipc`: Arrow IPC files instead, for work files a
+    later task of the run reads (`read_work_file`): written and read at memory speed, never in the lake."""
 
-    def __init__(self, fs: Any, file: FileWork, name: str = "part"):
-        self.fs, self.file, self.name = fs, file, name
+    def __init__(self, fs: Any, file: FileWork, name: str = "part", ipc: bool = False):
+        self.fs, self.file, self.name, self.ipc = fs, file, name, ipc
         self._open: dict[str, tuple[Any, str, str]] = {}
+
+    def path(self, root: str) -> str:
+        """The file this writes under `root`."""
+        return self.file.output_path(root, self.name, "arrow" if self.ipc else "parquet")
 
     def write(self, root: str, table: Any) -> None:
         """Append `table` to the file under `root` (nothing when it has no rows)."""
@@ -96,13 +126,14 @@ class TaskWriters:
         if not table.num_rows:
             return
         if root not in self._open:
-            path = self.file.output_path(root, self.name)
+            path = self.path(root)
             part = path
             if isinstance(self.fs, pafs.LocalFileSystem):
                 self.fs.create_dir(posixpath.dirname(path), recursive=True)
                 part = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex}")
-            self._open[root] = (pq.ParquetWriter(part, table.schema, filesystem=self.fs,
-                                                 use_dictionary=dictionary_columns(table.schema)), part, path)
+            writer = (_IpcWriter(part, table.schema, self.fs) if self.ipc else pq.ParquetWriter(
+                part, table.schema, filesystem=self.fs, use_dictionary=dictionary_columns(table.schema)))
+            self._open[root] = (writer, part, path)
         self._open[root][0].write_table(table)
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from gtlake.jobs import seqlabel
 from gtlake.jobs import seqlabel_arrow as arrow
 from gtlake.jobs import seqlabel_repair as repair
 from gtlake.jobs.common import has_rows, read_folder, read_table_or_empty, stage, staged_counts
-from gtlake.jobs.filepass import FileWork, TaskWriters, Verdicts, numbered, run_files
+from gtlake.jobs.filepass import FileWork, TaskWriters, Verdicts, numbered, read_work_file, run_files
 from gtlake.jobs.files import data_files, unique_in_files, unique_rows
 from gtlake.jobs.layout import INPUT_PARTITION, JobFolder, discover_jobs, resolve_ref
 from gtlake.jobs.manifest import IMAGE_BOX_TYPES, SequenceRow, parse_manifest, same_job
@@ -237,11 +237,11 @@ def fast_file(fs, file: FileWork, metas: dict[int, arrow.LabelsMeta], root: str)
         flat = f"{type(e).__name__}: {str(e)[:120]}"
     if isinstance(flat, str):
         return {"fast": False, "why": flat}
-    writers = TaskWriters(fs, file)
+    writers = TaskWriters(fs, file, ipc=True)
     out = {}
     for name, table in (("frames", flat.frames), ("boxes", flat.boxes)):
         writers.write(f"{root}/{name}", table.drop_columns(["job_name"]))
-        out[name] = file.output_path(f"{root}/{name}") if table.num_rows else None
+        out[name] = writers.path(f"{root}/{name}") if table.num_rows else None
     writers.close()
     return {"fast": True, "frames": flat.listed_frames, "boxes": flat.listed_boxes, "files": out}
 
@@ -283,10 +283,10 @@ def split_file(fs, file: FileWork, root: str) -> list[tuple[str, str, int]]:  # 
     out = []
     for k, (a, b) in enumerate(zip(starts, [*starts[1:], n])):
         piece = FileWork(k, file.folder, file.path, 0)
-        writers = TaskWriters(fs, piece, name=f"spark-{file.index:05d}")
+        writers = TaskWriters(fs, piece, name=f"spark-{file.index:05d}", ipc=True)
         writers.write(root, table.slice(a, b - a))
         writers.close()
-        out.append((seq[int(a)].as_py(), piece.output_path(root, f"spark-{file.index:05d}"), int(b - a)))
+        out.append((seq[int(a)].as_py(), writers.path(root), int(b - a)))
     return out
 
 
@@ -349,8 +349,6 @@ def pack_file(fs, file: FileWork, runs: list[list[Piece]], roots: dict[str, str]
     the suite's rules broken on the rows written (`validation.broken_rules`; for frames also each frame's
     shape_count against its boxes, which the task holds, `SHAPE_COUNT_RULE`) and whether their keys are unique:
     the gate's verdicts on them (`filepass.Verdicts`)."""
-    import pyarrow.parquet as pq
-
     writers = TaskWriters(fs, file)
     partition = dict([file.folder.split("=", 1)])
     found = {t: {"broken": [], "unique": True} for t in roots}
@@ -366,8 +364,7 @@ def pack_file(fs, file: FileWork, runs: list[list[Piece]], roots: dict[str, str]
             pending[table] = []
 
     for piece in runs[file.index]:
-        read = {t: pq.ParquetFile(getattr(piece, t), filesystem=fs).read() if getattr(piece, t) else None
-                for t in roots}
+        read = {t: read_work_file(fs, getattr(piece, t)) if getattr(piece, t) else None for t in roots}
         if read["frames"] is not None:
             counted = counted and counts_agree(read["frames"], read["boxes"] if read["boxes"] is not None
                                                else BOXES.file_schema().empty_table())

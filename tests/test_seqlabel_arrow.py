@@ -265,9 +265,10 @@ def test_a_packing_task_says_which_rules_held_on_what_it_wrote(tmp_path):
         frames = flat.frames.drop_columns(["job_name"])
         frames = frames.set_column(frames.schema.get_field_index("shape_count"), "shape_count",
                                    pa.array(counts, pa.int32()))
-        paths = (str(tmp_path / f"{seq}-frames.parquet"), str(tmp_path / f"{seq}-boxes.parquet"))
-        pq.write_table(frames, paths[0])
-        pq.write_table(flat.boxes.drop_columns(["job_name"]), paths[1])
+        paths = (str(tmp_path / f"{seq}-frames.arrow"), str(tmp_path / f"{seq}-boxes.arrow"))
+        for path, table in zip(paths, (frames, flat.boxes.drop_columns(["job_name"]))):
+            with pa.ipc.new_file(path, table.schema) as w:
+                w.write_table(table)
         return Piece("j", seq, paths[1], paths[0], flat.boxes.num_rows)
 
     roots = {"boxes": str(tmp_path / "boxes"), "frames": str(tmp_path / "frames")}

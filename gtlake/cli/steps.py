@@ -135,6 +135,10 @@ def add_commands(sub: argparse._SubParsersAction, commands: dict) -> None:
             c.add_argument("--weights", help="ResNet-18 state dict for the appearance check (gtlake embed); "
                                              "without it that step is skipped")
             c.add_argument("--frames-root", help="where the frame images are (gtlake embed --frames-root)")
+        else:
+            c.add_argument("--labels-reader", choices=("arrow", "spark"), default="arrow",
+                           help="arrow (default): clean labels files by pyarrow in Spark tasks, the others by "
+                                "Spark's reader; spark: every file by Spark's reader (the same rows, slower)")
         on_failure_arg(c)
         catalog_arg(c)
         c.set_defaults(handler=_ingest_command if name == "ingest" else _run_command)
@@ -167,7 +171,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from gtlake.spark import get_spark
 
     spark = get_spark("gtlake-ingest")
-    result = run(spark, IngestConfig(input=args.input, lake=args.lake, on_failure=args.on_failure),
+    result = run(spark, IngestConfig(input=args.input, lake=args.lake, on_failure=args.on_failure,
+                                     arrow_labels=getattr(args, "labels_reader", "arrow") == "arrow"),
                  log=lambda m: print(m, flush=True))
     n_in, n_out, n_rej = result.counts.totals()
     if result.status == "no_new_input":
