@@ -8,7 +8,8 @@ then in the same run and on the same files times:
   * DuckDB (threads = cores) reading every SeqLabel.json with read_json and writing the same box
     rows (sequence, frame, object, class, geometry, attributes) to one Parquet file;
   * the Spark floor: Spark's JSON reader flattening the same files into the same rows, no checks and
-    no other table: the most any Spark ingest can reach on this machine.
+    no other table: the most an ingest built on Spark's reader can reach on this machine (ingest now reads
+    clean files with pyarrow in Spark tasks, `jobs/seqlabel_arrow.py`, and is no longer bound by it).
 It prints boxes/s for both, their ratio, and the peak resident memory of the Python driver and of
 the Spark JVM (driver and executors share it in local mode), sampled every 50 ms. The JVM is warmed up
 on a small tree first. GTLAKE_DRIVER_MEMORY sets the JVM heap (default 3g).

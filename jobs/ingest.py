@@ -319,11 +319,13 @@ def packs(pieces: list[Piece], cores: int) -> list[list[Piece]]:
         total = sum(p.rows for p in ordered)
         target = min(PACK_ROWS[1], max(PACK_ROWS[0], -(-total // max(1, cores))))
         run: list[Piece] = []
+        rows = 0
         for p in ordered:
-            if run and sum(q.rows for q in run) + p.rows > target:
+            if run and rows + p.rows > target:
                 out.append(run)
-                run = []
+                run, rows = [], 0
             run.append(p)
+            rows += p.rows
         if run:
             out.append(run)
     return out
@@ -353,6 +355,7 @@ def pack_file(fs, file: FileWork, runs: list[list[Piece]], roots: dict[str, str]
     partition = dict([file.folder.split("=", 1)])
     found = {t: {"broken": [], "unique": True} for t in roots}
     pending: dict[str, list[pa.Table]] = {t: [] for t in roots}
+    held = dict.fromkeys(roots, 0)  # rows pending per table
     counted = True
 
     def flush(table: str) -> None:
@@ -361,7 +364,7 @@ def pack_file(fs, file: FileWork, runs: list[list[Piece]], roots: dict[str, str]
             writers.write(roots[table], rows)
             found[table]["broken"].append(broken_rules(table, rows, partition))
             found[table]["unique"] &= unique_rows(rows, PACK_KEYS[table])  # (a sequence lies in one batch only)
-            pending[table] = []
+            pending[table], held[table] = [], 0
 
     for piece in runs[file.index]:
         read = {t: read_work_file(fs, getattr(piece, t)) if getattr(piece, t) else None for t in roots}
@@ -371,7 +374,8 @@ def pack_file(fs, file: FileWork, runs: list[list[Piece]], roots: dict[str, str]
         for t, rows in read.items():
             if rows is not None:
                 pending[t].append(rows)
-                if sum(r.num_rows for r in pending[t]) >= 1_000_000:
+                held[t] += rows.num_rows
+                if held[t] >= 1_000_000:
                     flush(t)
     for t in roots:
         flush(t)
