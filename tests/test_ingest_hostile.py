@@ -164,7 +164,7 @@ def test_the_arrow_path_changes_nothing_but_the_time(lakes):
         drop = [c for c in ("run_id",) if c in table.names]
         cols = ", ".join(f'"{c}"' for c in table.names if c not in drop)
 
-        def rows(lake, cols=cols, name=name):  # noqa: ANN001, ANN202
+        def rows(lake, cols=cols, name=name):
             return f"SELECT {cols} FROM read_parquet('{lake}/{name}/**/*.parquet', hive_partitioning = true)"
         for a, b in (("hostile", "spark_only"), ("spark_only", "hostile")):
             extra = con.execute(f"SELECT count(*) FROM ({rows(lakes[a])} EXCEPT ALL {rows(lakes[b])})").fetchone()[0]
