@@ -11,7 +11,8 @@ then in the same run and on the same files times:
     no other table: the most an ingest built on Spark's reader can reach on this machine (ingest now reads
     clean files with pyarrow in Spark tasks, `jobs/seqlabel_arrow.py`, and is no longer bound by it).
 It prints boxes/s for both, their ratio, and the peak resident memory of the Python driver and of
-the Spark JVM (driver and executors share it in local mode), sampled every 50 ms. The JVM is warmed up
+the Spark JVM (driver and executors share it in local mode), sampled every 50 ms, in this process and
+in a fresh process that only ingests (`fresh_memory`). The JVM is warmed up
 on a small tree first. GTLAKE_DRIVER_MEMORY sets the JVM heap (default 3g).
 Figures go to stdout and, as JSON, to bench-data/ingest-results.json.
 """
@@ -154,6 +155,27 @@ def time_ingest(spark, folder: str, lake: str) -> tuple[float, PeakRSS, int, flo
     return seconds, mem, result.counts.out["box"], result.check_seconds
 
 
+def fresh_memory(folder: str, lake: str) -> dict:
+    """The driver's and the JVM's peak resident memory during an ingest in a process of its own (Spark started,
+    nothing else done in it): what the job needs, apart from what this benchmark's process built before."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-of", folder, "--memory-lake", lake],
+                         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO}).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _memory_of(folder: str, lake: str) -> int:
+    from gtlake.spark import get_spark
+
+    spark = get_spark("gtlake-bench-memory")
+    spark.range(1).count()
+    _, mem, _, _ = time_ingest(spark, folder, lake)
+    print(json.dumps({"driver_peak_mb": round(mem.python / 2**20), "jvm_peak_mb": round(mem.jvm / 2**20)}))
+    spark.stop()
+    return 0
+
+
 def time_duckdb(folder: str, out: str) -> tuple[float, int]:
     import duckdb
 
@@ -196,7 +218,11 @@ def main() -> int:
     ap.add_argument("--sizes", default="1M,4M", help="comma-separated: " + ", ".join(SIZES))
     ap.add_argument("--data", default=os.path.join(REPO, "bench-data"))
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest is kept")
+    ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # (fresh_memory's process: the sample's folder)
+    ap.add_argument("--memory-lake", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_of:
+        return _memory_of(args.memory_of, args.memory_lake)
     from gtlake.spark import get_spark
 
     os.makedirs(args.data, exist_ok=True)
@@ -225,17 +251,22 @@ def main() -> int:
             assert rows == n_boxes, (rows, n_boxes)
             best_floor = f if best_floor is None else min(best_floor, f)
         s, mem, checks = best_ingest
+        fresh = fresh_memory(folder, os.path.join(args.data, f"lake-{size}-memory"))
+        shutil.rmtree(os.path.join(args.data, f"lake-{size}-memory"), ignore_errors=True)
         r = {"size": size, "boxes": n_boxes, "ingest_s": round(s, 2), "ingest_checks_s": round(checks, 2),
              "ingest_boxes_per_s": round(n_boxes / s),
              "duckdb_s": round(best_duck, 2), "duckdb_boxes_per_s": round(n_boxes / best_duck),
              "ingest_over_duckdb_throughput": round(best_duck / s, 3),
              "spark_floor_s": round(best_floor, 2), "spark_floor_boxes_per_s": round(n_boxes / best_floor),
              "spark_floor_over_duckdb_throughput": round(best_duck / best_floor, 3),
-             "peak_rss_python_mb": round(mem.python / 2**20), "peak_rss_jvm_mb": round(mem.jvm / 2**20)}
+             "peak_rss_python_mb": round(mem.python / 2**20), "peak_rss_jvm_mb": round(mem.jvm / 2**20),
+             "fresh_process_peak_rss_python_mb": fresh["driver_peak_mb"],
+             "fresh_process_peak_rss_jvm_mb": fresh["jvm_peak_mb"]}
         results.append(r)
         print(f"  ingest {r['ingest_boxes_per_s']:>10,} boxes/s ({s:.1f}s, of which checks {checks:.1f}s)   duckdb read_json "
               f"{r['duckdb_boxes_per_s']:>10,} boxes/s ({best_duck:.1f}s)   ratio {r['ingest_over_duckdb_throughput']:.2f}"
-              f"   peak RSS python {r['peak_rss_python_mb']} MB, jvm {r['peak_rss_jvm_mb']} MB", flush=True)
+              f"   peak RSS python {r['peak_rss_python_mb']} MB, jvm {r['peak_rss_jvm_mb']} MB (in a fresh process: "
+              f"{fresh['driver_peak_mb']} MB, {fresh['jvm_peak_mb']} MB)", flush=True)
         print(f"  spark floor (JSON reader + explode + write, no checks) {r['spark_floor_boxes_per_s']:>10,} boxes/s "
               f"({best_floor:.1f}s)   floor / duckdb {r['spark_floor_over_duckdb_throughput']:.2f}", flush=True)
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
