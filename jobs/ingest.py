@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime, timezone
@@ -255,14 +256,10 @@ def fast_labels(run: Run, refs: list[LabelsRef], sizes: dict[str, int]) -> FastL
                                  r.sequence.class_map, r.path) for i, r in enumerate(files)}
     root = run.lake.staging(run.run_id, "_work", "arrow")
     done = run_files(run.spark, run.lake, work, partial(fast_file, metas=metas, root=root))
-    why: dict[str, int] = {}
-    for d in done:
-        if not d["fast"]:
-            key = d["why"].split(":")[0]
-            why[key] = why.get(key, 0) + 1
+    why = Counter(d["why"].split(":")[0] for d in done if not d["fast"])
     if why:
         run.say(f"{sum(why.values())} labels files left to Spark's reader: "
-                + ", ".join(f"{n} {k}" for k, n in sorted(why.items(), key=lambda kv: -kv[1])[:5]))
+                + ", ".join(f"{n} {k}" for k, n in why.most_common(5)))
     fast = [(f, d) for f, d in zip(files, done) if d["fast"]]
     pieces = tuple(Piece(f.sequence.job_name, f.sequence.sequence_id, d["files"]["boxes"], d["files"]["frames"],
                          d["boxes"]) for f, d in fast)
@@ -431,11 +428,11 @@ def labels_frames(run: Run, refs: list[LabelsRef], sizes: dict[str, int], work: 
     corrupt: list[str] = []
     if files:
         typed = seqlabel.read_labels(spark, [storage.spark_path(p) for p in files])
-        fast_rows = frames_of(typed.withColumn("_path", seqlabel.storage_path(F.col("_path"))), True)
-        corrupt = [r["_path"] for r in fast_rows.where(F.col("file_reason") == "malformed_labels_file")
+        typed_rows = frames_of(typed.withColumn("_path", seqlabel.storage_path(F.col("_path"))), True)
+        corrupt = [r["_path"] for r in typed_rows.where(F.col("file_reason") == "malformed_labels_file")
                    .select("_path").distinct().collect()]
-        parts.append((fast_rows.where(F.col("file_reason").isNull()
-                                      | (F.col("file_reason") != "malformed_labels_file")), True))
+        parts.append((typed_rows.where(F.col("file_reason").isNull()
+                                       | (F.col("file_reason") != "malformed_labels_file")), True))
     inline = [r.document for r in refs if r.document is not None]
     if corrupt or inline:
         sc = spark.sparkContext
